@@ -1,0 +1,1 @@
+"""Datasets, importers, procedural datasets, pairs, the label store and features."""

@@ -1,0 +1,626 @@
+"""The dataset file: one HDF5 file holds everything a relative-attribute dataset is.
+
+Layout (format ``relattr-dataset``, version 1)::
+
+    /                       attrs: format, format_version, name, provenance, licence,
+                                   created, default_protocol
+    /images                 uint8 N x H x W x 3, one image per chunk, gzip
+    /image_names            str N
+    /originals              optional vlen uint8 N: encoded source files when sizes vary
+    /attributes/names       str A
+    /attributes/strengths   optional float32 N x A, NaN where unknown
+    /categorical/<name>     optional int16 N (-1 unknown), attrs class_names
+    /identities             optional int32 N (-1 unknown), attrs names
+    /arrays/<name>          optional per-image float arrays N x ... (features, predictions)
+    /pairs/<column>         one table for all attributes, one 1-D dataset per column:
+                            a, b (int32 image indices), attribute (int16), label (int8,
+                            PairLabel), confidence, agreement (float32, NaN unknown),
+                            source (int8, PairSource), split (int8, Split under the
+                            default protocol), group (int8, PairGroup)
+    /protocols/<name>       attrs description; dataset split (int8 per pair)
+
+Writers never leave a half-written file: they write ``<out>.<pid>.tmp`` and rename it over
+``out`` only when everything is in. Readers open the HDF5 handle lazily, once per process, so
+a :class:`DatasetFile` can be handed to DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from relattr_studio.core.errors import DataFileError
+from relattr_studio.core.types import PairGroup, PairLabel, PairSource, Split, enum_names
+
+FORMAT_NAME = "relattr-dataset"
+FORMAT_VERSION = 1
+DEFAULT_PROTOCOL = "default"
+
+_STR = h5py.string_dtype("utf-8")
+
+PAIR_COLUMNS: dict[str, np.dtype] = {
+    "a": np.dtype(np.int32),
+    "b": np.dtype(np.int32),
+    "attribute": np.dtype(np.int16),
+    "label": np.dtype(np.int8),
+    "confidence": np.dtype(np.float32),
+    "agreement": np.dtype(np.float32),
+    "source": np.dtype(np.int8),
+    "split": np.dtype(np.int8),
+    "group": np.dtype(np.int8),
+}
+
+
+# --------------------------------------------------------------------------- pairs table
+
+
+@dataclass
+class PairTable:
+    """Columns of the pairs table as numpy arrays of equal length."""
+
+    a: np.ndarray
+    b: np.ndarray
+    attribute: np.ndarray
+    label: np.ndarray
+    confidence: np.ndarray
+    agreement: np.ndarray
+    source: np.ndarray
+    split: np.ndarray
+    group: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name, dtype in PAIR_COLUMNS.items():
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype).reshape(-1))
+        n = len(self.a)
+        bad = [name for name in PAIR_COLUMNS if len(getattr(self, name)) != n]
+        if bad:
+            raise ValueError(f"pair columns differ in length: {bad}")
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    @classmethod
+    def build(
+        cls,
+        a: Sequence[int] | np.ndarray,
+        b: Sequence[int] | np.ndarray,
+        attribute: Sequence[int] | np.ndarray | int,
+        label: Sequence[int] | np.ndarray,
+        *,
+        confidence: Sequence[float] | np.ndarray | float = np.nan,
+        agreement: Sequence[float] | np.ndarray | float = np.nan,
+        source: Sequence[int] | np.ndarray | int = PairSource.REAL,
+        split: Sequence[int] | np.ndarray | int = Split.TRAIN,
+        group: Sequence[int] | np.ndarray | int = PairGroup.NONE,
+    ) -> "PairTable":
+        """Make a table; scalar columns are broadcast to the length of ``a``."""
+        n = len(a)
+
+        def col(value, name):
+            arr = np.asarray(value, dtype=PAIR_COLUMNS[name])
+            return np.full(n, arr, dtype=arr.dtype) if arr.ndim == 0 else arr
+
+        return cls(
+            a=col(a, "a"), b=col(b, "b"), attribute=col(attribute, "attribute"),
+            label=col(label, "label"), confidence=col(confidence, "confidence"),
+            agreement=col(agreement, "agreement"), source=col(source, "source"),
+            split=col(split, "split"), group=col(group, "group"),
+        )
+
+    @classmethod
+    def empty(cls) -> "PairTable":
+        return cls(**{name: np.zeros(0, dtype) for name, dtype in PAIR_COLUMNS.items()})
+
+    @classmethod
+    def concat(cls, tables: Iterable["PairTable"]) -> "PairTable":
+        tables = list(tables)
+        if not tables:
+            return cls.empty()
+        return cls(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in PAIR_COLUMNS})
+
+    def select(self, mask_or_index: np.ndarray) -> "PairTable":
+        return PairTable(**{name: getattr(self, name)[mask_or_index] for name in PAIR_COLUMNS})
+
+    def where(
+        self,
+        *,
+        attribute: int | None = None,
+        split: int | None = None,
+        group: int | None = None,
+        source: int | None = None,
+        non_equal: bool = False,
+    ) -> "PairTable":
+        """The rows matching every given condition."""
+        mask = np.ones(len(self), dtype=bool)
+        for name, value in (("attribute", attribute), ("split", split), ("group", group), ("source", source)):
+            if value is not None:
+                mask &= getattr(self, name) == int(value)
+        if non_equal:
+            mask &= self.label != PairLabel.EQUAL
+        return self.select(mask)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in PAIR_COLUMNS}
+
+
+# --------------------------------------------------------------------------- content
+
+
+@dataclass
+class Protocol:
+    """A named split of the pairs table (one Split value per pair)."""
+
+    description: str
+    split: np.ndarray
+
+
+@dataclass
+class CategoricalAttribute:
+    values: np.ndarray  # int16 per image, -1 unknown
+    class_names: list[str]
+
+
+@dataclass
+class DatasetMeta:
+    """Everything but the images; small enough to hold in memory."""
+
+    name: str
+    attribute_names: list[str]
+    image_names: list[str]
+    strengths: np.ndarray | None = None
+    categorical: dict[str, CategoricalAttribute] = field(default_factory=dict)
+    identities: np.ndarray | None = None
+    identity_names: list[str] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    pairs: PairTable = field(default_factory=PairTable.empty)
+    protocols: dict[str, Protocol] = field(default_factory=dict)
+    provenance: str = ""
+    licence: str = ""
+    default_protocol_description: str = ""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextmanager
+def atomic_output(out: str | Path):
+    """Yield a temporary path beside ``out``; rename it over ``out`` only on success.
+
+    On any exception (a Cancelled job included) the temporary file is removed, so a crash
+    never leaves a half-written dataset where a reader would find it.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class DatasetWriter:
+    """Streams images into a new dataset file, then writes the metadata.
+
+    Use as a context manager::
+
+        with DatasetWriter(out, n_images=N, image_shape=(64, 64)) as w:
+            for start, batch in ...:
+                w.write_images(start, batch)
+            w.finish(meta)
+
+    The file appears at ``out`` only if ``finish`` ran and the block exited cleanly.
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        *,
+        n_images: int,
+        image_shape: tuple[int, int],
+        compression: str | None = "gzip",
+        keep_originals: bool = False,
+    ):
+        self.out = Path(out)
+        self.n_images = int(n_images)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.compression = compression
+        self.keep_originals = keep_originals
+        self._atomic = None
+        self._h5: h5py.File | None = None
+        self._finished = False
+
+    def __enter__(self) -> "DatasetWriter":
+        self._atomic = atomic_output(self.out)
+        tmp = self._atomic.__enter__()
+        self._h5 = h5py.File(tmp, "w", libver="latest")
+        h, w = self.image_shape
+        self._images = self._h5.create_dataset(
+            "images", shape=(self.n_images, h, w, 3), dtype=np.uint8,
+            chunks=(1, h, w, 3) if self.n_images else None,
+            compression=self.compression if self.n_images else None,
+        )
+        if self.keep_originals:
+            self._originals = self._h5.create_dataset(
+                "originals", shape=(self.n_images,), dtype=h5py.vlen_dtype(np.uint8)
+            )
+        return self
+
+    def write_images(self, start: int, batch: np.ndarray) -> None:
+        batch = np.asarray(batch)
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[1:] != (*self.image_shape, 3):
+            raise ValueError(f"expected uint8 batch of shape (n, {self.image_shape[0]}, {self.image_shape[1]}, 3), got {batch.dtype} {batch.shape}")
+        self._images[start : start + len(batch)] = batch
+
+    def write_original(self, index: int, encoded: bytes) -> None:
+        self._originals[index] = np.frombuffer(encoded, dtype=np.uint8)
+
+    def finish(self, meta: DatasetMeta) -> None:
+        validate_meta(meta, self.n_images)
+        _write_meta(self._h5, meta)
+        self._finished = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self._h5 is not None and self._atomic is not None
+        self._h5.close()
+        if exc_type is None and not self._finished:
+            exc = RuntimeError("DatasetWriter closed without finish(meta)")
+            self._atomic.__exit__(type(exc), exc, None)
+            raise exc
+        self._atomic.__exit__(exc_type, exc, tb)
+
+
+def write_dataset(out: str | Path, images: np.ndarray, meta: DatasetMeta, **writer_kwargs) -> Path:
+    """Write a whole in-memory dataset at once (small datasets, tests)."""
+    images = np.asarray(images, dtype=np.uint8)
+    with DatasetWriter(out, n_images=len(images), image_shape=images.shape[1:3], **writer_kwargs) as w:
+        if len(images):
+            w.write_images(0, images)
+        w.finish(meta)
+    return Path(out)
+
+
+def validate_meta(meta: DatasetMeta, n_images: int) -> None:
+    """Raise ValueError for content that would make an inconsistent file."""
+    n_attr = len(meta.attribute_names)
+    if len(meta.image_names) != n_images:
+        raise ValueError(f"{len(meta.image_names)} image names for {n_images} images")
+    if len(set(meta.attribute_names)) != n_attr:
+        raise ValueError(f"attribute names repeat: {meta.attribute_names}")
+    if meta.strengths is not None and meta.strengths.shape != (n_images, n_attr):
+        raise ValueError(f"strengths shape {meta.strengths.shape}, expected {(n_images, n_attr)}")
+    if meta.identities is not None and len(meta.identities) != n_images:
+        raise ValueError("one identity per image expected")
+    for name, cat in meta.categorical.items():
+        if len(cat.values) != n_images:
+            raise ValueError(f"categorical {name!r}: one value per image expected")
+        if cat.values.max(initial=-1) >= len(cat.class_names):
+            raise ValueError(f"categorical {name!r}: value beyond its class names")
+    for name, arr in meta.arrays.items():
+        if len(arr) != n_images:
+            raise ValueError(f"array {name!r}: first axis {len(arr)} != {n_images} images")
+    p = meta.pairs
+    if len(p):
+        for col in ("a", "b"):
+            v = getattr(p, col)
+            if v.min() < 0 or v.max() >= n_images:
+                raise ValueError(f"pair column {col!r} indexes outside 0..{n_images - 1}")
+        if p.attribute.min() < 0 or p.attribute.max() >= n_attr:
+            raise ValueError(f"pair attribute index outside 0..{n_attr - 1}")
+        if not np.isin(p.label, [int(v) for v in PairLabel]).all():
+            raise ValueError("pair labels must be PairLabel values (-1, 0, 1)")
+    for name, proto in meta.protocols.items():
+        if len(proto.split) != len(p):
+            raise ValueError(f"protocol {name!r}: one split per pair expected")
+
+
+def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
+    group.create_dataset(name, data=np.array(list(values), dtype=object), dtype=_STR)
+
+
+def _write_meta(h5: h5py.File, meta: DatasetMeta) -> None:
+    h5.attrs["format"] = FORMAT_NAME
+    h5.attrs["format_version"] = FORMAT_VERSION
+    h5.attrs["name"] = meta.name
+    h5.attrs["provenance"] = meta.provenance
+    h5.attrs["licence"] = meta.licence
+    h5.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    h5.attrs["default_protocol"] = DEFAULT_PROTOCOL
+    _write_strings(h5, "image_names", meta.image_names)
+    attrs = h5.create_group("attributes")
+    _write_strings(attrs, "names", meta.attribute_names)
+    if meta.strengths is not None:
+        attrs.create_dataset("strengths", data=np.asarray(meta.strengths, dtype=np.float32))
+    if meta.categorical:
+        cat = h5.create_group("categorical")
+        for name, c in meta.categorical.items():
+            d = cat.create_dataset(name, data=np.asarray(c.values, dtype=np.int16))
+            d.attrs["class_names"] = np.array(c.class_names, dtype=object)
+    if meta.identities is not None:
+        d = h5.create_dataset("identities", data=np.asarray(meta.identities, dtype=np.int32))
+        d.attrs["names"] = np.array(meta.identity_names, dtype=object)
+    if meta.arrays:
+        arrays = h5.create_group("arrays")
+        for name, arr in meta.arrays.items():
+            arrays.create_dataset(name, data=np.asarray(arr))
+    pairs = h5.create_group("pairs")
+    for name, values in meta.pairs.columns().items():
+        pairs.create_dataset(name, data=values, maxshape=(None,), chunks=True)
+    for enum_attr, enum in (("label_names", PairLabel), ("source_names", PairSource),
+                            ("split_names", Split), ("group_names", PairGroup)):
+        names = enum_names(enum)
+        pairs.attrs[enum_attr] = np.array([f"{k}={v}" for k, v in names.items()], dtype=object)
+    protocols = h5.create_group("protocols")
+    default = protocols.create_group(DEFAULT_PROTOCOL)
+    default.attrs["description"] = meta.default_protocol_description or "the dataset's own split"
+    for name, proto in meta.protocols.items():
+        if name == DEFAULT_PROTOCOL:
+            raise ValueError(f"protocol name {DEFAULT_PROTOCOL!r} is reserved for the pairs' split column")
+        g = protocols.create_group(name)
+        g.attrs["description"] = proto.description
+        g.create_dataset("split", data=np.asarray(proto.split, dtype=np.int8))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_strings(ds: h5py.Dataset) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in ds[()]]
+
+
+def _attr_strings(values) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in np.atleast_1d(values)]
+
+
+class DatasetFile:
+    """Read access to a dataset file.
+
+    Metadata (names, strengths, pairs) is read once at open and validated; images are read on
+    demand through an HDF5 handle opened lazily in each process (never pickled), so random
+    access is fast and the object is safe to send to DataLoader worker processes.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+        self.meta = self._load_meta()
+        with self._guard("reading images"):
+            images = self._file()["images"]
+            self.image_shape: tuple[int, int] = tuple(images.shape[1:3])
+            self.has_originals = "originals" in self._file()
+
+    # -- handle management ----------------------------------------------------------------
+
+    def _file(self) -> h5py.File:
+        if self._h5 is None or self._pid != os.getpid():
+            # A handle inherited through fork must not be used: open a fresh one.
+            self._h5 = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._h5
+
+    def close(self) -> None:
+        if self._h5 is not None and self._pid == os.getpid():
+            self._h5.close()
+        self._h5 = None
+
+    def __enter__(self) -> "DatasetFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        state["_pid"] = None
+        return state
+
+    @contextmanager
+    def _guard(self, what: str):
+        try:
+            yield
+        except DataFileError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+            raise DataFileError(self.path, f"cannot read the dataset file while {what}: {err}",
+                                "the file may be truncated or not a RelAttr dataset; re-create or re-import it") from err
+
+    def _load_meta(self) -> DatasetMeta:
+        if not self.path.exists():
+            raise DataFileError(self.path, "no such file")
+        if not h5py.is_hdf5(self.path):
+            raise DataFileError(self.path, "not an HDF5 file", "give a dataset made by `relattr import` or `relattr make`")
+        with self._guard("opening it"):
+            h5 = self._file()
+            fmt = h5.attrs.get("format")
+            fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+            if fmt != FORMAT_NAME:
+                raise DataFileError(self.path, f"not a RelAttr dataset (format attribute {fmt!r})",
+                                    "give a dataset made by `relattr import` or `relattr make`")
+            version = int(h5.attrs.get("format_version", -1))
+            if version > FORMAT_VERSION:
+                raise DataFileError(self.path, f"format version {version} is newer than this program reads ({FORMAT_VERSION})",
+                                    "update RelAttr Studio")
+        with self._guard("reading its metadata"):
+            meta = DatasetMeta(
+                name=str(h5.attrs.get("name", self.path.stem)),
+                attribute_names=_read_strings(h5["attributes/names"]),
+                image_names=_read_strings(h5["image_names"]),
+                provenance=str(h5.attrs.get("provenance", "")),
+                licence=str(h5.attrs.get("licence", "")),
+            )
+            if "strengths" in h5["attributes"]:
+                meta.strengths = h5["attributes/strengths"][()].astype(np.float32)
+            for name, d in h5.get("categorical", {}).items():
+                meta.categorical[name] = CategoricalAttribute(d[()].astype(np.int16), _attr_strings(d.attrs["class_names"]))
+            if "identities" in h5:
+                meta.identities = h5["identities"][()].astype(np.int32)
+                meta.identity_names = _attr_strings(h5["identities"].attrs.get("names", []))
+            for name, d in h5.get("arrays", {}).items():
+                meta.arrays[name] = d[()]
+            g = h5["pairs"]
+            meta.pairs = PairTable(**{name: g[name][()] for name in PAIR_COLUMNS})
+            protocols = h5.get("protocols", {})
+            for name, p in protocols.items():
+                if name == DEFAULT_PROTOCOL:
+                    meta.default_protocol_description = str(p.attrs.get("description", ""))
+                else:
+                    meta.protocols[name] = Protocol(str(p.attrs.get("description", "")), p["split"][()])
+            n_images = h5["images"].shape[0]
+        try:
+            validate_meta(meta, n_images)
+        except ValueError as err:
+            raise DataFileError(self.path, f"inconsistent dataset: {err}", "re-create or re-import it") from err
+        return meta
+
+    # -- metadata ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.meta.image_names)
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return self.meta.attribute_names
+
+    @property
+    def image_names(self) -> list[str]:
+        return self.meta.image_names
+
+    @property
+    def strengths(self) -> np.ndarray | None:
+        return self.meta.strengths
+
+    def attribute_index(self, name: str) -> int:
+        try:
+            return self.meta.attribute_names.index(name)
+        except ValueError:
+            raise DataFileError(self.path, f"no attribute {name!r}",
+                                f"it has {', '.join(self.meta.attribute_names)}") from None
+
+    def protocol_names(self) -> list[str]:
+        return [DEFAULT_PROTOCOL, *self.meta.protocols]
+
+    def pairs(self, protocol: str = DEFAULT_PROTOCOL) -> PairTable:
+        """The pairs table, its split column taken from ``protocol``."""
+        if protocol == DEFAULT_PROTOCOL:
+            return self.meta.pairs
+        if protocol not in self.meta.protocols:
+            raise DataFileError(self.path, f"no protocol {protocol!r}", f"it has {', '.join(self.protocol_names())}")
+        table = self.meta.pairs.select(slice(None))
+        table.split = self.meta.protocols[protocol].split.astype(np.int8)
+        return table
+
+    # -- images -----------------------------------------------------------------------------
+
+    def image(self, index: int) -> np.ndarray:
+        """Image ``index`` as a uint8 H x W x 3 array."""
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"image index {index} outside 0..{len(self) - 1}")
+        with self._guard(f"reading image {index}"):
+            return self._file()["images"][index]
+
+    def images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Several images, in the order given, as an n x H x W x 3 array."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) == 0:
+            return np.zeros((0, *self.image_shape, 3), np.uint8)
+        order = np.argsort(indices, kind="stable")
+        unique, inverse = np.unique(indices[order], return_inverse=True)
+        if unique[0] < 0 or unique[-1] >= len(self):
+            raise IndexError(f"image indices outside 0..{len(self) - 1}")
+        with self._guard("reading images"):
+            block = self._file()["images"][unique]  # h5py wants increasing, unique indices
+        out = np.empty((len(indices), *block.shape[1:]), np.uint8)
+        out[order] = block[inverse]
+        return out
+
+    def original(self, index: int) -> bytes | None:
+        """The encoded source file of an image, where the dataset kept it."""
+        if not self.has_originals:
+            return None
+        with self._guard(f"reading original {index}"):
+            return self._file()["originals"][int(index)].tobytes()
+
+    # -- summary ----------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """Counts a user wants to see first: images, attributes, pairs per attribute and split."""
+        p = self.meta.pairs
+        split_names = enum_names(Split)
+        per_attribute = {}
+        for ai, name in enumerate(self.attribute_names):
+            rows = p.where(attribute=ai)
+            counts = {split_names[int(s)]: int((rows.split == s).sum()) for s in np.unique(rows.split)}
+            counts["equal"] = int((rows.label == PairLabel.EQUAL).sum())
+            counts["fine"] = int((rows.group == PairGroup.FINE).sum())
+            per_attribute[name] = counts
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "images": len(self),
+            "image_shape": list(self.image_shape),
+            "attributes": list(self.attribute_names),
+            "strengths": self.strengths is not None,
+            "categorical": {k: v.class_names for k, v in self.meta.categorical.items()},
+            "identities": len(self.meta.identity_names) if self.meta.identities is not None else 0,
+            "arrays": {k: list(v.shape) for k, v in self.meta.arrays.items()},
+            "pairs": len(p),
+            "pairs_per_attribute": per_attribute,
+            "protocols": self.protocol_names(),
+            "provenance": self.meta.provenance,
+        }
+
+
+def open_dataset(path: str | Path) -> DatasetFile:
+    return DatasetFile(path)
+
+
+def append_pairs(path: str | Path, pairs: PairTable, protocol_splits: Mapping[str, np.ndarray] | None = None) -> int:
+    """Append rows to an existing dataset's pairs table, atomically (copy, append, rename).
+
+    Other protocols get ``Split.UNUSED`` for the new rows unless ``protocol_splits`` says
+    otherwise. Returns the new number of pairs.
+    """
+    import shutil
+
+    path = Path(path)
+    ds = DatasetFile(path)
+    n_images = len(ds)
+    ds.close()
+    for col in ("a", "b"):
+        v = getattr(pairs, col)
+        if len(v) and (v.min() < 0 or v.max() >= n_images):
+            raise DataFileError(path, f"new pairs index images outside 0..{n_images - 1}")
+    with atomic_output(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as h5:
+            g = h5["pairs"]
+            old = g["a"].shape[0]
+            new = old + len(pairs)
+            for name, values in pairs.columns().items():
+                g[name].resize((new,))
+                g[name][old:] = values
+            for name, proto in h5["protocols"].items():
+                if name == DEFAULT_PROTOCOL:
+                    continue
+                extra = (protocol_splits or {}).get(name)
+                if extra is None:
+                    extra = np.full(len(pairs), Split.UNUSED, np.int8)
+                data = np.concatenate([proto["split"][()], np.asarray(extra, np.int8)])
+                del proto["split"]
+                proto.create_dataset("split", data=data)
+    return new
