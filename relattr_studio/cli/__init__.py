@@ -1,0 +1,45 @@
+"""The ``relattr`` command: datasets, importers, procedural datasets, labels.
+
+Every sub-command is a thin front end over an engine function; errors a user can cause are
+printed as one line (``relattr: error: FILE: problem``) with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from relattr_studio import __version__
+from relattr_studio.core.errors import Cancelled, RelAttrError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from relattr_studio.cli import commands
+
+    parser = argparse.ArgumentParser(
+        prog="relattr", description="RelAttr Studio on the command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"relattr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Cancelled:
+        print("relattr: cancelled; nothing was written", file=sys.stderr)
+        return 130
+    except RelAttrError as err:
+        print(f"relattr: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("relattr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Sub-commands of ``relattr``. Engine modules are imported inside each handler, so that
+``relattr --help`` and the commands that need little stay fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from relattr_studio.cli.progress import run_job
+from relattr_studio.core.errors import RelAttrError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_dataset(sub)
+    _register_import(sub)
+    _register_make(sub)
+    _register_labels(sub)
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def _register_dataset(sub) -> None:
+    p = sub.add_parser("dataset", help="inspect a dataset file")
+    dsub = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    info = dsub.add_parser("info", help="summary: images, attributes, pairs per attribute and split")
+    info.add_argument("file", type=Path)
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(func=cmd_dataset_info)
+
+
+def format_summary(s: dict) -> str:
+    """The human-readable form of ``DatasetFile.summary()``."""
+    lines = [
+        f"{s['name']}  ({s['path']})",
+        f"images:      {s['images']} ({s['image_shape'][0]} x {s['image_shape'][1]} px)",
+        f"attributes:  {len(s['attributes'])} ({', '.join(s['attributes'])})",
+        f"strengths:   {'yes' if s['strengths'] else 'no'}",
+    ]
+    if s["identities"]:
+        lines.append(f"identities:  {s['identities']}")
+    for name, classes in s["categorical"].items():
+        lines.append(f"categorical: {name} ({len(classes)} classes: {', '.join(classes)})")
+    for name, shape in s["arrays"].items():
+        lines.append(f"array:       {name} {' x '.join(map(str, shape))}")
+    lines.append(f"protocols:   {', '.join(s['protocols'])}")
+    lines.append(f"pairs:       {s['pairs']}")
+    columns = sorted({k for counts in s["pairs_per_attribute"].values() for k in counts} - {"equal", "fine"})
+    columns += ["equal", "fine"]
+    width = max([len(a) for a in s["attributes"]] + [9])
+    lines.append("  " + "attribute".ljust(width) + "".join(c.rjust(10) for c in columns))
+    for name, counts in s["pairs_per_attribute"].items():
+        lines.append("  " + name.ljust(width) + "".join(str(counts.get(c, 0)).rjust(10) for c in columns))
+    if s["provenance"]:
+        lines.append(f"provenance:  {s['provenance']}")
+    return "\n".join(lines)
+
+
+def cmd_dataset_info(args) -> int:
+    from relattr_studio.data.dataset_file import DatasetFile
+
+    with DatasetFile(args.file) as ds:
+        summary = ds.summary()
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    lowered = value.lower()
+    if lowered in ("true", "yes", "on"):
+        return key, True
+    if lowered in ("false", "no", "off"):
+        return key, False
+    return key, value
+
+
+def _register_import(sub) -> None:
+    from relattr_studio.data.importers import IMPORTER_HELP, IMPORTER_LAYOUT
+
+    epilog = "\n\n".join(f"{kind}: {IMPORTER_HELP[kind]}\n{IMPORTER_LAYOUT[kind]}" for kind in IMPORTER_HELP)
+    p = sub.add_parser(
+        "import", help="import a public dataset into a dataset file",
+        epilog="expected source layouts:\n\n" + epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("kind", choices=sorted(IMPORTER_HELP))
+    p.add_argument("source", type=Path, help="the dataset's folder (or file), as published")
+    p.add_argument("out", type=Path, help="the dataset file to write (.h5)")
+    p.add_argument("-O", "--option", dest="options", action="append", type=_parse_option, default=[],
+                   metavar="KEY=VALUE", help="an importer option (repeatable), e.g. -O size=128")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_import)
+
+
+def cmd_import(args) -> int:
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.data.importers import IMPORTERS
+
+    importer = IMPORTERS[args.kind]
+    try:
+        out = run_job(importer, args.source, args.out, quiet=args.quiet, **dict(args.options))
+    except TypeError as err:
+        if "unexpected keyword" in str(err):
+            raise RelAttrError(f"import {args.kind}: {err}") from err
+        raise
+    with DatasetFile(out) as ds:
+        print(format_summary(ds.summary()))
+    return 0
+
+
+# --------------------------------------------------------------------------- make
+
+
+def _register_make(sub) -> None:
+    from relattr_studio.data.procedural import PROCEDURAL_DATASETS
+
+    p = sub.add_parser("make", help="draw a procedural dataset with exact ground truth")
+    p.add_argument("kind", choices=sorted(PROCEDURAL_DATASETS))
+    p.add_argument("out", type=Path)
+    p.add_argument("--n", type=int, default=5000, help="number of images (default 5000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_make)
+
+
+def cmd_make(args) -> int:
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.data.procedural import PROCEDURAL_DATASETS
+
+    if args.n < 2:
+        raise RelAttrError(f"--n must be at least 2, got {args.n}")
+    out = run_job(PROCEDURAL_DATASETS[args.kind], args.out, n=args.n, seed=args.seed,
+                  size=args.size, quiet=args.quiet)
+    with DatasetFile(out) as ds:
+        print(format_summary(ds.summary()))
+    return 0
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _register_labels(sub) -> None:
+    p = sub.add_parser("labels", help="export or import the judgements of a label store")
+    lsub = p.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    exp = lsub.add_parser("export", help="write the effective judgements as CSV or JSON")
+    exp.add_argument("store", type=Path, help="the label store (.sqlite)")
+    exp.add_argument("out", type=Path, help="OUT.csv or OUT.json")
+    exp.set_defaults(func=cmd_labels_export)
+    imp = lsub.add_parser("import", help="append a store's judgements on a dataset's pairs to its pairs table")
+    imp.add_argument("store", type=Path)
+    imp.add_argument("dataset", type=Path)
+    imp.set_defaults(func=cmd_labels_import)
+
+
+def cmd_labels_export(args) -> int:
+    from relattr_studio.data.label_store import LabelStore
+
+    if not args.store.exists():
+        raise RelAttrError(f"{args.store}: no such label store")
+    suffix = args.out.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise RelAttrError(f"{args.out}: give a .csv or .json file name")
+    store = LabelStore(args.store)
+    try:
+        n = store.export_csv(args.out) if suffix == ".csv" else store.export_json(args.out)
+    finally:
+        store.close()
+    print(f"wrote {n} judgements to {args.out}")
+    return 0
+
+
+def cmd_labels_import(args) -> int:
+    from relattr_studio.data.label_store import LabelStore
+
+    if not args.store.exists():
+        raise RelAttrError(f"{args.store}: no such label store")
+    store = LabelStore(args.store)
+    try:
+        n = store.import_into_dataset(args.dataset)
+    finally:
+        store.close()
+    print(f"appended {n} human-labelled pairs to {args.dataset}")
+    return 0

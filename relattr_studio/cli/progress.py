@@ -1,0 +1,73 @@
+"""Drive a job from the terminal: a progress bar on stderr, Ctrl+C as a clean cancel."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Callable, TypeVar
+
+from relattr_studio.core.jobs import JobContext, Progress
+
+T = TypeVar("T")
+
+
+class ProgressBar:
+    """One line per stage, redrawn in place on a terminal, printed sparsely otherwise."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._stage = None
+        self._start = time.monotonic()
+        self._last_plain = 0.0
+
+    def __call__(self, event: object) -> None:
+        if not isinstance(event, Progress):
+            return
+        if event.stage != self._stage:
+            if self._stage is not None and self.tty:
+                self.stream.write("\n")
+            self._stage, self._start = event.stage, time.monotonic()
+        elapsed = time.monotonic() - self._start
+        if event.fraction is not None:
+            filled = int(self.width * event.fraction)
+            bar = "#" * filled + "-" * (self.width - filled)
+            line = f"{event.stage or 'working'}: [{bar}] {event.done}/{event.total} {elapsed:5.1f}s"
+        else:
+            line = f"{event.stage or 'working'}: {event.done} {elapsed:5.1f}s"
+        if event.message:
+            line += f"  {event.message}"
+        if self.tty:
+            self.stream.write("\r" + line[:120].ljust(80))
+            self.stream.flush()
+        elif time.monotonic() - self._last_plain > 5 or (event.total and event.done >= event.total):
+            self._last_plain = time.monotonic()
+            self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        if self._stage is not None and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_job(job: Callable[..., T], *args, quiet: bool = False, **kwargs) -> T:
+    """Run ``job(*args, ctx=..., **kwargs)``; the first Ctrl+C asks it to stop between steps."""
+    stop = {"requested": False}
+
+    def on_sigint(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        sys.stderr.write("\nstopping after the current step (Ctrl+C again to abort)\n")
+
+    bar = ProgressBar() if not quiet else None
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        ctx = JobContext(on_event=bar, should_stop=lambda: stop["requested"])
+        return job(*args, ctx=ctx, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
