@@ -1,0 +1,91 @@
+"""Thumbnails for huge image grids: read in batches on a worker thread, newest request first.
+
+The grid's model asks for the images it is painting; :class:`ThumbnailLoader` keeps only the
+most recent requests (a fast scroll drops the rows it flew past), reads them from the dataset
+file in sorted batches, box-filters them down with numpy and posts plain arrays to a
+:class:`~relattr_studio.gui.workers.Mailbox`; the GUI thread turns them into cached pixmaps.
+The worker thread never touches Qt (see ``workers.py`` for why).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from relattr_studio.gui.imaging import downscale
+from relattr_studio.gui.workers import Mailbox
+
+
+class ThumbnailLoader:
+    """``request(indices)`` in; ``mailbox.received((indices, n x h x w x 3 uint8))`` out."""
+
+    def __init__(self, dataset, *, size: int = 64, batch: int = 24, max_pending: int = 600):
+        self.mailbox = Mailbox(interval_ms=8)
+        self.mailbox.received.connect(self._maybe_close)
+        self._dataset = dataset  # its HDF5 handle is already open; h5py serialises access
+        self.size = size
+        self._batch = batch
+        self._max_pending = max_pending
+        self._pending: OrderedDict[int, None] = OrderedDict()
+        self._busy = False
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._quit = False
+        self._thread = threading.Thread(target=self._run, name="relattr-thumbnails", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self, indices) -> None:
+        """Ask for thumbnails (GUI thread); the newest are served first, the oldest dropped."""
+        with self._lock:
+            for i in indices:
+                i = int(i)
+                self._pending.pop(i, None)
+                self._pending[i] = None
+            while len(self._pending) > self._max_pending:
+                self._pending.popitem(last=False)
+            self._wake.notify()
+        self.mailbox.open()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._pending and not self._busy and self.mailbox.empty()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._quit = True
+            self._pending.clear()
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        self.mailbox.close()
+
+    def _maybe_close(self, _item) -> None:
+        if self.idle():
+            self.mailbox.close()
+
+    def _run(self) -> None:  # worker thread: no Qt
+        while True:
+            with self._lock:
+                self._busy = False
+                while not self._pending and not self._quit:
+                    self._wake.wait()
+                if self._quit:
+                    return
+                take = min(self._batch, len(self._pending))
+                indices = [self._pending.popitem(last=True)[0] for _ in range(take)]
+                size = self.size
+                self._busy = True
+            indices = np.array(sorted(indices), dtype=np.int64)
+            try:
+                images = downscale(self._dataset.images(indices), size)
+            except Exception:  # a broken chunk must not kill the grid: leave placeholders
+                continue
+            self.mailbox.post((indices, images))
