@@ -84,7 +84,7 @@ def read_imagepaths(source: Path) -> tuple[Path, list[str]]:
 
 
 def resolve_images(source: Path, imagepath_file: Path, rel_paths: list[str], needed: np.ndarray,
-                   images_dir: str | None, ctx: JobContext) -> list[Path]:
+                   images_dir: str | None, ctx: JobContext) -> tuple[Path, list[Path]]:
     """Files on disk for the image indices ``needed``; one clear error lists missing ones."""
     root = source / images_dir if images_dir else find_dir(source, IMAGE_DIRS)
     if root is None or not root.is_dir():
@@ -101,7 +101,7 @@ def resolve_images(source: Path, imagepath_file: Path, rel_paths: list[str], nee
         raise DataFileError(imagepath_file, f"{len(missing)} of {len(needed)} needed images not found under "
                                             f"{root}: {shown}{' ...' if len(missing) > 5 else ''}",
                             "unpack the complete image archive there")
-    return found
+    return root, found
 
 
 def write_subset(out: Path, source: Path, imagepath_file: Path, rel_paths: list[str], pairs: PairTable,
@@ -113,8 +113,8 @@ def write_subset(out: Path, source: Path, imagepath_file: Path, rel_paths: list[
     remap = np.full(n, -1, np.int64)
     remap[needed] = np.arange(len(needed))
     pairs.a, pairs.b = remap[pairs.a].astype(np.int32), remap[pairs.b].astype(np.int32)
-    files = resolve_images(source, imagepath_file, rel_paths, needed, images_dir, ctx)
-    names = [rel_paths[i] for i in needed]
+    root, files = resolve_images(source, imagepath_file, rel_paths, needed, images_dir, ctx)
+    names = [f.relative_to(root).as_posix() for f in files]  # as on disk, quirks of the .mat undone
     tops = [nm.split("/")[0] if "/" in nm else "" for nm in names]
     classes = sorted(set(tops))
     categorical = {}
@@ -152,18 +152,30 @@ def _split_indices(source: Path, n_rows: list[int], n_attr: int, order_rows: lis
     d = load_mat(path, ["trainPairsAll", "testPairsAll"])
     out = []
     for k in range(n_attr):
-        lookup = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(order_rows[k][0], order_rows[k][1]))}
-        splits = []
-        for key in ("trainPairsAll", "testPairsAll"):
-            for s, cell in enumerate(cell_list(per_attribute_cells(d, key, path, n_attr)[k], path, key)):
-                a, b, *_ = six_columns(cell, path, f"{key}{{{k + 1}}}{{{s + 1}}}", n_images, None)
-                rows = np.array([lookup.get((int(x), int(y)), lookup.get((int(y), int(x)), -1)) for x, y in zip(a, b)],
-                                np.int64)
-                if key == "trainPairsAll":
-                    splits.append([rows[rows >= 0], None])
-                elif s < len(splits):
-                    splits[s][1] = rows[rows >= 0]
-        out.append([(tr, te if te is not None else np.zeros(0, np.int64)) for tr, te in splits])
+        # the same image pair can occur in several rows: each occurrence takes the next row
+        lookup: dict[tuple[int, int], list[int]] = {}
+        for i, (a, b) in enumerate(zip(order_rows[k][0], order_rows[k][1])):
+            lookup.setdefault((min(int(a), int(b)), max(int(a), int(b))), []).append(i)
+        cells = {key: [six_columns(c, path, f"{key}{{{k + 1}}}{{{s + 1}}}", n_images, None)[:2]
+                       for s, c in enumerate(cell_list(per_attribute_cells(d, key, path, n_attr)[k], path, key))]
+                 for key in ("trainPairsAll", "testPairsAll")}
+        if len(cells["trainPairsAll"]) != len(cells["testPairsAll"]):
+            raise DataFileError(path, f"trainPairsAll and testPairsAll have different numbers of splits for attribute {k + 1}")
+        per_split = []
+        for s in range(len(cells["trainPairsAll"])):
+            used: dict[tuple[int, int], int] = {}  # shared by train and test of one split
+            both = []
+            for key in ("trainPairsAll", "testPairsAll"):
+                rows = []
+                for x, y in zip(*(v.tolist() for v in cells[key][s])):
+                    pk = (min(x, y), max(x, y))
+                    cands, n_used = lookup.get(pk, []), used.get(pk, 0)
+                    if n_used < len(cands):
+                        rows.append(cands[n_used])
+                        used[pk] = n_used + 1
+                both.append(np.asarray(rows, np.int64))
+            per_split.append(tuple(both))
+        out.append(per_split)
     return path, out
 
 
