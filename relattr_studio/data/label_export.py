@@ -169,14 +169,9 @@ def export_json(records: Sequence[JudgementRecord], path: str | Path, *, store: 
     if store is not None:
         hashes = sorted({img.image_hash for r in records if isinstance(r.pair, GeneratedPair)
                          for img in (r.pair.a, r.pair.b)})
-        doc["images"] = {h: base64.b64encode(_png_bytes(store, h)).decode("ascii") for h in hashes}
+        doc["images"] = {h: base64.b64encode(store.png(h)).decode("ascii") for h in hashes}
     _write_atomic(Path(path), lambda f: json.dump(doc, f, ensure_ascii=False, indent=1))
     return len(records)
-
-
-def _png_bytes(store: "LabelStore", image_hash: str) -> bytes:
-    with store._read("read a generated image") as c:
-        return c.execute("SELECT png FROM images WHERE hash = ?", (image_hash,)).fetchone()[0]
 
 
 def read_export(path: str | Path) -> list[JudgementRecord]:

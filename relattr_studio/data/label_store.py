@@ -73,8 +73,12 @@ class LabelStore:
         _schema.check_header(self.path)
         if not self.path.parent.is_dir():
             raise DataFileError(self.path, "its folder does not exist", "choose an existing folder")
-        with self._guard("open the labels file"):
-            _schema.ensure_schema(self._conn(), self.path)
+        try:
+            with self._guard("open the labels file"):
+                _schema.ensure_schema(self._conn(), self.path)
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections ------------------------------------------------------------------------
 
@@ -309,13 +313,17 @@ class LabelStore:
         with self._read("count judgements") as c:
             return {name: n for name, n in c.execute(sql, args)}
 
-    def pixels(self, image_hash: str) -> Any:
-        """The pixels (uint8 H x W x 3) of a stored generated image, exactly as recorded."""
+    def png(self, image_hash: str) -> bytes:
+        """The stored PNG file of a generated image; KeyError if there is none."""
         with self._read("read a generated image") as c:
             row = c.execute("SELECT png FROM images WHERE hash = ?", (image_hash,)).fetchone()
         if row is None:
             raise KeyError(f"no generated image {image_hash} in {self.path}")
-        return decode_png(row[0])
+        return row[0]
+
+    def pixels(self, image_hash: str) -> Any:
+        """The pixels (uint8 H x W x 3) of a stored generated image, exactly as recorded."""
+        return decode_png(self.png(image_hash))
 
     def with_pixels(self, pair: Pair) -> Pair:
         """The same pair, generated images carrying their pixels (dataset pairs unchanged)."""
@@ -377,7 +385,15 @@ class LabelStore:
         return items[0] if items else None
 
     def pending_count(self, attribute: str | None = None) -> int:
-        return len(self.pending(attribute, with_pixels=False))
+        """How many queue entries :meth:`pending` would return."""
+        sql = ("SELECT count(*) FROM pending x WHERE NOT EXISTS"
+               " (SELECT 1 FROM effective_judgements j WHERE j.pending_id = x.id)")
+        args: tuple = ()
+        if attribute is not None:
+            sql += " AND x.attribute = ?"
+            args = (attribute,)
+        with self._read("count the labeling queue") as c:
+            return c.execute(sql, args).fetchone()[0]
 
     # -- integrity, export, import ----------------------------------------------------------------
 
@@ -390,16 +406,20 @@ class LabelStore:
                                 _schema._HINT_CORRUPT)
 
     def export_csv(self, path: str | Path, **filters: Any) -> int:
-        """Write effective judgements to CSV (columns: label_export.EXPORT_COLUMNS); returns rows."""
+        """Write effective judgements to CSV (columns: label_export.EXPORT_COLUMNS); returns rows.
+
+        ``filters`` are those of :meth:`judgements` (attribute, dataset, generated, annotator,
+        session); undone judgements are never exported.
+        """
         from relattr_studio.data.label_export import export_csv
 
-        return export_csv(self.judgements(**filters), path)
+        return export_csv(self.judgements(effective=True, **filters), path)
 
     def export_json(self, path: str | Path, *, include_pixels: bool = False, **filters: Any) -> int:
         """Write effective judgements to JSON, optionally with generated images as base64 PNG."""
         from relattr_studio.data.label_export import export_json
 
-        return export_json(self.judgements(**filters), path, store=self if include_pixels else None)
+        return export_json(self.judgements(effective=True, **filters), path, store=self if include_pixels else None)
 
     def import_into_dataset(self, dataset_path: str | Path, *, split: Split = Split.TRAIN,
                             annotator: str | None = None, skip_imported: bool = True) -> ImportResult:
