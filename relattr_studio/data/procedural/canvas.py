@@ -28,9 +28,13 @@ class _PatternDraw:
         self._d.line(self._c._xy(pts), fill=255, width=self._c.width(width))
 
 
+def _byte(v) -> int:
+    v = int(round(float(v)))
+    return 0 if v < 0 else 255 if v > 255 else v
+
+
 def rgb(c) -> tuple[int, int, int]:
-    c = np.clip(np.rint(np.asarray(c, dtype=np.float64)), 0, 255).astype(int)
-    return int(c[0]), int(c[1]), int(c[2])
+    return _byte(c[0]), _byte(c[1]), _byte(c[2])
 
 
 def rgba(c, alpha: float) -> tuple[int, int, int, int]:
@@ -49,10 +53,17 @@ def lerp_stops(stops: np.ndarray, t: float) -> np.ndarray:
     return mix(stops[i], stops[i + 1], t - i)
 
 
+_CIRCLES: dict[tuple[int, float, float], np.ndarray] = {}
+
+
 def ellipse_points(cx: float, cy: float, rx: float, ry: float, n: int = 40,
                    t0: float = 0.0, t1: float = 2 * np.pi) -> np.ndarray:
-    t = np.linspace(t0, t1, n, endpoint=(t1 - t0) < 2 * np.pi - 1e-9)
-    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+    key = (n, t0, t1)
+    unit = _CIRCLES.get(key)
+    if unit is None:
+        t = np.linspace(t0, t1, n, endpoint=(t1 - t0) < 2 * np.pi - 1e-9)
+        unit = _CIRCLES.setdefault(key, np.stack([np.cos(t), np.sin(t)], axis=1))
+    return unit * (rx, ry) + (cx, cy)
 
 
 def superellipse_points(cx: float, cy: float, rx: float, ry: float, p: float,
@@ -66,10 +77,10 @@ def superellipse_points(cx: float, cy: float, rx: float, ry: float, p: float,
 
 
 def vertical_gradient(size: int, top, bottom) -> np.ndarray:
-    """size x size x 3 float image fading from ``top`` to ``bottom``."""
+    """A size x 1 x 3 float column fading from ``top`` to ``bottom`` (Canvas stretches it)."""
     t = np.linspace(0.0, 1.0, size)[:, None, None]
-    row = (1 - t) * np.asarray(top, np.float32) + t * np.asarray(bottom, np.float32)
-    return np.broadcast_to(row, (size, size, 3))
+    column = (1 - t) * np.asarray(top, np.float32) + t * np.asarray(bottom, np.float32)
+    return column  # size x 1 x 3: a vertical gradient is one column, stretched by Canvas
 
 
 class Canvas:
@@ -80,7 +91,7 @@ class Canvas:
         self.size = int(size)
         self.big = self.size * SUPERSAMPLE
         if isinstance(background, np.ndarray) and background.ndim == 3:
-            small = Image.fromarray(np.clip(background, 0, 255).astype(np.uint8))
+            small = Image.fromarray(np.ascontiguousarray(np.clip(background, 0, 255).astype(np.uint8)))
             self.image = small.resize((self.big, self.big), Image.BILINEAR)
         else:
             self.image = Image.new("RGB", (self.big, self.big), rgb(background))
@@ -94,9 +105,9 @@ class Canvas:
         self._shift = np.array([half + offset[0] * half, half + offset[1] * half])
         self.px_per_unit = scale * half
 
-    def _xy(self, pts: np.ndarray) -> list[tuple[float, float]]:
+    def _xy(self, pts: np.ndarray) -> list[float]:
         p = np.asarray(pts, np.float64) @ self._lin.T + self._shift
-        return [tuple(q) for q in p.tolist()]
+        return p.ravel().tolist()
 
     def width(self, w: float) -> int:
         """A unit-frame stroke width in supersampled pixels (at least one)."""
@@ -106,7 +117,7 @@ class Canvas:
         xy = self._xy(pts)
         self.draw.polygon(xy, fill=fill)
         if outline is not None and width > 0:
-            self.draw.line(xy + xy[:1], fill=outline, width=self.width(width), joint="curve")
+            self.draw.line(xy + xy[:2], fill=outline, width=self.width(width), joint="curve")
 
     def line(self, pts: np.ndarray, fill: Color, width: float) -> None:
         self.draw.line(self._xy(pts), fill=fill, width=self.width(width), joint="curve")
