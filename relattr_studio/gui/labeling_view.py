@@ -1,0 +1,399 @@
+"""Labeling view: two images, one question, one key per judgement.
+
+Keys: Left / A = left more, Right / D = right more, E / Down = equal, X / Delete = discard,
+1 / 2 / 3 = confidence low / medium / high (sticks until changed), Ctrl+Z / Backspace = undo.
+
+Every judgement is committed to the label store before the next pair is shown; the next
+pairs are prefetched (decoded into pixmaps) while the person looks at the current one, so
+the new pair is on screen within a frame of the key.
+Run alone with fake data: ``python -m relattr_studio.gui.labeling_view``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QPixmap
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
+
+from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.session import Session
+from relattr_studio.core.types import Split
+from relattr_studio.gui.imaging import pixmap_from_array
+from relattr_studio.gui.pair_source import DATASET_PAIRS, RANDOM_PAIRS, PairSource, PairTask
+from relattr_studio.gui.widgets import ImageCanvas
+
+CONFIDENCE = {1: 1 / 3, 2: 2 / 3, 3: 1.0}
+PREFETCH = 2
+
+
+@dataclass
+class Prepared:
+    task: PairTask
+    left: QPixmap
+    right: QPixmap
+
+
+class LabelingView(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None, *, seed: int = 0):
+        super().__init__(parent)
+        self.session = session
+        self.seed = seed
+        self.source: PairSource | None = None
+        self.current: Prepared | None = None
+        self.upcoming: deque[Prepared] = deque()
+        self.history: list[Prepared] = []
+        self.confidence_level: int | None = None
+        self.judged_this_session = 0
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(0)
+        self._prefetch_timer.timeout.connect(self._prefetch)
+        self._build()
+        session.events.dataset.connect(self._on_dataset)
+        session.events.label_store.connect(self._on_store)
+        session.events.attribute.connect(self._on_session_attribute)
+        self._on_dataset(session.dataset)
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.attribute_box = QComboBox()
+        self.mode_box = QComboBox()
+        self.mode_box.addItem("Dataset train pairs not yet labeled", DATASET_PAIRS)
+        self.mode_box.addItem("Random pairs of images", RANDOM_PAIRS)
+        for box in (self.attribute_box, self.mode_box):
+            box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.attribute_box.activated.connect(self._on_attribute_chosen)
+        self.mode_box.activated.connect(lambda _i: (self.restart(), self.setFocus()))
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Attribute"))
+        top.addWidget(self.attribute_box)
+        top.addSpacing(12)
+        top.addWidget(QLabel("Pairs"))
+        top.addWidget(self.mode_box)
+        top.addStretch(1)
+        self.saved = QLabel()
+        self.saved.setMinimumWidth(230)
+        self.saved.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(self.saved)
+
+        self.question = QLabel("")
+        self.question.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.question.setStyleSheet("font-size: 20px; font-weight: 600; padding: 6px;")
+        self.detail = QLabel("")
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail.setStyleSheet("color: #5f6670;")
+        self.left = ImageCanvas(minimum=240, caption="←")
+        self.right = ImageCanvas(minimum=240, caption="→")
+        for canvas in (self.left, self.right):
+            canvas.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        images = QHBoxLayout()
+        images.addWidget(self.left)
+        images.addWidget(self.right)
+
+        buttons = QHBoxLayout()
+        self.buttons = {}
+        for key, text in (("left", "◀  Left more   [← / A]"), ("equal", "Equal   [E / ↓]"),
+                          ("discard", "Can't tell   [X / Del]"), ("right", "Right more   [→ / D]  ▶"),
+                          ("undo", "Undo   [Ctrl+Z / ⌫]")):
+            b = QPushButton(text)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setMinimumHeight(34)
+            b.clicked.connect(lambda _c=False, k=key: self._on_button(k))
+            self.buttons[key] = b
+            buttons.addWidget(b, 2 if key in ("left", "right") else 1)
+
+        conf = QHBoxLayout()
+        conf.addStretch(1)
+        conf.addWidget(QLabel("Confidence"))
+        self.confidence_group = QButtonGroup(self)
+        self.confidence_group.setExclusive(False)
+        for level, text in ((1, "Low [1]"), (2, "Medium [2]"), (3, "High [3]")):
+            b = QPushButton(text)
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(lambda _c=False, lv=level: self.set_confidence(lv))
+            self.confidence_group.addButton(b, level)
+            conf.addWidget(b)
+        conf.addStretch(1)
+
+        self.progress_grid = QGridLayout()
+        self.progress_grid.setHorizontalSpacing(8)
+        self.progress_grid.setVerticalSpacing(3)
+        self.progress_bars: dict[str, QProgressBar] = {}
+        side = QVBoxLayout()
+        heading = QLabel("Progress (train pairs labeled)")
+        heading.setStyleSheet("font-weight: 600;")
+        side.addWidget(heading)
+        side.addLayout(self.progress_grid)
+        side.addStretch(1)
+        side_widget = QWidget()
+        side_widget.setLayout(side)
+        side_widget.setFixedWidth(300)
+
+        centre = QVBoxLayout()
+        centre.addLayout(top)
+        centre.addWidget(self.question)
+        centre.addLayout(images, 1)
+        centre.addWidget(self.detail)
+        centre.addLayout(buttons)
+        centre.addLayout(conf)
+        outer = QHBoxLayout(self)
+        outer.addLayout(centre, 1)
+        outer.addWidget(side_widget)
+
+    # -- session ----------------------------------------------------------------------------
+
+    def _on_dataset(self, dataset) -> None:
+        self.attribute_box.blockSignals(True)
+        self.attribute_box.clear()
+        self.attribute_box.addItem("All attributes (mixed)", None)
+        for name in [] if dataset is None else dataset.attribute_names:
+            self.attribute_box.addItem(name, name)
+        idx = self.attribute_box.findData(self.session.attribute)
+        self.attribute_box.setCurrentIndex(max(0, idx))
+        self.attribute_box.blockSignals(False)
+        self._build_progress_rows(dataset)
+        self.restart()
+
+    def _on_store(self, _store) -> None:
+        self.restart()
+
+    def _on_attribute_chosen(self, _index: int) -> None:
+        self.session.set_attribute(self.attribute_box.currentData())
+        self.setFocus()
+
+    def _on_session_attribute(self, name) -> None:
+        self.attribute_box.setCurrentIndex(max(0, self.attribute_box.findData(name)))
+        self.restart()
+
+    def restart(self) -> None:
+        """Start over from the pair source (dataset, store, attribute or mode changed)."""
+        ds, store = self.session.dataset, self.session.label_store
+        self.upcoming.clear()
+        self.history.clear()
+        self.current = None
+        self.source = None
+        if ds is not None:
+            try:
+                self.source = PairSource(ds, store, attribute=self.attribute_box.currentData(),
+                                         mode=self.mode_box.currentData(), seed=self.seed)
+            except RelAttrError as err:
+                self.session.show_status(str(err))
+        self._advance()
+        self._refresh_progress()
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def keyPressEvent(self, event) -> None:
+        key, mods = event.key(), event.modifiers()
+        K = Qt.Key
+        if event.matches(QKeySequence.StandardKey.Undo) or key == K.Key_Backspace:
+            self.undo()
+        elif key in (K.Key_Left, K.Key_A):
+            self.judge("left-more")
+        elif key in (K.Key_Right, K.Key_D):
+            self.judge("right-more")
+        elif key in (K.Key_E, K.Key_Down):
+            self.judge("equal")
+        elif key in (K.Key_X, K.Key_Delete):
+            self.judge("discard")
+        elif key in (K.Key_1, K.Key_2, K.Key_3) and not mods & Qt.KeyboardModifier.ControlModifier:
+            self.set_confidence(int(key) - int(K.Key_0))
+        else:
+            super().keyPressEvent(event)
+
+    def _on_button(self, key: str) -> None:
+        if key == "undo":
+            self.undo()
+        else:
+            self.judge({"left": "left-more", "right": "right-more"}.get(key, key))
+
+    def set_confidence(self, level: int | None) -> None:
+        self.confidence_level = None if level == self.confidence_level else level
+        for lv in (1, 2, 3):
+            self.confidence_group.button(lv).setChecked(lv == self.confidence_level)
+
+    def judge(self, judgement: str) -> bool:
+        """Commit a judgement of the pair on screen, then show the next one."""
+        from relattr_studio.data.label_store import Judgement
+
+        store, cur = self.session.label_store, self.current
+        if cur is None:
+            return False
+        if store is None:
+            self._flash("Open a label store to save judgements (File ▸ Open label store)", error=True)
+            return False
+        conf = CONFIDENCE.get(self.confidence_level) if self.confidence_level else None
+        try:
+            store.record(cur.task.pair, cur.task.attribute, Judgement(judgement), left_is_a=cur.task.left_is_a,
+                         confidence=conf, pending_id=None if cur.task.pending is None else cur.task.pending.id)
+        except RelAttrError as err:
+            self._flash(f"Not saved: {err}", error=True)
+            return False
+        self.source.mark_labeled(cur.task)
+        self.history.append(cur)
+        self.judged_this_session += 1
+        self._advance()
+        self._flash(f"✓ Saved  ·  {self.judged_this_session} this session")
+        self._progress_dirty = True
+        QTimer.singleShot(0, self._after_commit)
+        return True
+
+    def undo(self) -> bool:
+        """Retract the last judgement (a new undo row in the store) and show its pair again."""
+        store = self.session.label_store
+        if store is None or not self.history:
+            self._flash("Nothing to undo", error=True)
+            return False
+        try:
+            store.undo()
+        except RelAttrError as err:
+            self._flash(f"Undo failed: {err}", error=True)
+            return False
+        previous = self.history.pop()
+        self.source.forget_labeled(previous.task)
+        if self.current is not None:
+            self.upcoming.appendleft(self.current)
+        self.judged_this_session = max(0, self.judged_this_session - 1)
+        self._show(previous)
+        self._flash("↶ Undone: judge this pair again")
+        QTimer.singleShot(0, self._after_commit)
+        return True
+
+    def _after_commit(self) -> None:
+        self.session.notify_labels_changed()
+        self._refresh_progress()
+
+    # -- showing and prefetching ------------------------------------------------------------
+
+    def _prepare(self, task: PairTask | None) -> Prepared | None:
+        if task is None:
+            return None
+        left, right = task.images(self.session.dataset)
+        return Prepared(task, pixmap_from_array(left), pixmap_from_array(right))
+
+    def _advance(self) -> None:
+        nxt = self.upcoming.popleft() if self.upcoming else None
+        if nxt is None and self.source is not None:
+            nxt = self._prepare(self.source.next())
+        self._show(nxt)
+
+    def _show(self, prepared: Prepared | None) -> None:
+        self.current = prepared
+        if prepared is None:
+            self.left.set_pixmap(None)
+            self.right.set_pixmap(None)
+            if self.session.dataset is None:
+                self.question.setText("Open a dataset to start labeling")
+            else:
+                self.question.setText("No pairs left to label here")
+                self.detail.setText("Choose another attribute, or random pairs of images.")
+            for key in ("left", "right", "equal", "discard"):
+                self.buttons[key].setEnabled(False)
+            return
+        for key in ("left", "right", "equal", "discard"):
+            self.buttons[key].setEnabled(True)
+        t = prepared.task
+        self.left.set_pixmap(prepared.left)
+        self.right.set_pixmap(prepared.right)
+        self.question.setText(f"Which image shows more “{t.attribute}”?")
+        origin = {"queue": "from the labeling queue", DATASET_PAIRS: "dataset train pair",
+                  RANDOM_PAIRS: "random pair"}.get(t.origin, t.origin)
+        p = t.pair
+        if hasattr(p, "dataset"):
+            names = self.session.dataset.image_names
+            left, right = (p.a, p.b) if t.left_is_a else (p.b, p.a)
+            self.detail.setText(f"{names[left]}   ·   {names[right]}   ·   {origin}")
+        else:
+            self.detail.setText(f"generated pair ({p.a.model_id})   ·   {origin}")
+        self._prefetch_timer.start()
+
+    def _prefetch(self) -> None:
+        """Decode the next pairs while the person looks at this one (one pair per tick)."""
+        if self.source is None or self.session.dataset is None or len(self.upcoming) >= PREFETCH:
+            return
+        prepared = self._prepare(self.source.next())
+        if prepared is not None:
+            self.upcoming.append(prepared)
+            if len(self.upcoming) < PREFETCH:
+                self._prefetch_timer.start()
+
+    # -- progress and feedback --------------------------------------------------------------
+
+    def _build_progress_rows(self, dataset) -> None:
+        while self.progress_grid.count():
+            w = self.progress_grid.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        self.progress_bars = {}
+        for row, name in enumerate([] if dataset is None else dataset.attribute_names):
+            label = QLabel(name)
+            bar = QProgressBar()
+            bar.setTextVisible(True)
+            bar.setMaximumHeight(18)
+            self.progress_grid.addWidget(label, row, 0)
+            self.progress_grid.addWidget(bar, row, 1)
+            self.progress_bars[name] = bar
+
+    def _refresh_progress(self) -> None:
+        ds, store = self.session.dataset, self.session.label_store
+        if ds is None or not self.progress_bars:
+            return
+        done = store.progress(dataset=self.source.ref) if (store is not None and self.source is not None) else {}
+        t = ds.pairs()
+        train = t.attribute[t.split == int(Split.TRAIN)]
+        for i, name in enumerate(ds.attribute_names):
+            total = int((train == i).sum())
+            n = int(done.get(name, 0))
+            bar = self.progress_bars[name]
+            bar.setRange(0, max(total, n, 1))
+            bar.setValue(n)
+            bar.setFormat(f"{n:,} / {total:,}")
+
+    def _flash(self, text: str, *, error: bool = False) -> None:
+        colour = "#b3261e" if error else "#1e7d32"
+        self.saved.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        self.saved.setText(text)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.setFocus()
+
+    def shutdown(self) -> None:
+        self._prefetch_timer.stop()
+        self.source = None
+        self.upcoming.clear()
+        self.session.events.disconnect_all(self)
+
+
+def preview(n: int = 2000) -> int:
+    """Show the view alone on a fake dataset with a temporary label store."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QApplication
+
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.data.label_store import LabelStore
+    from relattr_studio.gui.preview_data import make_fake_dataset
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    tmp = Path(tempfile.mkdtemp())
+    session = Session()
+    session.set_dataset(DatasetFile(make_fake_dataset(tmp / "fake.h5", n=n)))
+    session.set_label_store(LabelStore(tmp / "labels.sqlite", annotator="preview"))
+    view = LabelingView(session)
+    view.resize(1200, 720)
+    view.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(preview())

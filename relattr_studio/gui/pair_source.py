@@ -1,0 +1,148 @@
+"""Which pair to label next: the label store's queue first, then dataset or random pairs.
+
+Plain Python (no Qt), so the order of pairs is testable without a display.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from relattr_studio.core.types import Split
+
+DATASET_PAIRS = "dataset"
+RANDOM_PAIRS = "random"
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """One pair to show: ``pair`` is the store's DatasetPair or GeneratedPair."""
+
+    pair: Any
+    attribute: str
+    left_is_a: bool
+    pending: Any = None  # the store's PendingPair when the pair came from the queue
+    origin: str = DATASET_PAIRS
+
+    def images(self, dataset) -> tuple[np.ndarray, np.ndarray]:
+        """(left, right) as uint8 H x W x 3 arrays, in presentation order."""
+        if hasattr(self.pair, "dataset"):
+            a, b = dataset.images([self.pair.a, self.pair.b])
+        else:
+            a, b = np.asarray(self.pair.a.pixels), np.asarray(self.pair.b.pixels)
+        return (a, b) if self.left_is_a else (b, a)
+
+
+class PairSource:
+    """Yields :class:`PairTask` s: queued pairs, then unlabeled train pairs or random pairs.
+
+    ``attribute`` None means mixed (every attribute). Left/right order is drawn from ``seed``
+    so that a session can be replayed; the store keeps ``left_is_a`` with each judgement.
+    """
+
+    def __init__(self, dataset, store, *, attribute: str | None = None, mode: str = DATASET_PAIRS,
+                 seed: int = 0):
+        from relattr_studio.data.label_store import DatasetPair, DatasetRef
+
+        self._DatasetPair = DatasetPair
+        self.dataset = dataset
+        self.store = store
+        self.attribute = attribute
+        self.mode = mode
+        self.rng = np.random.default_rng(seed)
+        self.ref = DatasetRef.of(dataset)
+        self._front: deque[PairTask] = deque()
+        self._taken_pending: set[int] = set()
+        self._queue_exhausted = store is None
+        self._labeled = self._labeled_pairs()
+        self._rows = self._candidate_rows() if mode == DATASET_PAIRS else np.zeros(0, np.int64)
+        self._cursor = 0
+
+    # -- public -----------------------------------------------------------------------------
+
+    def next(self) -> PairTask | None:
+        if self._front:
+            return self._front.popleft()
+        task = self._from_queue()
+        if task is None:
+            task = self._from_dataset() if self.mode == DATASET_PAIRS else self._random()
+        return task
+
+    def push_front(self, task: PairTask) -> None:
+        """Show ``task`` again next (after an undo)."""
+        self._front.appendleft(task)
+
+    def forget_labeled(self, task: PairTask) -> None:
+        """An undone judgement: its pair may come again."""
+        p = task.pair
+        if hasattr(p, "dataset"):
+            self._labeled.discard((task.attribute, min(p.a, p.b), max(p.a, p.b)))
+
+    def mark_labeled(self, task: PairTask) -> None:
+        p = task.pair
+        if hasattr(p, "dataset"):
+            self._labeled.add((task.attribute, min(p.a, p.b), max(p.a, p.b)))
+
+    def remaining(self) -> int:
+        return max(0, len(self._rows) - self._cursor)
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def _labeled_pairs(self) -> set[tuple[str, int, int]]:
+        if self.store is None:
+            return set()
+        done = set()
+        for rec in self.store.judgements(dataset=self.ref, effective=True):
+            p = rec.pair
+            done.add((rec.attribute, min(p.a, p.b), max(p.a, p.b)))
+        return done
+
+    def _candidate_rows(self) -> np.ndarray:
+        t = self.dataset.pairs()
+        mask = t.split == int(Split.TRAIN)
+        if self.attribute is not None:
+            mask &= t.attribute == self.dataset.attribute_names.index(self.attribute)
+        rows = np.flatnonzero(mask)
+        return rows[self.rng.permutation(len(rows))]
+
+    def _from_queue(self) -> PairTask | None:
+        if self._queue_exhausted:
+            return None
+        for item in self.store.pending(self.attribute, limit=len(self._taken_pending) + 8):
+            if item.id in self._taken_pending:
+                continue
+            p = item.pair
+            if hasattr(p, "dataset") and p.dataset.fingerprint != self.ref.fingerprint:
+                continue  # another dataset's pair: label it with that dataset open
+            if hasattr(p, "dataset") and (self.attribute is None and item.attribute not in self.dataset.attribute_names):
+                continue
+            self._taken_pending.add(item.id)
+            return PairTask(p, item.attribute, bool(self.rng.random() < 0.5), pending=item, origin="queue")
+        self._queue_exhausted = True  # refreshed when a new source is made
+        return None
+
+    def _from_dataset(self) -> PairTask | None:
+        t = self.dataset.pairs()
+        names = self.dataset.attribute_names
+        while self._cursor < len(self._rows):
+            r = int(self._rows[self._cursor])
+            self._cursor += 1
+            a, b, attr = int(t.a[r]), int(t.b[r]), names[int(t.attribute[r])]
+            if (attr, min(a, b), max(a, b)) in self._labeled:
+                continue
+            pair = self._DatasetPair(self.ref, a, b, r)
+            return PairTask(pair, attr, bool(self.rng.random() < 0.5), origin=DATASET_PAIRS)
+        return None
+
+    def _random(self) -> PairTask | None:
+        n = len(self.dataset)
+        if n < 2:
+            return None
+        a, b = (int(v) for v in self.rng.choice(n, size=2, replace=False))
+        names = self.dataset.attribute_names
+        attr = self.attribute if self.attribute is not None else names[int(self.rng.integers(len(names)))]
+        return PairTask(self._DatasetPair(self.ref, a, b, None), attr, bool(self.rng.random() < 0.5),
+                        origin=RANDOM_PAIRS)

@@ -1,0 +1,50 @@
+"""GUI test fixtures: offscreen Qt, tiny datasets, a label store in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+import pytest
+
+import relattr_studio.gui  # noqa: F401,E402  (applies the PySide6 compatibility fix)
+
+
+@pytest.fixture(scope="session")
+def fake_dataset_path(tmp_path_factory):
+    from relattr_studio.gui.preview_data import make_fake_dataset
+
+    return make_fake_dataset(tmp_path_factory.mktemp("fake") / "fake.h5", n=500, n_pairs=6000)
+
+
+@pytest.fixture(scope="session")
+def toy_faces_path(tmp_path_factory):
+    from relattr_studio.data.procedural import make_toy_faces
+
+    return make_toy_faces(tmp_path_factory.mktemp("toy") / "toy-faces.h5", n=120)
+
+
+@pytest.fixture
+def session(fake_dataset_path, tmp_path):
+    from relattr_studio.core.session import Session
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.data.label_store import LabelStore
+
+    s = Session()
+    s.set_dataset(DatasetFile(fake_dataset_path))
+    s.set_label_store(LabelStore(tmp_path / "labels.sqlite", annotator="tester"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def installed_toy_faces(toy_faces_path):
+    """The small toy-faces file placed where the app looks for its default dataset."""
+    from relattr_studio.core.paths import default_dataset_path
+
+    target = default_dataset_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(toy_faces_path, target)
+    return target

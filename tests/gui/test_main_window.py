@@ -1,0 +1,92 @@
+"""The main window: default dataset, first run, bad files, export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from relattr_studio.core.paths import default_dataset_path
+
+
+@pytest.fixture
+def captured_errors(monkeypatch):
+    from relattr_studio.gui import dialogs
+
+    shown = []
+    monkeypatch.setattr(dialogs.QMessageBox, "warning", lambda parent, title, text, *a, **k: shown.append((title, text)))
+    return shown
+
+
+def make_window(qtbot, **kwargs):
+    from relattr_studio.gui.main_window import MainWindow
+
+    w = MainWindow(**kwargs)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def test_window_opens_default_dataset(qtbot, installed_toy_faces):
+    w = make_window(qtbot)
+    w.start()
+    qtbot.waitUntil(lambda: w.session.dataset is not None, timeout=10_000)
+    assert w.session.dataset.path == installed_toy_faces
+    assert "120 images" in w.dataset_label.text()
+    assert w.session.label_store is not None
+    assert w.views["dataset"].model.rowCount() == 120
+
+
+def test_first_run_makes_the_default_dataset_with_progress(qtbot):
+    assert not default_dataset_path().exists()
+    w = make_window(qtbot, toy_faces_n=40)
+    progress = []
+    w.runner.progress.connect(progress.append)
+    w.start()
+    assert w.progress_dialog is not None and w.progress_dialog.isVisible()
+    qtbot.waitUntil(lambda: w.session.dataset is not None, timeout=60_000)
+    assert default_dataset_path().exists()
+    assert len(w.session.dataset) == 40
+    assert progress, "the making job reported no progress"
+    assert w.progress_dialog is None
+
+
+def test_first_run_can_be_cancelled(qtbot):
+    w = make_window(qtbot, toy_faces_n=3000)
+    with qtbot.waitSignal(w.runner.cancelled, timeout=30_000):
+        w.start()
+        w.progress_dialog.reject()  # Escape / close = cancel
+    assert not default_dataset_path().exists()
+    assert w.session.dataset is None
+
+
+def test_bad_file_gives_a_message_not_a_traceback(qtbot, tmp_path, captured_errors):
+    bad = tmp_path / "broken.h5"
+    bad.write_bytes(b"this is not HDF5" * 10)
+    w = make_window(qtbot)
+    with qtbot.waitSignal(w.runner.ended, timeout=10_000):
+        w.open_dataset(bad)
+    assert len(captured_errors) == 1
+    title, text = captured_errors[0]
+    assert "broken.h5" in text and "not an HDF5 file" in text
+    assert "Traceback" not in text
+    assert w.session.dataset is None
+
+
+def test_export_labels_csv(qtbot, installed_toy_faces, tmp_path):
+    w = make_window(qtbot)
+    w.start()
+    qtbot.waitUntil(lambda: w.session.dataset is not None, timeout=10_000)
+    view = w.views["labeling"]
+    for _ in range(3):
+        assert view.judge("left-more")
+    n = w.export_labels(tmp_path / "out.csv")
+    assert n == 3
+    assert (tmp_path / "out.csv").read_text().count("\n") >= 4
+
+
+def test_session_model_imports_no_qt():
+    code = ("import sys, relattr_studio.core.session, relattr_studio.gui.pair_source; "
+            "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
