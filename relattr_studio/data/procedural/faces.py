@@ -151,15 +151,15 @@ def render_face(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
 
     # -- age, cheeks, stubble
     ye = 0.05
-    wrinkle = rgba(skin * 0.45, 0.9 * (1.0 - young) ** 1.2)
+    wrinkle = rgba(skin * 0.35, 1.0 - young)
     for k in range(3):
         y = -0.17 - 0.065 * k
-        cv.line(np.stack([np.linspace(-0.2, 0.2, 9), y + 0.02 * np.linspace(-1, 1, 9) ** 2], 1), wrinkle, 0.02)
+        cv.line(np.stack([np.linspace(-0.2, 0.2, 9), y + 0.02 * np.linspace(-1, 1, 9) ** 2], 1), wrinkle, 0.026)
     mw = 0.12 + 0.05 * smile
     for side in (-1, 1):
-        cv.ellipse(side * 0.26, 0.24, 0.075, 0.055, rgba((235, 110, 120), 0.50 * young))
+        cv.ellipse(side * 0.26, 0.24, 0.075, 0.055, rgba((235, 100, 115), 0.70 * young))
         fold = np.array([[side * 0.10, 0.20], [side * (mw + 0.03), 0.30], [side * (mw + 0.05), 0.44]])
-        cv.line(fold, wrinkle, 0.022)
+        cv.line(fold, wrinkle, 0.028)
         cv.line(np.array([[side * 0.11, ye + 0.09], [side * 0.175, ye + 0.115], [side * 0.24, ye + 0.09]]), wrinkle, 0.016)
         cv.line(np.array([[side * 0.32, ye - 0.03], [side * 0.39, ye - 0.07]]), wrinkle, 0.018)
         cv.line(np.array([[side * 0.32, ye + 0.03], [side * 0.39, ye + 0.07]]), wrinkle, 0.018)
@@ -234,8 +234,8 @@ def _hair(cv: Canvas, hair: np.ndarray, skin: np.ndarray, style: str, fx: float,
     cap = np.concatenate([outer, sides[0], inner, sides[1]])
     cv.polygon(cap, rgb(hair))
     if bald > 0.02:
-        g = bald ** 1.2
-        crown = ellipse_points(0.0, top_y + 0.02, fx * 1.1 * g, 0.34 * g, 40)
+        g = bald ** 1.4
+        crown = ellipse_points(0.0, top_y + 0.02, fx * 1.1 * g, 0.36 * g, 40)
         half = fx * np.sqrt(np.clip(1.0 - ((crown[:, 1] - cy) / top_ry) ** 2, 0.0, 1.0))
         crown[:, 0] = np.clip(crown[:, 0], -half, half)
         crown[:, 1] = np.maximum(crown[:, 1], top_y)

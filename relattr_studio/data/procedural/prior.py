@@ -2,9 +2,10 @@
 
 Strengths live in [0, 1] and are uniform marginally: s = Phi(z) with z ~ N(0, R), R a fixed
 correlation matrix saying which attributes co-occur (bald faces tend to be masculine...).
-Each image belongs to an identity: z = sqrt(1 - v) * z_identity + sqrt(v) * z_image, both
-N(0, R), so the marginal stays N(0, R) exactly while ``v`` (per attribute) says how much of an
-attribute changes between images of one identity (a smile: a lot; baldness: little).
+Each image belongs to an identity: z = z_identity + z_image with z_image ~ N(0, D R D),
+D = diag(sqrt(v)), and z_identity ~ N(0, R - D R D), so the marginal is N(0, R) exactly while
+``v`` (per attribute) is the share of an attribute's variance that changes between images of
+one identity (a smile: a lot; baldness: little).
 """
 
 from __future__ import annotations
@@ -27,16 +28,27 @@ class CopulaPrior:
         if r.shape != (a, a) or not np.allclose(r, r.T) or not np.allclose(np.diag(r), 1.0):
             raise ValueError("correlation must be a symmetric A x A matrix with unit diagonal")
         np.linalg.cholesky(r)  # raises LinAlgError unless positive definite
+        v = np.asarray(self.within_identity, np.float64)
         object.__setattr__(self, "correlation", r)
-        object.__setattr__(self, "within_identity", np.asarray(self.within_identity, np.float64))
+        object.__setattr__(self, "within_identity", v)
+        if np.linalg.eigvalsh(self.identity_covariance).min() < -1e-9:
+            raise ValueError("within_identity shares leave no valid identity covariance")
 
     @property
-    def cholesky(self) -> np.ndarray:
-        return np.linalg.cholesky(self.correlation)
+    def image_covariance(self) -> np.ndarray:
+        d = np.sqrt(self.within_identity)
+        return self.correlation * np.outer(d, d)
 
-    def latent(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """n x A draws of N(0, R)."""
-        return rng.standard_normal((n, len(self.names))) @ self.cholesky.T
+    @property
+    def identity_covariance(self) -> np.ndarray:
+        return self.correlation - self.image_covariance
+
+    def latent(self, rng: np.random.Generator, n: int, cov: np.ndarray | None = None) -> np.ndarray:
+        """n x A draws of N(0, cov) (default: the correlation R)."""
+        cov = self.correlation if cov is None else cov
+        w, u = np.linalg.eigh(cov)
+        root = u * np.sqrt(np.clip(w, 0.0, None))
+        return rng.standard_normal((n, len(self.names))) @ root.T
 
     def sample(self, rng: np.random.Generator, identity: np.ndarray, n_identities: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,10 +56,9 @@ class CopulaPrior:
 
         Returns (strengths N x A float32 in (0, 1), latent z N x A, identity latent K x A).
         """
-        z_id = self.latent(rng, n_identities)
-        z_img = self.latent(rng, len(identity))
-        v = self.within_identity
-        z = np.sqrt(1.0 - v) * z_id[identity] + np.sqrt(v) * z_img
+        z_id = self.latent(rng, n_identities, self.identity_covariance)
+        z_img = self.latent(rng, len(identity), self.image_covariance)
+        z = z_id[identity] + z_img
         return to_strength(z), z, z_id
 
 

@@ -236,7 +236,7 @@ def _sandal(cv: Canvas, floor, back, toe, x_dip, y_dip, x_vamp, y_ff, open_, bod
     w = 0.09 * (1.0 - 0.75 * open_) + 0.015
     colour = rgb(body)
     heel_strap = np.array([back[0], back[1], [back[1][0] + w + 0.03, back[1][1]], [back[0][0] + w + 0.06, back[0][1]]])
-    cv.polygon(heel_strap, colour)
+    cv.polygon(heel_strap, rgb(accent))
     cv.line(np.array([back[1], [x_dip + 0.05, y_dip - 0.02]]), colour, w * 0.8)
     for frac in (0.35, 0.75):
         x = x_vamp + frac * (toe[-1][0] - x_vamp)
