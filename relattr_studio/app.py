@@ -22,6 +22,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    # Worker threads (thumbnails, jobs) run Python too; a short GIL switch interval keeps the
+    # GUI thread from waiting up to the default 5 ms each time it calls back into Python.
+    sys.setswitchinterval(0.0005)
     import relattr_studio.gui  # noqa: F401  (applies the PySide6 compatibility fix first)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from relattr_studio.core.session import Session
 from relattr_studio.gui.image_details import ImageDetailsPanel, strength_range
-from relattr_studio.gui.thumbnail_model import IMAGE_INDEX_ROLE, ThumbnailModel, filter_order
+from relattr_studio.gui.thumbnail_model import IMAGE_INDEX_ROLE, ThumbnailDelegate, ThumbnailModel, filter_order
 
 ANY = "Any"
 
@@ -23,7 +23,7 @@ class DatasetView(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
-        self.model = ThumbnailModel(self, thumb_size=72)
+        self.model = ThumbnailModel(self, thumb_size=64)
 
         self.grid = QListView()
         self.grid.setViewMode(QListView.ViewMode.IconMode)
@@ -34,10 +34,9 @@ class DatasetView(QWidget):
         self.grid.setSelectionMode(QListView.SelectionMode.SingleSelection)
         self.grid.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
         self.grid.setModel(self.model)
-        self.grid.setStyleSheet("QListView::item:selected { background: rgba(52, 132, 228, 70);"
-                                " border: 2px solid rgb(52, 132, 228); border-radius: 6px; color: palette(text); }")
+        self.grid.setItemDelegate(ThumbnailDelegate(self.model, self.grid))
         self.grid.selectionModel().currentChanged.connect(self._on_current)
-        self._apply_thumb_size(72)
+        self._apply_thumb_size(64)
 
         self.details = ImageDetailsPanel()
         self.filters = self._build_filters()
@@ -107,7 +106,7 @@ class DatasetView(QWidget):
         self.descending.toggled.connect(lambda _c: self._refilter.start())
         self.zoom = QSlider(Qt.Orientation.Horizontal)
         self.zoom.setRange(40, 160)
-        self.zoom.setValue(72)
+        self.zoom.setValue(64)
         self.zoom.valueChanged.connect(self._apply_thumb_size)
         oform.addRow("Sort by", self.sort_attribute)
         oform.addRow("", self.descending)

@@ -10,6 +10,7 @@ The worker thread never touches Qt (see ``workers.py`` for why).
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -89,3 +90,4 @@ class ThumbnailLoader:
             except Exception:  # a broken chunk must not kill the grid: leave placeholders
                 continue
             self.mailbox.post((indices, images))
+            time.sleep(0.001)  # hand the GIL back so the GUI thread paints between batches
