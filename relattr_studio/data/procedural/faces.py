@@ -240,7 +240,7 @@ def _hair(cv: Canvas, hair: np.ndarray, skin: np.ndarray, style: str, fx: float,
         crown[:, 0] = np.clip(crown[:, 0], -half, half)
         crown[:, 1] = np.maximum(crown[:, 1], top_y)
         cv.polygon(crown, rgb(skin))
-        cv.ellipse(-0.1, top_y + 0.1 * g, 0.12 * g, 0.05 * g, rgba((255, 255, 255), 0.35))
+        cv.ellipse(-0.1, top_y + 0.1 * g, 0.12 * g, 0.05 * g, rgba((255, 255, 255), 0.35 * g))
     for side in (-1, 1):
         lock = np.array([[side * fx * 1.0, cy - 0.26], [side * (fx + volume * 0.5 + 0.02), cy - 0.2],
                          [side * (fx + 0.015), cy + 0.06], [side * fx * 0.93, cy + 0.05], [side * fx * 0.91, cy - 0.22]])
