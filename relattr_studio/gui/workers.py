@@ -6,9 +6,8 @@ reports into Qt signals on the GUI thread. Only plain data crosses: the events t
 its return value, and an error message.
 
 Worker threads never touch Qt: they put plain data into a :class:`Mailbox`, and a GUI-thread
-timer delivers it as signals. That keeps the engine's threads free of Qt objects, and it
-sidesteps cross-thread signal emission, which the PySide6 6.12 wheels made unsafe on CPython
-3.11 (see ``_pyside_compat``).
+timer delivers it as signals. That keeps the engine's threads free of Qt objects: no
+cross-thread signal emission, no Qt calls off the GUI thread.
 """
 
 from __future__ import annotations
