@@ -4,8 +4,9 @@ Layout (format ``relattr-dataset``, version 1)::
 
     /                       attrs: format, format_version, name, provenance, licence,
                                    created, default_protocol
-    /images                 uint8 N x H x W x 3, one image per chunk, lzf (h5py's fast
-                            built-in filter: ~13 us per 64 px image against ~70 us for gzip)
+    /images                 uint8 N x H x W x 3, one image per chunk, gzip (readable by
+                            any HDF5 reader, MATLAB included; ~0.13 ms per 64 px image,
+                            ``compression=None`` reads ~5x faster at ~3x the size)
     /image_names            str N
     /originals              optional vlen uint8 N: encoded source files when sizes vary
     /attributes/names       str A
@@ -227,7 +228,7 @@ class DatasetWriter:
         *,
         n_images: int,
         image_shape: tuple[int, int],
-        compression: str | None = "lzf",
+        compression: str | None = "gzip",
         keep_originals: bool = False,
     ):
         self.out = Path(out)
@@ -539,14 +540,20 @@ class DatasetFile:
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) == 0:
             return np.zeros((0, *self.image_shape, 3), np.uint8)
-        order = np.argsort(indices, kind="stable")
-        unique, inverse = np.unique(indices[order], return_inverse=True)
-        if unique[0] < 0 or unique[-1] >= len(self):
+        if indices.min() < 0 or indices.max() >= len(self):
             raise IndexError(f"image indices outside 0..{len(self) - 1}")
+        out = np.empty((len(indices), *self.image_shape, 3), np.uint8)
+        # One read per image: h5py's fancy indexing builds a hyperslab union that costs
+        # milliseconds per image, a plain loop over chunks costs what a single read does.
         with self._guard("reading images"):
-            block = self._file()["images"][unique]  # h5py wants increasing, unique indices
-        out = np.empty((len(indices), *block.shape[1:]), np.uint8)
-        out[order] = block[inverse]
+            images = self._file()["images"]
+            first: dict[int, int] = {}
+            for k, i in enumerate(indices.tolist()):
+                if i in first:
+                    out[k] = out[first[i]]
+                else:
+                    first[i] = k
+                    out[k] = images[i]
         return out
 
     def original(self, index: int) -> bytes | None:
