@@ -393,6 +393,7 @@ class DatasetFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._h5: h5py.File | None = None
+        self._images: h5py.Dataset | None = None
         self._pid: int | None = None
         self.meta = self._load_meta()
         with self._guard("reading images"):
@@ -405,14 +406,24 @@ class DatasetFile:
     def _file(self) -> h5py.File:
         if self._h5 is None or self._pid != os.getpid():
             # A handle inherited through fork must not be used: open a fresh one.
-            self._h5 = h5py.File(self.path, "r")
+            # A 64 MB chunk cache holds a whole 64 px dataset of ~5,000 images decoded, so the
+            # grid scrolling back and later training epochs skip decompression.
+            self._h5 = h5py.File(self.path, "r", rdcc_nbytes=64 * 2**20, rdcc_nslots=100_003)
+            self._images = None
             self._pid = os.getpid()
         return self._h5
+
+    def _image_array(self) -> h5py.Dataset:
+        # Looking a dataset up by name costs more than reading a small chunk: keep it.
+        if self._images is None or self._pid != os.getpid():
+            self._images = self._file()["images"]
+        return self._images
 
     def close(self) -> None:
         if self._h5 is not None and self._pid == os.getpid():
             self._h5.close()
         self._h5 = None
+        self._images = None
 
     def __enter__(self) -> "DatasetFile":
         return self
@@ -423,6 +434,7 @@ class DatasetFile:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_h5"] = None
+        state["_images"] = None
         state["_pid"] = None
         return state
 
@@ -533,7 +545,7 @@ class DatasetFile:
         if not 0 <= index < len(self):
             raise IndexError(f"image index {index} outside 0..{len(self) - 1}")
         with self._guard(f"reading image {index}"):
-            return self._file()["images"][index]
+            return self._image_array()[index]
 
     def images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Several images, in the order given, as an n x H x W x 3 array."""
@@ -546,7 +558,7 @@ class DatasetFile:
         # One read per image: h5py's fancy indexing builds a hyperslab union that costs
         # milliseconds per image, a plain loop over chunks costs what a single read does.
         with self._guard("reading images"):
-            images = self._file()["images"]
+            images = self._image_array()
             first: dict[int, int] = {}
             for k, i in enumerate(indices.tolist()):
                 if i in first:

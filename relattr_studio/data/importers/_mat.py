@@ -45,6 +45,14 @@ def load_mat(path: str | Path, required: Iterable[str] = ()) -> dict[str, Any]:
 def _load_v5(path: Path) -> dict[str, Any]:
     import scipy.io
 
+    from relattr_studio.data.importers._mat5check import Mat5Error, check_mat5
+
+    try:
+        check_mat5(path.read_bytes())
+    except Mat5Error as err:
+        raise DataFileError(path, f"not a readable MATLAB file ({err})", _CORRUPT_HINT) from err
+    except OSError as err:
+        raise DataFileError(path, f"cannot read it: {err}") from err
     try:
         raw = scipy.io.loadmat(str(path), squeeze_me=False, chars_as_strings=True)
     except MemoryError as err:

@@ -69,7 +69,10 @@ def read_category_data(mat_path: Path) -> dict:
     for key in PER_IMAGE_ARRAYS:
         if key in d:
             cols = n_attr if key == "relative_att_predictions" else None
-            arrays[key] = numeric(d[key], mat_path, key, ndim=2, shape=(n, cols)).astype(np.float32)
+            values = numeric(d[key], mat_path, key, ndim=2, shape=(n, cols))
+            if values.size and np.abs(values).max() > np.finfo(np.float32).max:
+                raise DataFileError(mat_path, f"{key} holds values too large to be features or scores")
+            arrays[key] = values.astype(np.float32)
     arrays["used_for_training"] = train.astype(np.int8)
     arrays["class_labels"] = (classes + 1).astype(np.int16)  # as in data.mat: 1-based
     return dict(names=names, class_names=class_names, attr_names=attr_names, classes=classes,

@@ -61,12 +61,15 @@ def six_columns(value, path: Path, what: str, n_images: int, attr: int | None):
     a = matlab_index(mat[:, 0], n_images, path, f"{what} column 1 (imgA)")
     b = matlab_index(mat[:, 1], n_images, path, f"{what} column 2 (imgB)")
     if attr is not None and len(mat) and not (mat[:, 2] == attr + 1).all():
-        found = sorted(set(mat[:, 2].astype(int).tolist()))[:5]
+        found = [f"{v:g}" for v in sorted(set(mat[:, 2].tolist()))[:5]]
         raise DataFileError(path, f"{what}: attribute column holds {found}, expected {attr + 1} for its cell",
                             "the cells must follow the attribute order " + ", ".join(ZAPPOS_ATTRIBUTES))
     label = labels_from_123(mat[:, 3], path, f"{what} column 4 (label)")
     conf = mat[:, 4] if mat.shape[1] > 4 else np.full(len(mat), np.nan)
     agree = mat[:, 5] if mat.shape[1] > 5 else np.full(len(mat), np.nan)
+    for col, v in (("confidence", conf), ("agreement", agree)):
+        if (np.abs(v[~np.isnan(v)]) > 1e6).any():
+            raise DataFileError(path, f"{what}: {col} column holds values beyond any plausible range")
     return a, b, label, conf, agree
 
 

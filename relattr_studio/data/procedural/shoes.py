@@ -130,11 +130,15 @@ def render_shoes(strengths: np.ndarray, nuisance: dict[str, np.ndarray], size: i
     return out
 
 
+_FOAM = np.array((238, 214, 168))  # the cushioned footbed: warm cream, unlike sporty's white sole
+_PAD = np.array((246, 236, 214))  # padded collar
+
+
 def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarray:
     open_, pointy, sporty, comfort, colorful, sleek = np.clip(s, 0.0, 1.0)
     shape = SHAPES[int(nz["shape"])]
-    bg = _hsv(nz["bg_hue"], nz["bg_sat"], nz["bg_val"])
-    cv = Canvas(size, vertical_gradient(size, bg, bg * 0.88), scale=nz["scale"], angle=nz["angle"],
+    bg = _hsv(nz["bg_hue"], nz["bg_sat"] * 0.6, 0.6 * nz["bg_val"] + 0.4)  # light, product-photo backdrop
+    cv = Canvas(size, vertical_gradient(size, bg, bg * 0.9), scale=nz["scale"], angle=nz["angle"],
                 offset=(nz["dx"], nz["dy"] + 0.05), flip=nz["flip"] > 0.5)
 
     named = np.array(list(COLOURS.values())[int(nz["colour"])], float)
@@ -144,37 +148,49 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
     accent = mix(body * 0.85, bright, colorful)
     lining = mix((70, 58, 50), (150, 130, 110), nz["lining_shade"])
     sole_dark = mix((40, 36, 34), (120, 90, 60), nz["sole_shade"])
+    edge = body * 0.55
 
-    ground, x_heel = 0.48, -0.66
-    sole_t = 0.05 + 0.15 * sporty
-    heel_h = _HEEL[shape] * (0.3 + 0.7 * (1.0 - comfort)) + 0.01
-    y_ff = ground - sole_t  # top of the sole under the ball of the foot
+    # sleek: a longer, lower, slimmer silhouette; comfort: a thick cushioned footbed, a flat wide
+    # heel, a roomy rounded toe box and a padded collar.
+    ground = 0.48
+    x_heel = -0.62 - 0.10 * sleek
+    sole_t = 0.04 + 0.14 * sporty
+    foam = 0.012 + 0.085 * comfort
+    heel_h = _HEEL[shape] * (0.25 + 0.75 * (1.0 - comfort)) + 0.01
+    y_ff = ground - sole_t - foam  # top of the footbed under the ball of the foot
     y_fh = y_ff - heel_h  # raised heel seat
-    x_ball, x_tip = 0.22, 0.52 + 0.30 * pointy
-    slim = 1.0 - 0.35 * sleek
-    h_vamp = (0.36 - 0.16 * pointy) * slim
+    x_ball, x_tip = 0.22, 0.50 + 0.28 * pointy + 0.10 * sleek
+    slim = (1.0 - 0.45 * sleek) * (1.0 + 0.12 * comfort)
+    h_vamp = (0.34 - 0.15 * pointy) * slim * (1.0 + 0.25 * comfort)
     y_collar = y_fh - _BACK[shape] * slim
     y_instep = y_ff - _INSTEP[shape] * slim
     x_dip = -0.22 + 0.20 * open_
     y_dip = y_instep + open_ * (y_ff - 0.05 - y_instep)
     x_vamp = 0.02 + 0.28 * open_
 
-    # sole and heel
-    heel_w = 0.06 + 0.14 * comfort
+    # soft contact shadow under the sole
+    cx, rx = 0.5 * (x_heel + x_tip), 0.5 * (x_tip - x_heel)
+    for k in range(3):
+        cv.ellipse(cx, ground + 0.012, rx + 0.10 - 0.05 * k, 0.05 - 0.012 * k, (0, 0, 0, 30), n=24)
+
+    # heel block, outsole, footbed
+    heel_w = 0.06 + 0.16 * comfort
     if heel_h > 0.04:
-        cv.polygon(np.array([[x_heel - 0.02, y_fh], [x_heel + heel_w + 0.06, y_fh],
+        cv.polygon(np.array([[x_heel - 0.02, y_fh + foam], [x_heel + heel_w + 0.08, y_fh + foam],
                              [x_heel + heel_w, ground], [x_heel + 0.01, ground]]), rgb(sole_dark))
     floor = bezier((x_heel - 0.03, y_fh), (x_ball - 0.35, y_ff), (x_tip - 0.1 * (1 - pointy), y_ff), 14)
     mid = mix(sole_dark, (245, 245, 242), sporty)
-    sole = np.concatenate([floor, [[x_tip + 0.02, y_ff + 0.01], [x_tip - 0.04, ground]],
-                           floor[::-1] + [0, sole_t]])
+    toe_end = np.array([[x_tip + 0.02, y_ff + 0.01], [x_tip - 0.04, ground]])
+    sole = np.concatenate([floor + [0, foam], toe_end, floor[::-1] + [0, foam + sole_t]])
     cv.polygon(sole, rgb(mid))
+    bed = np.concatenate([floor, [[x_tip + 0.03, y_ff + 0.5 * foam]], floor[::-1] + [0, foam]])
+    cv.polygon(bed, rgb(_FOAM), outline=rgb(_FOAM * 0.72), width=0.012)
     if sporty > 0.1:
         for x in np.linspace(x_heel + 0.05, x_tip - 0.1, 9):
             cv.line(np.array([[x, ground - 0.012], [x + 0.03, ground - 0.012]]), rgba((60, 60, 60), sporty), 0.02)
 
     # far wall: what the opening shows
-    tip_h = 0.15 * (1.0 - pointy) + 0.015
+    tip_h = 0.15 * (1.0 - pointy) + 0.015 + 0.08 * comfort
     toe = np.concatenate([
         bezier((x_vamp, y_ff - h_vamp), (x_tip - 0.04 - 0.3 * pointy, y_ff - h_vamp * (1.0 - 0.25 * pointy)),
                (x_tip, y_ff - tip_h), 12),
@@ -182,15 +198,18 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
     back = [[x_heel - 0.03, y_fh], [x_heel - 0.06, y_collar], [x_heel + _SHAFT[shape], y_collar + 0.03]]
     wall = np.concatenate([back, [[x_vamp, y_ff - h_vamp]], toe, floor[::-1]])
     if shape == "sandal":
-        _sandal(cv, floor, back, toe, x_dip, y_dip, x_vamp, y_ff, open_, body, accent, lining, sporty)
+        _sandal(cv, floor, back, toe, x_dip, y_dip, x_vamp, y_ff, open_, body, accent, lining, sporty,
+                comfort)
     else:
         cv.polygon(wall, rgb(lining))
         top = chaikin(np.array([back[1], back[2], [x_dip, y_dip], [x_vamp, y_ff - h_vamp]]), 2)
         upper = np.concatenate([[back[0]], top, toe, floor[::-1]])
-        cv.polygon(upper, rgb(body), outline=rgb(body * 0.6), width=0.012)
-        _pattern(cv, upper, nz, mix(body * 0.6, _hsv(nz["accent_hue"] + 0.5, 0.9, 0.95), colorful), x_heel, x_tip, y_collar, y_ff)
+        cv.polygon(upper, rgb(body), outline=rgb(edge), width=0.012)
+        _pattern(cv, upper, nz, mix(body * 0.6, _hsv(nz["accent_hue"] + 0.5, 0.9, 0.95), colorful),
+                 x_heel, x_tip, y_collar, y_ff)
         cv.polygon(np.concatenate([toe[6:], floor[-1:] + [0, 0]]), rgb(accent))
-        cv.polygon(np.array([back[0], back[1], [x_heel + 0.06, (y_collar + y_fh) / 2], [x_heel + 0.08, y_fh]]), rgb(accent))
+        cv.polygon(np.array([back[0], back[1], [x_heel + 0.06, (y_collar + y_fh) / 2], [x_heel + 0.08, y_fh]]),
+                   rgb(accent))
         if sporty > 0.05:
             stripe = bezier((x_heel + 0.1, y_fh - 0.03), (-0.05, y_ff - 0.02), (x_vamp + 0.05, y_ff - h_vamp * 0.8), 10)
             cv.line(stripe, rgba(accent * 0.6 + 100, sporty), 0.045)
@@ -199,10 +218,16 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
                 x0 = x_dip + t * (x_vamp - x_dip)
                 y0 = y_dip + t * (y_ff - h_vamp - y_dip)
                 cv.line(np.array([[x0 - 0.04, y0 - 0.01], [x0 + 0.04, y0 + 0.02]]), rgba((245, 245, 245), sporty), 0.02)
-        cv.line(top[: len(top) * 2 // 3], rgba(lining * 0.5 + 100, comfort), 0.02 + 0.05 * comfort)
-    if sleek > 0.05:
-        gloss = bezier((x_vamp + 0.03, y_ff - h_vamp * 0.75), (x_tip - 0.15, y_ff - h_vamp * 0.7), (x_tip - 0.05, y_ff - 0.05), 8)
-        cv.line(gloss, rgba((255, 255, 255), 0.75 * sleek), 0.025)
+        # padded collar: a cream roll along the top line that thickens with comfort
+        collar = top[: len(top) * 2 // 3]
+        w = 0.015 + 0.075 * comfort
+        cv.line(collar, rgb(_PAD * 0.62), w + 0.025)
+        cv.line(collar, rgb(_PAD), w)
+    # gloss: a long specular streak along the upper that brightens and widens with sleek
+    y_mid = y_ff - 0.45 * h_vamp
+    gloss = np.array([back[1], [x_dip + 0.05, y_dip - 0.02]]) if shape == "sandal" else bezier((x_heel + 0.02, y_fh - 0.55 * (y_fh - y_collar) + 0.04), (x_ball - 0.3, y_mid - 0.02),
+                   (x_tip - 0.08, y_ff - 0.6 * tip_h), 10)
+    cv.line(gloss, rgba((255, 255, 255), 0.15 + 0.75 * sleek), 0.012 + 0.03 * sleek)
     return cv.finish(nz["light_dir"], nz["light_amount"], nz["brightness"])
 
 
@@ -229,15 +254,19 @@ def _pattern(cv: Canvas, region: np.ndarray, nz: dict[str, float], colour, x0, x
     cv.masked_fill(region, rgb(colour), paint)
 
 
-def _sandal(cv: Canvas, floor, back, toe, x_dip, y_dip, x_vamp, y_ff, open_, body, accent, lining, sporty) -> None:
-    """Straps instead of an upper: they thin out as the sandal gets more open."""
+def _sandal(cv: Canvas, floor, back, toe, x_dip, y_dip, x_vamp, y_ff, open_, body, accent, lining, sporty,
+            comfort) -> None:
+    """Straps instead of an upper: they thin out as the sandal gets more open (padded with comfort)."""
     bed = np.concatenate([floor, floor[::-1] - [0, 0.03]])
     cv.polygon(bed, rgb(lining))
     w = 0.09 * (1.0 - 0.75 * open_) + 0.015
     colour = rgb(body)
     heel_strap = np.array([back[0], back[1], [back[1][0] + w + 0.03, back[1][1]], [back[0][0] + w + 0.06, back[0][1]]])
     cv.polygon(heel_strap, rgb(accent))
-    cv.line(np.array([back[1], [x_dip + 0.05, y_dip - 0.02]]), colour, w * 0.8)
+    ankle = np.array([back[1], [x_dip + 0.05, y_dip - 0.02]])
+    cv.line(ankle, colour, w * 0.8)
+    cv.line(ankle[:1] + [[0.0, 0.0], [0.0, 0.18]], rgb(_PAD * 0.62), 0.035 + 0.07 * comfort)  # padded heel strap
+    cv.line(ankle[:1] + [[0.0, 0.0], [0.0, 0.18]], rgb(_PAD), 0.012 + 0.07 * comfort)
     for frac in (0.35, 0.75):
         x = x_vamp + frac * (toe[-1][0] - x_vamp)
         top = toe[int(frac * (len(toe) - 1))]
