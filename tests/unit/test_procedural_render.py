@@ -128,3 +128,37 @@ def test_shoe_categories_follow_the_attributes():
 def test_contact_sheet_is_written(kind, tmp_path):
     out = contact_sheet(kind, tmp_path / "sheet.png", steps=5, random_rows=1)
     assert out.is_file() and out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_shoe_attribute_shows_at_a_fine_step_on_every_shape(shape):
+    """A 0.1 step of any attribute changes many pixels by more than 12 grey levels, whatever the shoe.
+
+    comfort and sleek (padded collar, cushioned footbed, flat heel / long low profile, gloss)
+    must be as plain as the geometric attributes, not a faint tint.
+    """
+    least = {"open": 25, "pointy": 25, "sporty": 100, "comfort": 80, "colorful": 0, "sleek": 50}
+    # colorful: a tint, weak on a sandal's thin straps at > 12 levels; the general test covers it
+    for base in range(3):
+        for ai, name in enumerate(SHOE_ATTRIBUTES):
+            im = spectrum("toy-shoes", ai, 11, base=base, look={"shape": SHAPES.index(shape)}).astype(np.float64)
+            step_change = [int((np.abs(im[k + 1] - im[k]).max(-1) > 12).sum()) for k in range(10)]
+            assert min(step_change) >= least[name], (shape, base, name, step_change)
+            v = (im[-1] - im[0]).ravel()
+            proj = [(x - im[0]).ravel() @ v / (v @ v) for x in im]
+            assert spearmanr(proj, np.arange(11))[0] > 0.9, (shape, base, name, proj)
+
+
+def test_comfort_and_sleek_are_not_sporty():
+    """comfort adds cream padding (not the white sporty sole); sleek lowers the shoe's top."""
+    a = SHOE_ATTRIBUTES.index
+    look = {"shape": SHAPES.index("sneaker")}
+    cream = lambda x: ((x[..., 0] > 200) & (x[..., 0].astype(int) - x[..., 2] > 40)).sum()  # noqa: E731
+    white = lambda x: (x.min(-1) > 225).sum()  # noqa: E731
+    comfort = spectrum("toy-shoes", a("comfort"), 9, base=0, look=look)
+    sporty = spectrum("toy-shoes", a("sporty"), 9, base=0, look=look)
+    assert spearmanr([cream(x) for x in comfort], np.arange(9))[0] > 0.9
+    assert abs(int(white(comfort[-1])) - int(white(comfort[0]))) < 0.25 * (int(white(sporty[-1])) - int(white(sporty[0])))
+    sleek = spectrum("toy-shoes", a("sleek"), 9, base=0, look=look).astype(np.float64)
+    top_row = [np.argmax((np.abs(x - x[2:4, 2:4].mean((0, 1))).max(-1) > 40).any(1)) for x in sleek]
+    assert spearmanr(top_row, np.arange(9))[0] > 0.9  # the shoe's top edge moves down

@@ -130,7 +130,7 @@ def render_shoes(strengths: np.ndarray, nuisance: dict[str, np.ndarray], size: i
     return out
 
 
-_FOAM = np.array((238, 214, 168))  # the cushioned footbed: warm cream, unlike sporty's white sole
+_FOAM = np.array((240, 206, 150))  # the cushioned footbed: warm cream, unlike sporty's white sole
 _PAD = np.array((246, 236, 214))  # padded collar
 
 
@@ -138,8 +138,10 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
     open_, pointy, sporty, comfort, colorful, sleek = np.clip(s, 0.0, 1.0)
     shape = SHAPES[int(nz["shape"])]
     bg = _hsv(nz["bg_hue"], nz["bg_sat"] * 0.6, 0.6 * nz["bg_val"] + 0.4)  # light, product-photo backdrop
+    flip = nz["flip"] > 0.5
+    centre = 0.08 * nz["scale"] * (1.0 if flip else -1.0)  # the shoe's middle in the middle of the frame
     cv = Canvas(size, vertical_gradient(size, bg, bg * 0.9), scale=nz["scale"], angle=nz["angle"],
-                offset=(nz["dx"], nz["dy"] + 0.05), flip=nz["flip"] > 0.5)
+                offset=(nz["dx"] + centre, nz["dy"] - 0.03), flip=flip)
 
     named = np.array(list(COLOURS.values())[int(nz["colour"])], float)
     grey = np.full(3, named.mean())
@@ -155,7 +157,7 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
     ground = 0.48
     x_heel = -0.62 - 0.10 * sleek
     sole_t = 0.04 + 0.14 * sporty
-    foam = 0.012 + 0.085 * comfort
+    foam = 0.012 + 0.10 * comfort
     heel_h = _HEEL[shape] * (0.25 + 0.75 * (1.0 - comfort)) + 0.01
     y_ff = ground - sole_t - foam  # top of the footbed under the ball of the foot
     y_fh = y_ff - heel_h  # raised heel seat
@@ -170,8 +172,8 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
 
     # soft contact shadow under the sole
     cx, rx = 0.5 * (x_heel + x_tip), 0.5 * (x_tip - x_heel)
-    for k in range(3):
-        cv.ellipse(cx, ground + 0.012, rx + 0.10 - 0.05 * k, 0.05 - 0.012 * k, (0, 0, 0, 30), n=24)
+    for k in range(2):
+        cv.ellipse(cx, ground + 0.012, rx + 0.08 - 0.06 * k, 0.045 - 0.015 * k, (0, 0, 0, 40), n=24)
 
     # heel block, outsole, footbed
     heel_w = 0.06 + 0.16 * comfort
@@ -220,7 +222,7 @@ def render_shoe(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarr
                 cv.line(np.array([[x0 - 0.04, y0 - 0.01], [x0 + 0.04, y0 + 0.02]]), rgba((245, 245, 245), sporty), 0.02)
         # padded collar: a cream roll along the top line that thickens with comfort
         collar = top[: len(top) * 2 // 3]
-        w = 0.015 + 0.075 * comfort
+        w = 0.015 + 0.095 * comfort
         cv.line(collar, rgb(_PAD * 0.62), w + 0.025)
         cv.line(collar, rgb(_PAD), w)
     # gloss: a long specular streak along the upper that brightens and widens with sleek
