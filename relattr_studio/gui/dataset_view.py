@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from relattr_studio.core.session import Session
 from relattr_studio.gui.image_details import ImageDetailsPanel, strength_range
-from relattr_studio.gui.thumbnail_model import IMAGE_INDEX_ROLE, ThumbnailDelegate, ThumbnailModel, filter_order
+from relattr_studio.gui.thumbnail_model import (IMAGE_INDEX_ROLE, ThumbnailDelegate, ThumbnailGrid, ThumbnailModel,
+                                               filter_order)
 
 ANY = "Any"
 
@@ -25,7 +26,7 @@ class DatasetView(QWidget):
         self.session = session
         self.model = ThumbnailModel(self, thumb_size=64)
 
-        self.grid = QListView()
+        self.grid = ThumbnailGrid(self.model)
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setUniformItemSizes(True)
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)

@@ -1,22 +1,24 @@
 """The thumbnail grid's model: a filtered, sorted view of a dataset's images.
 
 Rows are an ``order`` array of image indices, so filtering or sorting 50,000 images is one
-numpy call and a model reset. Pixmaps come lazily: ``data()`` for a row whose thumbnail is
-not cached returns a placeholder and queues the image for :class:`ThumbnailLoader`; since a
-``QListView`` with uniform item sizes only asks for the rows it paints, only visible rows
-are ever read.
+numpy call and a model reset. Thumbnails come lazily: a row whose thumbnail is not cached
+paints a placeholder and queues the image for :class:`ThumbnailLoader`; since a ``QListView``
+with uniform item sizes only asks for the rows it paints, only visible rows are ever read.
+The loader hands over finished pixels; the cache holds QImages wrapping them, painted as
+they are (no QPixmap conversion on the GUI thread).
 """
 
 from __future__ import annotations
 
 import html
+from contextlib import nullcontext
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QListView, QStyledItemDelegate, QStyleOptionViewItem
 
-from relattr_studio.gui.imaging import PixmapCache, qimage_from_array
+from relattr_studio.gui.imaging import LruCache, qimage_view
 from relattr_studio.gui.thumbnails import ThumbnailLoader
 
 IMAGE_INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -61,7 +63,8 @@ class ThumbnailModel(QAbstractListModel):
         self.order = np.zeros(0, dtype=np.int64)
         self.caption_attribute: int | None = None
         self._row_of = np.zeros(0, dtype=np.int64)
-        self._cache = PixmapCache(4000)
+        self._cache = LruCache(4000)  # image index -> (QImage, the array it wraps)
+        self._rows = 0
         self._loader: ThumbnailLoader | None = None
         self._missing: list[int] = []
         self._flush = QTimer(self)
@@ -115,6 +118,10 @@ class ThumbnailModel(QAbstractListModel):
     def close(self) -> None:
         self._stop_loader()
 
+    def painting(self):
+        """A context for painting a frame: the loader thread keeps off the GIL meanwhile."""
+        return self._loader.gui_busy() if self._loader is not None else nullcontext()
+
     def loading_idle(self) -> bool:
         """True when no thumbnail is being read or waiting to be delivered (tests)."""
         return self._loader is None or (self._loader.idle() and not self._missing)
@@ -122,7 +129,7 @@ class ThumbnailModel(QAbstractListModel):
     # -- Qt model ---------------------------------------------------------------------------
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.order)
+        return 0 if parent.isValid() else self._rows  # the view asks hundreds of times a frame
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         row = index.row()
@@ -130,7 +137,7 @@ class ThumbnailModel(QAbstractListModel):
             return None
         image = int(self.order[row])
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.pixmap(image)
+            return self.thumbnail(image)
         if role == Qt.ItemDataRole.DisplayRole:
             return self.caption(image) if self.caption_attribute is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -139,15 +146,15 @@ class ThumbnailModel(QAbstractListModel):
             return image
         return None
 
-    def pixmap(self, image: int) -> QPixmap:
+    def thumbnail(self, image: int) -> QImage:
         """The cached thumbnail, or a placeholder while it is read (queued for the loader)."""
-        pix = self._cache.get(image)
-        if pix is None:
+        entry = self._cache.get(image)
+        if entry is None:
             self._missing.append(image)
             if not self._flush.isActive():
                 self._flush.start()
             return self._placeholder
-        return pix
+        return entry[0]
 
     def caption(self, image: int) -> str:
         if self.caption_attribute is None or self.dataset.strengths is None:
@@ -163,18 +170,19 @@ class ThumbnailModel(QAbstractListModel):
         self._missing = []
 
     def _on_loaded(self, item) -> None:
-        indices, images = item
-        if self.dataset is None:
+        if self._loader is None:
             return
-        size = self.thumb_size
+        with self._loader.gui_busy():
+            self._deliver(*item)
+
+    def _deliver(self, size, indices, buffers) -> None:
+        if self.dataset is None or size != self.thumb_size:
+            return  # read for another zoom: the visible cells ask again
         rows = []
-        for image, arr in zip(indices, images):
-            qimg = qimage_from_array(arr)
-            if qimg.width() != size or qimg.height() != size:
-                qimg = qimg.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                   Qt.TransformationMode.SmoothTransformation)
-            self._cache.put(int(image), QPixmap.fromImage(qimg))
-            r = self.row_of(int(image))
+        row_of = self._row_of
+        for image, buf in zip(indices.tolist(), buffers):
+            self._cache.put(image, (qimage_view(buf), buf))  # the QImage borrows buf's memory
+            r = int(row_of[image])
             if r >= 0:
                 rows.append(r)
         if rows:
@@ -185,6 +193,7 @@ class ThumbnailModel(QAbstractListModel):
         n = 0 if self.dataset is None else len(self.dataset)
         self._row_of = np.full(n, -1, dtype=np.int64)
         self._row_of[self.order] = np.arange(len(self.order))
+        self._rows = len(self.order)
 
     def _stop_loader(self) -> None:
         if self._loader is not None:
@@ -192,8 +201,8 @@ class ThumbnailModel(QAbstractListModel):
             self._loader.stop()
             self._loader = None
 
-    def _make_placeholder(self) -> QPixmap:
-        pix = QPixmap(self.thumb_size, self.thumb_size)
+    def _make_placeholder(self) -> QImage:
+        pix = QImage(self.thumb_size, self.thumb_size, QImage.Format.Format_ARGB32_Premultiplied)
         pix.fill(QColor(0, 0, 0, 0))
         p = QPainter(pix)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -224,35 +233,50 @@ class ThumbnailDelegate(QStyledItemDelegate):
     """Paints a cell straight from the model's cache: one Python call per visible cell.
 
     The stock delegate asks ``data()`` for a dozen roles per cell and wraps each pixmap in a
-    QIcon; at 50,000 images and fast scrolling that cost more than the frame budget.
+    QIcon; at 50,000 images and fast scrolling that cost more than the frame budget. Thumbnails
+    are QImages in the backing store's own format, so drawing one is a plain blit.
     """
 
-    def __init__(self, model: ThumbnailModel, parent=None):
-        super().__init__(parent)
+    def __init__(self, model: ThumbnailModel, view: QListView):
+        super().__init__(view)
         self.model = model
+        self._view = view
         self._selected = QColor(52, 132, 228, 70)
         self._border = QColor(52, 132, 228)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         m = self.model
         row = index.row()
-        if not 0 <= row < len(m.order):
+        if not 0 <= row < m._rows:
             return
         image = int(m.order[row])
         r = option.rect
-        if option.state & QStyle.StateFlag.State_Selected:
+        x, y, w = r.x(), r.y(), r.width()
+        sel = self._view.selectionModel()  # cheaper than testing option.state's enum flags
+        if sel is not None and sel.isSelected(index):
             painter.setPen(self._border)
             painter.setBrush(self._selected)
             painter.drawRoundedRect(r.adjusted(1, 1, -2, -2), 6, 6)
-        pix = m.pixmap(image)
+        img = m.thumbnail(image)
         size = m.thumb_size
-        x = r.x() + (r.width() - size) // 2
-        painter.drawPixmap(x + (size - pix.width()) // 2, r.y() + 6 + (size - pix.height()) // 2, pix)
+        painter.drawImage(x + (w - img.width()) // 2, y + 6 + (size - img.height()) // 2, img)
         if m.caption_attribute is not None:
             painter.setPen(option.palette.color(option.palette.ColorRole.Text))
-            painter.drawText(r.x(), r.y() + size + 8, r.width(), r.height() - size - 8,
+            painter.drawText(x, y + size + 8, w, r.height() - size - 8,
                              int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop), m.caption(image))
 
     def sizeHint(self, option, index) -> QSize:
         extra = 20 if self.model.caption_attribute is not None else 0
         return QSize(self.model.thumb_size + 12, self.model.thumb_size + 12 + extra)
+
+
+class ThumbnailGrid(QListView):
+    """A list view in icon mode that keeps the thumbnail loader off the GIL while it paints."""
+
+    def __init__(self, model: ThumbnailModel, parent=None):
+        super().__init__(parent)
+        self._thumbs = model
+
+    def paintEvent(self, event) -> None:
+        with self._thumbs.painting():
+            super().paintEvent(event)

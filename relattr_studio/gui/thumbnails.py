@@ -2,9 +2,10 @@
 
 The grid's model asks for the images it is painting; :class:`ThumbnailLoader` keeps only the
 most recent requests (a fast scroll drops the rows it flew past), reads them from the dataset
-file in sorted batches, box-filters them down with numpy and posts plain arrays to a
-:class:`~relattr_studio.gui.workers.Mailbox`; the GUI thread turns them into cached pixmaps.
-The worker thread never touches Qt (see ``workers.py`` for why).
+file in sorted batches, fits them to the thumbnail size and packs them into Qt's 32-bit pixel
+layout with numpy, and posts the plain arrays to a :class:`~relattr_studio.gui.workers.Mailbox`.
+All the per-pixel work happens here: the GUI thread only wraps each array in a QImage (no
+copy, no conversion) and paints it. The worker thread never touches Qt (see ``workers.py``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
-from relattr_studio.gui.imaging import downscale
+from relattr_studio.gui.imaging import thumbnail_buffers
 from relattr_studio.gui.workers import Mailbox
 
 
 class ThumbnailLoader:
-    """``request(indices)`` in; ``mailbox.received((indices, n x h x w x 3 uint8))`` out."""
+    """``request(indices)`` in; ``mailbox.received((size, indices, [h x w uint32 RGB32]))`` out."""
 
     def __init__(self, dataset, *, size: int = 64, batch: int = 24, max_pending: int = 600):
         self.mailbox = Mailbox(interval_ms=8)
@@ -34,6 +36,12 @@ class ThumbnailLoader:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._quit = False
+        # Set while the GUI thread is not painting. A frame paints ~100 cells, each a call
+        # back into Python that must win the GIL; a worker running Python meanwhile makes
+        # every one of them wait up to a switch interval. So the worker parks between
+        # images while a frame is painted.
+        self._gui_free = threading.Event()
+        self._gui_free.set()
         self._thread = threading.Thread(target=self._run, name="relattr-thumbnails", daemon=True)
 
     def start(self) -> None:
@@ -51,6 +59,15 @@ class ThumbnailLoader:
             self._wake.notify()
         self.mailbox.open()
 
+    @contextmanager
+    def gui_busy(self):
+        """GUI thread: the worker pauses between images for the duration (paints, deliveries)."""
+        self._gui_free.clear()
+        try:
+            yield
+        finally:
+            self._gui_free.set()
+
     def forget(self) -> None:
         with self._lock:
             self._pending.clear()
@@ -64,6 +81,7 @@ class ThumbnailLoader:
             self._quit = True
             self._pending.clear()
             self._wake.notify()
+        self._gui_free.set()
         if self._thread.is_alive():
             self._thread.join(5.0)
         self.mailbox.close()
@@ -86,8 +104,13 @@ class ThumbnailLoader:
                 self._busy = True
             indices = np.array(sorted(indices), dtype=np.int64)
             try:
-                images = downscale(self._dataset.images(indices), size)
+                batch = []
+                for start in range(0, len(indices), 4):
+                    self._gui_free.wait(0.1)  # never forever: a lost set() must not stall loading
+                    batch.append(self._dataset.images(indices[start:start + 4]))
+                self._gui_free.wait(0.1)
+                buffers = thumbnail_buffers(np.concatenate(batch), size)
             except Exception:  # a broken chunk must not kill the grid: leave placeholders
                 continue
-            self.mailbox.post((indices, images))
+            self.mailbox.post((size, indices, buffers))
             time.sleep(0.001)  # hand the GIL back so the GUI thread paints between batches

@@ -123,3 +123,20 @@ def test_job_runner_failure_is_a_message(qtbot):
     with qtbot.waitSignal(runner.failed, timeout=5000) as blocker:
         runner.start(_bad_job)
     assert blocker.args[0] == "/x/y.h5: is broken (make it again)"
+
+
+def test_thumbnails_are_ready_images_with_the_datasets_pixels(qtbot, dataset_view, session):
+    from PySide6.QtGui import QImage
+
+    from relattr_studio.gui.imaging import qimage_view, thumbnail_buffers
+
+    ds = session.dataset
+    qtbot.waitUntil(lambda: 0 in dataset_view.model._cache, timeout=5000)
+    img = dataset_view.model.thumbnail(0)
+    assert img.format() == QImage.Format.Format_RGB32 and img.width() == 64  # painted as is
+    px = img.pixelColor(10, 20)
+    assert (px.red(), px.green(), px.blue()) == tuple(int(v) for v in ds.image(0)[20, 10])
+    wide = np.zeros((1, 40, 80, 3), np.uint8)  # other sizes are fitted, aspect kept
+    wide[..., 0] = 200
+    (buf,) = thumbnail_buffers(wide, 64)
+    assert buf.shape == (32, 64) and qimage_view(buf).pixelColor(5, 5).red() == 200
