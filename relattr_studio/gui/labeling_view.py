@@ -1,6 +1,6 @@
 """Labeling view: two images, one question, one key per judgement.
 
-Keys: Left / A = left more, Right / D = right more, E / Down = equal, X / Delete = discard,
+Keys (whenever the view is shown, see ``labeling_keys``): Left / A = left more, Right / D = right more, E / Down = equal, X / Delete = discard,
 1 / 2 / 3 = confidence low / medium / high (sticks until changed), Ctrl+Z / Backspace = undo.
 
 Every judgement is committed to the label store before the next pair is shown; the next
@@ -15,14 +15,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeySequence, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.session import Session
-from relattr_studio.core.types import Split
 from relattr_studio.gui.imaging import pixmap_from_array
+from relattr_studio.gui.labeling_keys import LabelingKeys
+from relattr_studio.gui.labeling_progress import LabelingProgress
 from relattr_studio.gui.pair_source import DATASET_PAIRS, RANDOM_PAIRS, PairSource, PairTask
 from relattr_studio.gui.widgets import ImageCanvas
 
@@ -54,6 +54,7 @@ class LabelingView(QWidget):
         self._prefetch_timer.setInterval(0)
         self._prefetch_timer.timeout.connect(self._prefetch)
         self._build()
+        self.keys = LabelingKeys(self, self._on_key)  # active while shown, whatever has the focus
         session.events.dataset.connect(self._on_dataset)
         session.events.label_store.connect(self._on_store)
         session.events.attribute.connect(self._on_session_attribute)
@@ -122,18 +123,8 @@ class LabelingView(QWidget):
             conf.addWidget(b)
         conf.addStretch(1)
 
-        self.progress_grid = QGridLayout()
-        self.progress_grid.setHorizontalSpacing(8)
-        self.progress_grid.setVerticalSpacing(3)
-        self.progress_bars: dict[str, QProgressBar] = {}
-        side = QVBoxLayout()
-        heading = QLabel("Progress (train pairs labeled)")
-        heading.setStyleSheet("font-weight: 600;")
-        side.addWidget(heading)
-        side.addLayout(self.progress_grid)
-        side.addStretch(1)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
+        self.progress = LabelingProgress()
+        side_widget = self.progress
         side_widget.setFixedWidth(300)
 
         centre = QVBoxLayout()
@@ -158,7 +149,7 @@ class LabelingView(QWidget):
         idx = self.attribute_box.findData(self.session.attribute)
         self.attribute_box.setCurrentIndex(max(0, idx))
         self.attribute_box.blockSignals(False)
-        self._build_progress_rows(dataset)
+        self.progress.set_attributes([] if dataset is None else dataset.attribute_names)
         self.restart()
 
     def _on_store(self, _store) -> None:
@@ -190,23 +181,13 @@ class LabelingView(QWidget):
 
     # -- judging ----------------------------------------------------------------------------
 
-    def keyPressEvent(self, event) -> None:
-        key, mods = event.key(), event.modifiers()
-        K = Qt.Key
-        if event.matches(QKeySequence.StandardKey.Undo) or key == K.Key_Backspace:
+    def _on_key(self, action: str) -> None:
+        if action == "undo":
             self.undo()
-        elif key in (K.Key_Left, K.Key_A):
-            self.judge("left-more")
-        elif key in (K.Key_Right, K.Key_D):
-            self.judge("right-more")
-        elif key in (K.Key_E, K.Key_Down):
-            self.judge("equal")
-        elif key in (K.Key_X, K.Key_Delete):
-            self.judge("discard")
-        elif key in (K.Key_1, K.Key_2, K.Key_3) and not mods & Qt.KeyboardModifier.ControlModifier:
-            self.set_confidence(int(key) - int(K.Key_0))
+        elif action.startswith("confidence-"):
+            self.set_confidence(int(action[-1]))
         else:
-            super().keyPressEvent(event)
+            self.judge(action)
 
     def _on_button(self, key: str) -> None:
         if key == "undo":
@@ -241,7 +222,6 @@ class LabelingView(QWidget):
         self.judged_this_session += 1
         self._advance()
         self._flash(f"✓ Saved  ·  {self.judged_this_session} this session")
-        self._progress_dirty = True
         QTimer.singleShot(0, self._after_commit)
         return True
 
@@ -326,35 +306,12 @@ class LabelingView(QWidget):
 
     # -- progress and feedback --------------------------------------------------------------
 
-    def _build_progress_rows(self, dataset) -> None:
-        while self.progress_grid.count():
-            w = self.progress_grid.takeAt(0).widget()
-            if w is not None:
-                w.deleteLater()
-        self.progress_bars = {}
-        for row, name in enumerate([] if dataset is None else dataset.attribute_names):
-            label = QLabel(name)
-            bar = QProgressBar()
-            bar.setTextVisible(True)
-            bar.setMaximumHeight(18)
-            self.progress_grid.addWidget(label, row, 0)
-            self.progress_grid.addWidget(bar, row, 1)
-            self.progress_bars[name] = bar
-
     def _refresh_progress(self) -> None:
         ds, store = self.session.dataset, self.session.label_store
-        if ds is None or not self.progress_bars:
+        if ds is None or self.source is None:
             return
-        done = store.progress(dataset=self.source.ref) if (store is not None and self.source is not None) else {}
-        t = ds.pairs()
-        train = t.attribute[t.split == int(Split.TRAIN)]
-        for i, name in enumerate(ds.attribute_names):
-            total = int((train == i).sum())
-            n = int(done.get(name, 0))
-            bar = self.progress_bars[name]
-            bar.setRange(0, max(total, n, 1))
-            bar.setValue(n)
-            bar.setFormat(f"{n:,} / {total:,}")
+        total = None if store is None else sum(store.progress(dataset=self.source.ref).values())
+        self.progress.show_counts(self.source.train_progress(), total)
 
     def _flash(self, text: str, *, error: bool = False) -> None:
         colour = "#b3261e" if error else "#1e7d32"
@@ -363,9 +320,15 @@ class LabelingView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self.keys.install()
         self.setFocus()
 
+    def hideEvent(self, event) -> None:
+        self.keys.remove()
+        super().hideEvent(event)
+
     def shutdown(self) -> None:
+        self.keys.remove()
         self._prefetch_timer.stop()
         self.source = None
         self.upcoming.clear()

@@ -60,6 +60,7 @@ class PairSource:
         self._labeled = self._labeled_pairs()
         self._rows = self._candidate_rows() if mode == DATASET_PAIRS else np.zeros(0, np.int64)
         self._cursor = 0
+        self._train_keys, self._train_counts, self._train_rows, self._train_done = self._train_pair_counts()
 
     # -- public -----------------------------------------------------------------------------
 
@@ -78,13 +79,28 @@ class PairSource:
     def forget_labeled(self, task: PairTask) -> None:
         """An undone judgement: its pair may come again."""
         p = task.pair
-        if hasattr(p, "dataset"):
-            self._labeled.discard((task.attribute, min(p.a, p.b), max(p.a, p.b)))
+        key = (task.attribute, min(p.a, p.b), max(p.a, p.b)) if hasattr(p, "dataset") else None
+        if key in self._labeled:
+            self._labeled.discard(key)
+            self._count_train(key, -1)
 
     def mark_labeled(self, task: PairTask) -> None:
         p = task.pair
-        if hasattr(p, "dataset"):
-            self._labeled.add((task.attribute, min(p.a, p.b), max(p.a, p.b)))
+        key = (task.attribute, min(p.a, p.b), max(p.a, p.b)) if hasattr(p, "dataset") else None
+        if key is not None and key not in self._labeled:
+            self._labeled.add(key)
+            self._count_train(key, +1)
+
+    def train_progress(self) -> dict[str, tuple[int, int]]:
+        """Per attribute: (train pairs of this dataset judged, train pairs in all).
+
+        A train pair counts once it has an effective judgement of its attribute, whoever made
+        it and however it was shown (train pair, random pair, queue), "can't tell" included:
+        it is what the "not yet labeled" mode has left to show. Judgements of other pairs do
+        not count here.
+        """
+        names = self.dataset.attribute_names
+        return {name: (int(self._train_done[i]), int(self._train_rows[i])) for i, name in enumerate(names)}
 
     def remaining(self) -> int:
         return max(0, len(self._rows) - self._cursor)
@@ -99,6 +115,38 @@ class PairSource:
             p = rec.pair
             done.add((rec.attribute, min(p.a, p.b), max(p.a, p.b)))
         return done
+
+    def _pair_key(self, attribute: int, lo, hi):
+        n = len(self.dataset)
+        return (np.asarray(attribute, np.int64) * n + lo) * n + hi
+
+    def _train_pair_counts(self):
+        """Train rows per distinct (attribute, pair) key, and how many are judged, per attribute."""
+        t, names = self.dataset.pairs(), self.dataset.attribute_names
+        train = t.split == int(Split.TRAIN)
+        a, b, attr = t.a[train].astype(np.int64), t.b[train].astype(np.int64), t.attribute[train].astype(np.int64)
+        keys, counts = np.unique(self._pair_key(attr, np.minimum(a, b), np.maximum(a, b)), return_counts=True)
+        rows = np.bincount(attr, minlength=len(names))
+        done = np.zeros(len(names), np.int64)
+        index = {name: i for i, name in enumerate(names)}
+        labeled = [(index[k[0]], k[1], k[2]) for k in self._labeled if k[0] in index]
+        if labeled and len(keys):
+            lk = self._pair_key(*np.array(labeled, np.int64).T)
+            pos = np.clip(np.searchsorted(keys, lk), 0, len(keys) - 1)
+            hit = keys[pos] == lk
+            done = np.bincount(lk[hit] // (len(self.dataset) ** 2), weights=counts[pos[hit]],
+                               minlength=len(names)).astype(np.int64)
+        return keys, counts, rows, done
+
+    def _count_train(self, key: tuple[str, int, int], sign: int) -> None:
+        names = self.dataset.attribute_names
+        if key[0] not in names or not len(self._train_keys):
+            return
+        i = names.index(key[0])
+        k = int(self._pair_key(i, key[1], key[2]))
+        pos = min(int(np.searchsorted(self._train_keys, k)), len(self._train_keys) - 1)
+        if self._train_keys[pos] == k:
+            self._train_done[i] += sign * int(self._train_counts[pos])
 
     def _candidate_rows(self) -> np.ndarray:
         t = self.dataset.pairs()
