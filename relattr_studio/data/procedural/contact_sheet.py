@@ -60,6 +60,9 @@ def _fine_attribute(kind: str, names, k: int) -> int:
     return k if k < len(names) else names.index(extra[(k - len(names)) % len(extra)])
 
 
+_STRIDE = 7
+
+
 def contact_sheet(kind: str, out_png: str | Path, *, steps: int = 9, size: int = 64, zoom: int = 2,
                   seed: int = 0, random_rows: int = 2, fine_delta: float = 0.12) -> Path:
     """Write the contact sheet of ``kind`` ("toy-faces" or "toy-shoes") to ``out_png``."""
@@ -70,7 +73,11 @@ def contact_sheet(kind: str, out_png: str | Path, *, steps: int = 9, size: int =
         labels.append(f"{name} ({_SHOE_SPECTRUM[name][0]})" if kind == "toy-shoes" else name)
     n_pairs = steps // 2
     fine_rows = max(1, -(-len(names) // n_pairs))  # enough pair rows for every attribute
-    s, nz, _ = sample(steps * random_rows + n_pairs * fine_rows, seed + 1)
+    # Consecutive images share an identity: draw many and take a stride, so the samples show
+    # the prior's spread rather than a handful of people.
+    wanted = steps * random_rows + n_pairs * fine_rows
+    s, nz, _ = sample(wanted * _STRIDE, seed + 1)
+    s, nz = s[::_STRIDE], {k: v[::_STRIDE] for k, v in nz.items()}
     for r in range(random_rows):
         part = slice(r * steps, (r + 1) * steps)
         rows.append(render(s[part], {k: v[part] for k, v in nz.items()}, size))
