@@ -90,3 +90,45 @@ def test_session_model_imports_no_qt():
     code = ("import sys, relattr_studio.core.session, relattr_studio.gui.pair_source; "
             "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_file_import_dialog_imports_a_folder_and_opens_it(qtbot, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from relattr_studio.data.importers import IMPORTER_LAYOUT
+    from relattr_studio.gui.dialogs import ImportDialog
+
+    assert "pairs.csv" in IMPORTER_LAYOUT["folder"]
+    src = tmp_path / "shots"
+    (src / "sub").mkdir(parents=True)
+    names = ["a.png", "b.png", "sub/c.png", "d.png"]
+    for k, name in enumerate(names):
+        Image.fromarray(np.full((32, 32, 3), 40 * k, np.uint8)).save(src / name)
+    (src / "pairs.csv").write_text("image_a,image_b,attribute,label,split\n"
+                                   "a.png,b.png,bright,b,train\nsub/c.png,d.png,bright,b,train\n"
+                                   "a.png,d.png,bright,equal,test\n")
+    out = tmp_path / "imported.h5"
+    w = make_window(qtbot)
+    seen = []
+
+    def drive():
+        dialog = QApplication.activeModalWidget()
+        seen.append(type(dialog))
+        dialog.kind.setCurrentIndex(dialog.kind.findData("folder"))
+        assert "pairs.csv" in dialog.description.text()
+        dialog.source.setText(str(src))
+        dialog.out.setText(str(out))
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, drive)
+    file_menu = w.menuBar().actions()[0].menu()
+    next(a for a in file_menu.actions() if a.text() == "&Import dataset…").trigger()  # returns after exec()
+    assert seen == [ImportDialog]
+    qtbot.waitUntil(lambda: w.session.dataset is not None, timeout=20_000)
+    ds = w.session.dataset
+    assert ds.path == out and len(ds) == 4 and ds.attribute_names == ["bright"]
+    assert len(ds.pairs()) == 3 and "4 images" in w.dataset_label.text()
+    assert w.views["dataset"].model.rowCount() == 4
