@@ -166,3 +166,12 @@ def bezier(p0, p1, p2, n: int = 16) -> np.ndarray:
     t = np.linspace(0.0, 1.0, n)[:, None]
     p0, p1, p2 = (np.asarray(p, np.float64) for p in (p0, p1, p2))
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+
+
+def render_each(render_one, strengths: np.ndarray, nuisance: dict[str, np.ndarray], size: int) -> np.ndarray:
+    """Render ``render_one(s, nuisance_of_row, size)`` for every row: uint8 n x size x size x 3."""
+    strengths = np.asarray(strengths, np.float64)
+    out = np.empty((len(strengths), size, size, 3), np.uint8)
+    for i, s in enumerate(strengths):
+        out[i] = render_one(s, {name: float(v[i]) for name, v in nuisance.items()}, size)
+    return out

@@ -26,7 +26,8 @@ import colorsys
 import numpy as np
 
 from relattr_studio.data.procedural.canvas import (
-    Canvas, ellipse_points, lerp_stops, mix, rgb, rgba, superellipse_points, vertical_gradient,
+    Canvas, ellipse_points, lerp_stops, mix, render_each, rgb, rgba, superellipse_points,
+    vertical_gradient,
 )
 from relattr_studio.data.procedural.prior import (
     CopulaPrior, Identities, assign_identities, correlation_from_pairs, to_strength,
@@ -104,11 +105,7 @@ def sample_faces(n: int, seed: int, *, n_identities: int | None = None
 
 def render_faces(strengths: np.ndarray, nuisance: dict[str, np.ndarray], size: int = 64) -> np.ndarray:
     """Render faces: uint8 n x size x size x 3, one per row of ``strengths``."""
-    strengths = np.asarray(strengths, np.float64)
-    out = np.empty((len(strengths), size, size, 3), np.uint8)
-    for i, s in enumerate(strengths):
-        out[i] = render_face(s, {name: float(v[i]) for name, v in nuisance.items()}, size)
-    return out
+    return render_each(render_face, strengths, nuisance, size)
 
 
 def render_face(s: np.ndarray, nz: dict[str, float], size: int = 64) -> np.ndarray:

@@ -24,7 +24,7 @@ import colorsys
 
 import numpy as np
 
-from relattr_studio.data.procedural.canvas import Canvas, bezier, chaikin, mix, rgb, rgba, vertical_gradient
+from relattr_studio.data.procedural.canvas import Canvas, bezier, chaikin, mix, rgb, rgba, render_each, vertical_gradient
 from relattr_studio.data.procedural.prior import (
     CopulaPrior, Identities, assign_identities, categorical_from_latent, correlation_from_pairs, to_strength,
 )
@@ -123,11 +123,7 @@ def sample_shoes(n: int, seed: int, *, n_identities: int | None = None
 
 def render_shoes(strengths: np.ndarray, nuisance: dict[str, np.ndarray], size: int = 64) -> np.ndarray:
     """Render shoes: uint8 n x size x size x 3, one per row of ``strengths``."""
-    strengths = np.asarray(strengths, np.float64)
-    out = np.empty((len(strengths), size, size, 3), np.uint8)
-    for i, s in enumerate(strengths):
-        out[i] = render_shoe(s, {name: float(v[i]) for name, v in nuisance.items()}, size)
-    return out
+    return render_each(render_shoe, strengths, nuisance, size)
 
 
 _FOAM = np.array((240, 206, 150))  # the cushioned footbed: warm cream, unlike sporty's white sole
