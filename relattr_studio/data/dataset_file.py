@@ -251,7 +251,8 @@ def _write_meta(h5: h5py.File, meta: DatasetMeta) -> None:
             arrays.create_dataset(name, data=np.asarray(arr))
     pairs = h5.create_group("pairs")
     for name, values in meta.pairs.columns().items():
-        pairs.create_dataset(name, data=values, maxshape=(None,), chunks=True)
+        pairs.create_dataset(name, data=values, maxshape=(None,), chunks=(min(max(len(values), 1), 65536),),
+                             compression="gzip")
     for enum_attr, enum in (("label_names", PairLabel), ("source_names", PairSource),
                             ("split_names", Split), ("group_names", PairGroup)):
         names = enum_names(enum)
