@@ -25,13 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     # Worker threads (thumbnails, jobs) run Python too; a short GIL switch interval keeps the
     # GUI thread from waiting up to the default 5 ms each time it calls back into Python.
     sys.setswitchinterval(0.0005)
-    import relattr_studio.gui  # noqa: F401  (applies the PySide6 compatibility fix first)
+    from importlib.resources import files
+
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("RelAttr Studio")
     app.setOrganizationName("RelAttrStudio")
+    app.setWindowIcon(QIcon(str(files("relattr_studio.resources") / "icon.svg")))
     from relattr_studio.gui.main_window import MainWindow
 
     window = MainWindow(toy_faces_n=args.toy_faces)
