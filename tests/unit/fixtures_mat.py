@@ -28,6 +28,20 @@ def write_image(path: Path, size=(32, 32), seed: int = 0, fmt: str | None = None
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path, format=fmt)
 
 
+def assert_import_fails_cleanly(kind: str, root: Path, out: Path) -> str:
+    """Importing ``root`` as ``kind`` raises one DataFileError naming the source, writes nothing."""
+    import pytest
+
+    from relattr_studio.core.errors import DataFileError
+    from relattr_studio.data.importers import IMPORTERS
+
+    with pytest.raises(DataFileError) as info:
+        IMPORTERS[kind](root, out)
+    assert str(root) in str(info.value)
+    assert no_output_left(out)
+    return str(info.value)
+
+
 def no_output_left(out: Path) -> bool:
     """Neither the output nor a temporary file beside it exists."""
     leftovers = [p for p in out.parent.glob(f".{out.name}*")] if out.parent.exists() else []

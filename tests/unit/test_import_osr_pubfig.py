@@ -13,7 +13,11 @@ from relattr_studio.core.jobs import JobContext
 from relattr_studio.core.types import PairLabel, Split
 from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.data.importers import IMPORTER_HELP, IMPORTER_LAYOUT, IMPORTERS
-from tests.unit.fixtures_mat import make_category_source, no_output_left
+from tests.unit.fixtures_mat import (
+    assert_import_fails_cleanly,
+    make_category_source,
+    no_output_left,
+)
 
 
 def test_registry_keys():
@@ -126,10 +130,7 @@ def test_bad_input_raises_data_file_error_and_leaves_nothing(tmp_path, corruptio
     make_category_source(root)
     CORRUPTIONS[corruption](root)
     out = tmp_path / "out" / "osr.h5"
-    with pytest.raises(DataFileError) as info:
-        IMPORTERS["osr"](root, out)
-    assert str(root) in str(info.value)
-    assert no_output_left(out)
+    assert_import_fails_cleanly("osr", root, out)
 
 
 def test_missing_source_folder(tmp_path):

@@ -13,7 +13,7 @@ from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.data.importers import IMPORTERS
 from relattr_studio.data.importers._mat import load_mat
 from relattr_studio.data.importers._paths import canonical
-from tests.unit.fixtures_mat import (ZAPPOS_IN_MAT, ZAPPOS_ON_DISK, ZAPPOS_REL, cell, make_lexi_source,
+from tests.unit.fixtures_mat import (assert_import_fails_cleanly, ZAPPOS_IN_MAT, ZAPPOS_ON_DISK, ZAPPOS_REL, cell, make_lexi_source,
                                      make_zappos_source, no_output_left, write_v73)
 
 LABEL_123 = {1: PairLabel.A_MORE, 2: PairLabel.B_MORE, 3: PairLabel.EQUAL}
@@ -140,10 +140,7 @@ def test_zappos_bad_input(tmp_path, corruption):
     make_zappos_source(root)
     ZAPPOS_CORRUPTIONS[corruption](root)
     out = tmp_path / "z.h5"
-    with pytest.raises(DataFileError) as info:
-        IMPORTERS["zappos"](root, out)
-    assert str(root) in str(info.value)
-    assert no_output_left(out)
+    assert_import_fails_cleanly("zappos", root, out)
 
 
 # --------------------------------------------------------------------------- v7.3 / lexi
@@ -205,7 +202,4 @@ def test_lexi_bad_input(tmp_path, corruption):
     make_lexi_source(root)
     LEXI_CORRUPTIONS[corruption](root)
     out = tmp_path / "l.h5"
-    with pytest.raises(DataFileError) as info:
-        IMPORTERS["zappos-lexi"](root, out)
-    assert str(root) in str(info.value)
-    assert no_output_left(out)
+    assert_import_fails_cleanly("zappos-lexi", root, out)
