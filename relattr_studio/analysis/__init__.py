@@ -1,0 +1,1 @@
+"""Metrics, orderings, saliency, embeddings, experiment protocols."""

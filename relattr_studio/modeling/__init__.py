@@ -1,0 +1,1 @@
+"""Models: backbones, rankers, (later) generators. Imports torch, never Qt."""

@@ -1,0 +1,1 @@
+"""Jobs: training and evaluating rankers; results; checkpoints; distributed training."""

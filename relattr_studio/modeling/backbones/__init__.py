@@ -1,0 +1,23 @@
+"""Backbones by name: ``build_backbone("efficientnet-lite0", weights="auto")``.
+
+``weights``: None (random initialisation), "auto" (ImageNet weights where the product can find
+them offline: a packaged file, or the torch cache; otherwise random initialisation, said in
+``backbone.weights_source``), or a path to a state-dict file. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from relattr_studio.modeling.backbones import small_cnn as _small_cnn  # noqa: F401  (registers)
+from relattr_studio.modeling.backbones.base import Backbone, Preprocess
+from relattr_studio.modeling.backbones.registry import BACKBONES
+
+
+def build_backbone(name: str, **kwargs) -> Backbone:
+    return BACKBONES.build(name, **kwargs)
+
+
+def backbone_names() -> list[str]:
+    return BACKBONES.names()
+
+
+__all__ = ["BACKBONES", "Backbone", "Preprocess", "build_backbone", "backbone_names"]

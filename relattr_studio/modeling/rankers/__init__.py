@@ -1,0 +1,8 @@
+"""Rankers by name. Neural rankers (RankNet, DeepSTN, DACRL) are torch modules built as
+``RANKERS.build(name, attributes=[...], backbone=..., **config)``; RankSVM lives in
+``relattr_studio.modeling.ranksvm`` (a linear model on hand-made features, no torch training)."""
+
+from relattr_studio.modeling.rankers.base import NeuralRanker, PairwiseRanker, PointwiseRanker
+from relattr_studio.modeling.rankers.registry import RANKERS
+
+__all__ = ["RANKERS", "NeuralRanker", "PairwiseRanker", "PointwiseRanker"]

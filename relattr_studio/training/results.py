@@ -1,0 +1,79 @@
+"""Result rows as the CLI writes them to ``results.csv``, and their per-attribute table."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One ranker's accuracy on one attribute for one seed, in percent."""
+
+    ranker: str
+    backbone: str
+    attribute: str
+    seed: int
+    accuracy: float  # percent of correctly ordered non-equal test pairs
+    test_split: str  # e.g. "test", "test/fine", "test/coarse"
+
+
+COLUMNS = [f.name for f in fields(ResultRow)]
+
+
+def write_results_csv(path: str | Path, rows: list[ResultRow], *, append: bool = False) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not (append and path.exists())
+    with open(path, "a" if append else "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({**asdict(row), "accuracy": f"{row.accuracy:.2f}"})
+    return path
+
+
+def read_results_csv(path: str | Path) -> list[ResultRow]:
+    with open(path, newline="") as f:
+        return [ResultRow(r["ranker"], r["backbone"], r["attribute"], int(r["seed"]), float(r["accuracy"]),
+                          r["test_split"]) for r in csv.DictReader(f)]
+
+
+def format_table(rows: list[ResultRow]) -> str:
+    """Per attribute (rows) and ranker/backbone/split (columns): mean ± std over seeds, then the mean."""
+    cells: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    attributes: list[str] = []
+    for r in rows:
+        cells[(r.ranker, r.backbone, r.test_split)][r.attribute].append(r.accuracy)
+        if r.attribute not in attributes:
+            attributes.append(r.attribute)
+    columns = list(cells)
+    heads = [f"{rk}/{bb}" + (f" [{sp}]" if sp != "test" else "") for rk, bb, sp in columns]
+    width = max([len(a) for a in attributes] + [9])
+    colw = max([len(h) for h in heads] + [14]) + 2
+    lines = ["attribute".ljust(width) + "".join(h.rjust(colw) for h in heads)]
+
+    def cell(values: list[float]) -> str:
+        if not values:
+            return "-"
+        if len(values) == 1:
+            return f"{values[0]:.2f}"
+        return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+    for a in attributes:
+        lines.append(a.ljust(width) + "".join(cell(cells[c][a]).rjust(colw) for c in columns))
+    means = []
+    for c in columns:
+        # mean over attributes for each seed, then mean ± std over seeds
+        per_seed: dict[int, list[float]] = defaultdict(list)
+        for r in rows:
+            if (r.ranker, r.backbone, r.test_split) == c:
+                per_seed[r.seed].append(r.accuracy)
+        means.append(cell([float(np.mean(v)) for v in per_seed.values()]))
+    lines.append("mean".ljust(width) + "".join(m.rjust(colw) for m in means))
+    return "\n".join(lines)
