@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_import(sub)
     _register_make(sub)
     _register_labels(sub)
+    from relattr_studio.cli import train_commands
+
+    train_commands.register(sub)
 
 
 # --------------------------------------------------------------------------- dataset
