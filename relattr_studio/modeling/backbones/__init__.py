@@ -7,7 +7,9 @@ them offline: a packaged file, or the torch cache; otherwise random initialisati
 
 from __future__ import annotations
 
+from relattr_studio.modeling.backbones import efficientnet_lite as _efficientnet_lite  # noqa: F401
 from relattr_studio.modeling.backbones import small_cnn as _small_cnn  # noqa: F401  (registers)
+from relattr_studio.modeling.backbones import torchvision_nets as _torchvision_nets  # noqa: F401
 from relattr_studio.modeling.backbones.base import Backbone, Preprocess
 from relattr_studio.modeling.backbones.registry import BACKBONES
 
