@@ -1,0 +1,123 @@
+"""The training configuration (one frozen, JSON-able dataclass) and device choice.
+
+Optimiser presets (``with_preset``): ``paper`` is Souri et al.'s RankNet setting for ImageNet
+backbones (RMSProp, lr 1e-4 head / 1e-5 backbone, weight decay 1e-5: the defaults here);
+``scratch`` suits a small CNN from random initialisation on a CPU (Adam, lr 1e-3 everywhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import torch
+
+from relattr_studio.core.errors import RelAttrError
+from relattr_studio.training.batching import BATCHINGS
+
+OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
+SCHEDULES = ("none", "cosine", "step")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+AMPS = ("auto", "off", "bf16", "fp16")
+
+PRESETS: dict[str, dict] = {
+    "paper": {"optimizer": "rmsprop", "lr": 1e-4, "backbone_lr_scale": 0.1, "weight_decay": 1e-5},
+    "scratch": {"optimizer": "adam", "lr": 1e-3, "backbone_lr_scale": 1.0, "weight_decay": 1e-5},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs. ``attributes`` are the heads of ONE model (the paper
+    trains one model per attribute: give one name; several names share a backbone); empty
+    means every attribute of the dataset."""
+
+    dataset: str
+    protocol: str = "default"
+    attributes: tuple[str, ...] = ()
+    ranker: str = "ranknet"
+    ranker_options: dict = field(default_factory=dict)
+    backbone: str = "small-cnn"
+    backbone_options: dict = field(default_factory=dict)
+    weights: str | None = None  # None/"none": random init; "auto": offline ImageNet weights; a file
+    epochs: float = 2.0
+    steps: int | None = None  # overrides epochs
+    batch_size: int = 32  # images per step and per process (32 = the paper's 16 pairs)
+    batching: str = "all-pairs"
+    optimizer: str = "rmsprop"
+    lr: float = 1e-4  # head lr; the backbone gets lr * backbone_lr_scale
+    backbone_lr_scale: float = 0.1
+    weight_decay: float = 1e-5
+    schedule: str = "none"
+    warmup_steps: int = 0
+    val_fraction: float = 0.1  # of the training pairs (or images, category-level), when no VAL split
+    eval_every: int | None = None  # steps between validations; None: once per epoch
+    patience: int | None = None  # validations without improvement before stopping; None: never
+    max_eval_pairs: int = 20000  # cap on validation pairs scored
+    log_every: int = 10
+    augment: bool = False  # random flips and small shifts
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto: bf16 (or fp16 without bf16) on CUDA, off elsewhere
+    channels_last: bool = False  # CUDA only
+    num_workers: int = 0  # images live in memory; kept for API stability
+    out_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        for name, value, allowed in (("batching", self.batching, BATCHINGS), ("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("schedule", self.schedule, SCHEDULES), ("device", self.device, DEVICES),
+                                     ("amp", self.amp, AMPS)):
+            if value not in allowed:
+                raise RelAttrError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        if self.batch_size < 2:
+            raise RelAttrError("batch_size must be at least 2 images")
+        if self.lr <= 0 or not (self.steps or self.epochs > 0):
+            raise RelAttrError("lr and the training length (epochs or steps) must be positive")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def with_preset(self, preset: str) -> "TrainConfig":
+        if preset not in PRESETS:
+            raise RelAttrError(f"no preset {preset!r}; known: {', '.join(PRESETS)}")
+        return self.replace(**PRESETS[preset])
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["attributes"] = list(self.attributes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def resolve_device(choice: str = "auto", local_rank: int | None = None) -> torch.device:
+    """cuda > mps > cpu for "auto"; an explicit device that is missing is a RelAttrError."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if choice == "cuda":
+        if not torch.cuda.is_available():
+            raise RelAttrError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+        return torch.device("cuda", local_rank or 0)
+    if choice == "mps":
+        if not has_mps:
+            raise RelAttrError("device mps asked for, but this torch has no MPS; use --device cpu or auto")
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_amp(choice: str, device: torch.device) -> str:
+    """Mixed precision only on CUDA: bf16 where the GPU has it, else fp16 (with a GradScaler)."""
+    if device.type != "cuda" or choice == "off":
+        return "off"
+    if choice == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return choice
