@@ -1,0 +1,300 @@
+"""The Train view: choose a ranker and its settings, train it on a worker, watch it learn.
+
+The training job is the engine's ``train_ranker(config, *, ctx, resume_from)``; this view only
+listens to its events (a metric sink, like the CLI's printer): Progress, Metrics, DeviceInfo,
+CheckpointSaved, Finished, Failed. Tests pass a fake job that emits the same events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from relattr_studio.core.jobs import Progress
+from relattr_studio.core.session import Session
+from relattr_studio.gui.plots import LiveCurves
+from relattr_studio.gui.train_form import TrainForm
+from relattr_studio.gui.workers import JobRunner
+
+LOG_METRICS_EVERY_S = 1.0
+
+
+def run_training(*, ctx, config, resume_from=None):
+    """Worker-thread body: the engine's training job (imported here: torch loads lazily)."""
+    from relattr_studio.training import train_ranker
+
+    return train_ranker(config, ctx=ctx, resume_from=resume_from)
+
+
+def make_config(**fields):
+    from relattr_studio.training.config import TrainConfig
+
+    return TrainConfig(**fields)
+
+
+def split_accuracy_key(key: str) -> tuple[str, str]:
+    """"bald" -> ("bald", "test"); "bald/fine" or "bald [fine]" -> ("bald", "fine")."""
+    for sep in ("/", " ["):
+        if sep in key:
+            attr, split = key.split(sep, 1)
+            return attr, split.rstrip("]") or "test"
+    return key, "test"
+
+
+class TrainView(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None, *,
+                 job: Callable | None = None, config_factory: Callable | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.job = job or run_training
+        self.config_factory = config_factory or make_config
+        self.runner = JobRunner(self)
+        self.last_checkpoint: str | None = None
+        self.results: dict[str, dict[str, float]] = {}
+        self._last_metric_log = 0.0
+        self._started_at = 0.0
+
+        self.form = TrainForm()
+        self.dataset_label = QLabel("No dataset open")
+        self.dataset_label.setWordWrap(True)
+        self.start_button = QPushButton("Start training")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume from checkpoint…")
+        self.resume_button.clicked.connect(self.choose_resume)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(self.dataset_label)
+        lv.addWidget(self.form, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        lv.addLayout(buttons)
+        lv.addWidget(self.resume_button)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(300)
+
+        self.device_label = QLabel("Device: –")
+        self.weights_label = QLabel("Backbone weights: –")
+        self.weights_label.setWordWrap(True)
+        self.speed_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        self.curves = LiveCurves()
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["attribute", "test"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(3000)
+        bottom = QTabWidget()
+        bottom.addTab(self.table, "Results")
+        bottom.addTab(self.log, "Log")
+        self.bottom_tabs = bottom
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        info = QHBoxLayout()
+        info.addWidget(self.device_label)
+        info.addWidget(self.speed_label)
+        info.addStretch(1)
+        rv.addLayout(info)
+        rv.addWidget(self.weights_label)
+        rv.addWidget(self.progress)
+        split = QSplitter()
+        split.setOrientation(split.orientation().Vertical)
+        split.addWidget(self.curves)
+        split.addWidget(bottom)
+        split.setSizes([420, 240])
+        rv.addWidget(split, 1)
+        outer = QSplitter()
+        outer.addWidget(scroll)
+        outer.addWidget(right)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([320, 1000])
+        QVBoxLayout(self).addWidget(outer)
+
+        self.runner.progress.connect(self._on_progress)
+        self.runner.event.connect(self._on_event)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.ended.connect(self._on_ended)
+        session.events.dataset.connect(self._on_dataset)
+        self._on_dataset(session.dataset)
+
+    # -- session ---------------------------------------------------------------------------
+
+    def _on_dataset(self, ds) -> None:
+        if ds is None:
+            self.dataset_label.setText("No dataset open: open one from the File menu.")
+            self.form.set_attribute_names([])
+        else:
+            self.dataset_label.setText(f"<b>{ds.name}</b><br>{len(ds):,} images · {len(ds.pairs()):,} pairs")
+            self.form.set_attribute_names(list(ds.attribute_names))
+        self.start_button.setEnabled(ds is not None and not self.runner.running)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def build_config(self):
+        from relattr_studio.core.paths import data_dir
+
+        ds = self.session.dataset
+        out = data_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+        return self.config_factory(dataset=str(ds.path), out_dir=str(out), **self.form.config_kwargs())
+
+    def start(self, resume_from: str | Path | None = None) -> bool:
+        """Start training with the form's settings (or resume from a checkpoint file)."""
+        if self.runner.running or self.session.dataset is None:
+            return False
+        if not self.form.checked_attributes():
+            self._log("Choose at least one attribute.")
+            return False
+        try:
+            config = self.build_config()
+        except Exception as err:  # a bad combination of settings is the user's to fix: say it
+            self._log(f"Cannot start: {err}")
+            self.session.show_status(f"Cannot start training: {err}")
+            return False
+        self.curves.clear()
+        self.results.clear()
+        self.table.setRowCount(0)
+        self.device_label.setText("Device: starting…")
+        self.weights_label.setText("Backbone weights: –")
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("starting…")
+        what = f"resuming from {resume_from}" if resume_from else "starting"
+        self._log(f"{what}: {config.ranker} on {config.backbone}, attributes {', '.join(config.attributes)}")
+        self._started_at = time.monotonic()
+        self.runner.start(self.job, config=config, resume_from=None if resume_from is None else str(resume_from))
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        return True
+
+    def cancel(self) -> None:
+        if self.runner.running:
+            self._log("cancelling…")
+            self.cancel_button.setEnabled(False)
+            self.runner.cancel()
+
+    def choose_resume(self) -> None:
+        start = self.last_checkpoint or ""
+        path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
+                                              "Checkpoints (*.pt *.ckpt *.safetensors *.relattr);;All files (*)")
+        if path:
+            self.start(resume_from=path)
+
+    # -- job events (GUI thread) ---------------------------------------------------------------
+
+    def _on_progress(self, p: Progress) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * (p.fraction or 0)))
+            self.progress.setFormat(f"{p.stage or 'training'}: {p.done:,} / {p.total:,}")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(p.stage or "working")
+
+    def _on_event(self, event) -> None:
+        name = type(event).__name__
+        if name == "Metrics":
+            self.curves.consume(event)
+            now = time.monotonic()
+            v = event.values
+            if "val_acc" in v or now - self._last_metric_log >= LOG_METRICS_EVERY_S:
+                self._last_metric_log = now
+                shown = ", ".join(f"{k} {x:.4g}" for k, x in v.items())
+                self._log(f"step {event.step} (epoch {event.epoch:.2f}): {shown}")
+            if "pairs_per_s" in v:
+                self.speed_label.setText(f"· {v['pairs_per_s']:,.0f} pairs/s")
+        elif name == "DeviceInfo":
+            amp = "" if event.amp in ("off", "", None) else f", {event.amp}"
+            self.device_label.setText(f"Device: <b>{event.device}</b>{amp}")
+            self.weights_label.setText(f"Backbone weights: {event.weights_source}")
+            self._log(f"device {event.device}{amp}; backbone weights: {event.weights_source}")
+        elif name == "CheckpointSaved":
+            self.last_checkpoint = event.path
+            self._log(f"checkpoint saved at step {event.step}: {event.path}")
+        elif name == "Finished":
+            self._add_results(event.accuracy)
+            if event.checkpoint:
+                self.last_checkpoint = event.checkpoint
+            self._log(f"finished {event.model}: {event.steps} steps in {event.seconds:.1f} s")
+        elif name == "Failed":
+            if event.checkpoint:
+                self.last_checkpoint = event.checkpoint
+            self._log(f"failed {event.model}: {event.reason}"
+                      + (f" (last good checkpoint {event.checkpoint})" if event.checkpoint else ""))
+        else:
+            self._log(f"{name}: {event}")
+
+    def _add_results(self, accuracy: dict) -> None:
+        for key, value in accuracy.items():
+            attr, split = split_accuracy_key(str(key))
+            self.results.setdefault(attr, {})[split] = float(value)
+        splits: list[str] = []
+        for row in self.results.values():
+            splits += [s for s in row if s not in splits]
+        splits.sort(key=lambda s: (s != "test", s))
+        self.table.setColumnCount(1 + len(splits))
+        self.table.setHorizontalHeaderLabels(["attribute", *[f"{s} accuracy (%)" for s in splits]])
+        self.table.setRowCount(len(self.results) + 1)
+        for r, (attr, row) in enumerate(self.results.items()):
+            self.table.setItem(r, 0, QTableWidgetItem(attr))
+            for c, s in enumerate(splits, 1):
+                self.table.setItem(r, c, QTableWidgetItem("–" if s not in row else f"{row[s]:.2f}"))
+        last = len(self.results)
+        self.table.setItem(last, 0, QTableWidgetItem("mean"))
+        for c, s in enumerate(splits, 1):
+            vals = [row[s] for row in self.results.values() if s in row]
+            self.table.setItem(last, c, QTableWidgetItem(f"{sum(vals) / len(vals):.2f}" if vals else "–"))
+        self.bottom_tabs.setCurrentWidget(self.table)
+
+    def _on_finished(self, result) -> None:
+        for item in result if isinstance(result, (list, tuple)) else [result]:
+            if type(item).__name__ == "Finished" and not self.results:
+                self._add_results(item.accuracy)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")
+        self.session.show_status("Training finished")
+
+    def _on_failed(self, message: str) -> None:
+        self._log(f"failed: {message}")
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("failed")
+        self.session.show_status(f"Training failed: {message}")
+
+    def _on_cancelled(self) -> None:
+        self._log("cancelled" + (f"; last checkpoint {self.last_checkpoint}" if self.last_checkpoint else ""))
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("cancelled")
+
+    def _on_ended(self) -> None:
+        self.curves.limiter.flush()
+        self.start_button.setEnabled(self.session.dataset is not None)
+        self.resume_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _log(self, line: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        self.session.events.disconnect_all(self)
+        if self.runner.running:
+            self.runner.cancel()
+            self.runner.wait(10.0)
