@@ -50,8 +50,8 @@ class RateLimiter:
 class LiveCurves(QWidget):
     """Loss and accuracy against the step: a metric sink fed with training ``Metrics`` events.
 
-    ``loss``-like values go to the left plot, ``*acc`` values (shares 0..1) to the right one in
-    percent; other values (lr, pairs/s) are kept as ``latest``.
+    ``loss``-like values go to the left plot, ``*acc`` values to the right one in percent (shares
+    0..1 are scaled); other values (lr, pairs/s) are kept as ``latest``.
     """
 
     def __init__(self, parent: QWidget | None = None, *, min_interval_ms: int = 50):
@@ -86,7 +86,8 @@ class LiveCurves(QWidget):
             if key == "loss" or key.endswith("_loss") or key.endswith("acc"):
                 xs, ys = self._data.setdefault(key, ([], []))
                 xs.append(float(event.step))
-                ys.append(100.0 * value if key.endswith("acc") else value)
+                # accuracies arrive as shares (0..1) or percent: plot percent
+                ys.append(100.0 * value if key.endswith("acc") and abs(value) <= 1.0 else value)
         self.limiter.mark()
 
     def points(self, key: str) -> int:

@@ -26,7 +26,7 @@ LOG_METRICS_EVERY_S = 1.0
 
 def run_training(*, ctx, config, resume_from=None):
     """Worker-thread body: the engine's training job (imported here: torch loads lazily)."""
-    from relattr_studio.training import train_ranker
+    from relattr_studio.training.job import train_ranker
 
     return train_ranker(config, ctx=ctx, resume_from=resume_from)
 
@@ -264,8 +264,20 @@ class TrainView(QWidget):
 
     def _on_finished(self, result) -> None:
         for item in result if isinstance(result, (list, tuple)) else [result]:
-            if type(item).__name__ == "Finished" and not self.results:
-                self._add_results(item.accuracy)
+            accuracy = getattr(item, "accuracy", None)
+            if not isinstance(accuracy, dict):
+                continue
+            if accuracy and all(isinstance(v, dict) for v in accuracy.values()):
+                # TrainResult: split ("test", "test/coarse", "test/fine") -> attribute -> %
+                flat = {}
+                for split, per in accuracy.items():
+                    short = split.split("/", 1)[1] if split.startswith("test/") else split
+                    flat.update({f"{a}/{short}": v for a, v in per.items()})
+                self._add_results(flat)
+            elif not self.results:
+                self._add_results(accuracy)
+            if getattr(item, "checkpoint", None):
+                self.last_checkpoint = item.checkpoint
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")

@@ -91,3 +91,37 @@ def test_redraws_at_most_20_per_second(view, qtbot):
         pass
     elapsed = time.monotonic() - t0
     assert view.curves.limiter.count <= 20 * elapsed + 2
+
+
+@pytest.fixture(scope="module")
+def toy300(tmp_path_factory):
+    from relattr_studio.data.procedural import make_toy_faces
+
+    return make_toy_faces(tmp_path_factory.mktemp("toy300") / "toy-faces.h5", n=300, seed=0)
+
+
+def test_real_engine_trains_a_tiny_ranknet_from_the_view(qtbot, toy300):
+    pytest.importorskip("relattr_studio.training.job")
+    from relattr_studio.core.session import Session
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.gui.train_view import TrainView, make_config
+
+    session = Session()
+    session.set_dataset(DatasetFile(toy300))
+    tiny = lambda **f: make_config(**{**f, "steps": 6, "backbone_options": {"width": 8}, "log_every": 1,
+                                      "batch_size": 16})
+    view = TrainView(session, config_factory=tiny)
+    qtbot.addWidget(view)
+    view.form.set_checked(["smiling"])
+    view.form.device.setCurrentText("cpu")
+    assert view.form.ranker.currentText() == "ranknet" and view.form.backbone.currentText() == "small-cnn"
+    assert view.start()
+    with qtbot.waitSignal(view.runner.ended, timeout=120_000):
+        pass
+    assert "cpu" in view.device_label.text()
+    assert "random initialisation" in view.weights_label.text()
+    assert view.curves.points("loss") >= 3
+    assert view.table.rowCount() == 2 and view.table.item(0, 0).text() == "smiling"
+    assert view.last_checkpoint and view.last_checkpoint.endswith(".ckpt")
+    view.shutdown()
+    session.close()
