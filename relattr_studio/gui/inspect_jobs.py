@@ -1,0 +1,85 @@
+"""The Inspect view's jobs: plain functions run on a worker (no Qt here).
+
+The model loaded by :func:`analyse_checkpoint` is a CPU (or device) torch module that the view
+keeps and hands back to later jobs; it is only ever run on the view's worker threads, one job
+at a time. The dataset is reopened from its path in the job, so no HDF5 handle crosses threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from relattr_studio.analysis.saliency import ChannelAttention, PairSaliency
+
+
+@dataclass(frozen=True)
+class Analysis:
+    model: object
+    info: object  # the checkpoint's CheckpointInfo
+    scores: np.ndarray  # N x A
+    features: np.ndarray  # N x D
+    pca: np.ndarray  # N x 2
+    device: str
+
+
+@dataclass(frozen=True)
+class PairAnalysis:
+    a: int
+    b: int
+    attribute: int
+    saliency: PairSaliency
+    box_a: np.ndarray | None
+    box_b: np.ndarray | None
+    attention: ChannelAttention | None
+
+
+def _device(device: str):
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str = "auto",
+                       batch_size: int = 64) -> Analysis:
+    """Load a checkpoint, score every image of the dataset, take its features and their PCA."""
+    from relattr_studio.analysis.embedding import extract_features, pca_2d
+    from relattr_studio.analysis.orderings import score_images
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.training.checkpoint import load_checkpoint
+
+    dev = _device(device)
+    ctx.report(0, None, "loading", Path(checkpoint).name)
+    model, info = load_checkpoint(checkpoint, device=dev)
+    ds = DatasetFile(dataset_path)
+    try:
+        scores = score_images(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
+        features = extract_features(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
+    finally:
+        ds.close()
+    ctx.report(0, None, "PCA")
+    return Analysis(model, info, scores, features, pca_2d(features), dev)
+
+
+def analyse_pair(*, ctx, model, a: int, b: int, image_a: np.ndarray, image_b: np.ndarray, attribute: int,
+                 sigma: float = 2.0, k: int = 4, device: str = "cpu") -> PairAnalysis:
+    """Saliency of "a shows the attribute more than b", crop boxes and channel attention."""
+    from relattr_studio.analysis.saliency import channel_attention, crop_box, pair_saliency
+
+    ctx.check()
+    sal = pair_saliency(model, image_a, image_b, attribute, sigma=sigma, device=device)
+    ctx.check()
+    return PairAnalysis(a, b, attribute, sal, crop_box(model, image_a, device), crop_box(model, image_b, device),
+                        channel_attention(model, image_a, image_b, k=k, device=device))
+
+
+def tsne_job(*, ctx, features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """t-SNE of (a seeded subsample of at most 2,000 of) the features: (indices, N x 2)."""
+    from relattr_studio.analysis.embedding import subsample, tsne_2d
+
+    idx = subsample(len(features), seed=seed)
+    return idx, tsne_2d(features[idx], seed=seed, ctx=ctx)

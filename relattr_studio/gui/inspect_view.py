@@ -1,0 +1,335 @@
+"""The Inspect view: a trained ranker's total ordering, score histogram, pair saliency,
+crop boxes and channel attention, and an embedding of its features.
+
+Loading, scoring, saliency and t-SNE run as jobs (``gui/inspect_jobs.py``) on worker threads;
+the GUI thread only sorts scores and draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from relattr_studio.analysis.orderings import score_histogram, total_ordering
+from relattr_studio.core.session import Session
+from relattr_studio.core.types import Split
+from relattr_studio.gui import inspect_jobs
+from relattr_studio.gui.inspect_pair import PairPanel
+from relattr_studio.gui.plots import EmbeddingScatter, ScoreHistogram
+from relattr_studio.gui.thumbnail_model import ThumbnailDelegate, ThumbnailGrid, ThumbnailModel
+from relattr_studio.gui.workers import JobRunner
+
+MAX_TEST_PAIRS = 300
+
+
+class ScoreThumbnailModel(ThumbnailModel):
+    """Thumbnails captioned with the model's score instead of the dataset's strength."""
+
+    scores: np.ndarray | None = None
+
+    def caption(self, image: int) -> str:
+        if self.scores is None or self.caption_attribute is None:
+            return ""
+        return f"{self.scores[image, self.caption_attribute]:.2f}"
+
+
+class InspectView(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.runner = JobRunner(self)  # load + score, t-SNE
+        self.pair_runner = JobRunner(self)  # saliency of one pair at a time
+        self.analysis: inspect_jobs.Analysis | None = None
+        self.order = np.zeros(0, np.int64)
+        self.picked: list[int] = []
+        self._pending_pair: tuple[int, int] | None = None
+        self._checkpoint: str | None = None
+
+        self.load_button = QPushButton("Load checkpoint…")
+        self.load_button.clicked.connect(self.choose_checkpoint)
+        self.model_label = QLabel("No model loaded")
+        self.attribute = QComboBox()
+        self.attribute.currentIndexChanged.connect(self._on_attribute)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setFormat("idle")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        top = QHBoxLayout()
+        for w in (self.load_button, self.model_label):
+            top.addWidget(w)
+        top.addStretch(1)
+        top.addWidget(QLabel("Attribute"))
+        top.addWidget(self.attribute)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel_button)
+
+        self.thumbs = ScoreThumbnailModel(self, thumb_size=72)
+        self.strip = ThumbnailGrid(self.thumbs)
+        self.strip.setModel(self.thumbs)
+        self.strip.setItemDelegate(ThumbnailDelegate(self.thumbs, self.strip))
+        self.strip.setViewMode(QListView.ViewMode.IconMode)
+        self.strip.setFlow(QListView.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setUniformItemSizes(True)
+        self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.strip.setFixedHeight(132)
+        self.strip.setSelectionMode(QListView.SelectionMode.MultiSelection)
+        self.strip.clicked.connect(lambda index: self.pick(self.thumbs.image_at(index.row())))
+        strip_label = QLabel("Images sorted by score (strongest first) — click two to compare")
+
+        self.histogram = ScoreHistogram()
+        self.scatter = EmbeddingScatter(on_pick=self.pick)
+        self.pca_button = QPushButton("PCA")
+        self.tsne_button = QPushButton("t-SNE")
+        self.pca_button.clicked.connect(self.show_pca)
+        self.tsne_button.clicked.connect(self.compute_tsne)
+        emb_buttons = QHBoxLayout()
+        emb_buttons.addWidget(QLabel("Embedding of the backbone features:"))
+        emb_buttons.addWidget(self.pca_button)
+        emb_buttons.addWidget(self.tsne_button)
+        emb_buttons.addStretch(1)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.histogram, 2)
+        lv.addLayout(emb_buttons)
+        lv.addWidget(self.scatter, 3)
+
+        self.test_pairs = QComboBox()
+        self.test_pairs.setPlaceholderText("… or choose a test pair")
+        self.test_pairs.activated.connect(self._on_test_pair)
+        self.pair_panel = PairPanel()
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.test_pairs)
+        rv.addWidget(self.pair_panel, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([620, 620])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(strip_label)
+        layout.addWidget(self.strip)
+        layout.addWidget(split, 1)
+
+        self._on_done = None
+        self.runner.progress.connect(self._on_progress)
+        self.runner.finished.connect(self._on_job_finished)
+        self.runner.failed.connect(lambda m: self._job_ended(f"failed: {m}", error=m))
+        self.runner.cancelled.connect(lambda: self._job_ended("cancelled"))
+        self.pair_runner.finished.connect(self._on_pair)
+        self.pair_runner.failed.connect(lambda m: self.pair_panel.verdict.setText(f"Saliency failed: {m}"))
+        self.pair_runner.ended.connect(self._next_pair)
+        session.events.dataset.connect(self._on_dataset)
+        self._on_dataset(session.dataset)
+
+    # -- session ---------------------------------------------------------------------------
+
+    def _on_dataset(self, ds) -> None:
+        self.thumbs.set_dataset(ds)
+        self.analysis = None
+        self.picked = []
+        self.order = np.zeros(0, np.int64)
+        self.thumbs.set_order(self.order)
+        self.load_button.setEnabled(ds is not None)
+        if self._checkpoint and ds is not None:
+            self.load_checkpoint(self._checkpoint)
+
+    # -- loading and scoring ---------------------------------------------------------------
+
+    def choose_checkpoint(self) -> None:
+        from relattr_studio.core.paths import data_dir
+
+        path, _ = QFileDialog.getOpenFileName(self, "Load a trained ranker", str(data_dir() / "runs"),
+                                              "Checkpoints (*.ckpt *.pt);;All files (*)")
+        if path:
+            self.load_checkpoint(path)
+
+    def load_checkpoint(self, path: str | Path, *, device: str = "auto") -> bool:
+        ds = self.session.dataset
+        if ds is None or self.runner.running:
+            return False
+        self._checkpoint = str(path)
+        self.model_label.setText(f"Loading {Path(path).name}…")
+        self._start(inspect_jobs.analyse_checkpoint, self._on_analysis, checkpoint=str(path),
+                    dataset_path=str(ds.path), device=device)
+        return True
+
+    def _start(self, job, on_done, **kwargs) -> None:
+        self._on_done = on_done
+        self.cancel_button.setEnabled(True)
+        self.load_button.setEnabled(False)
+        self.tsne_button.setEnabled(False)
+        self.runner.start(job, **kwargs)
+
+    def _on_job_finished(self, result) -> None:
+        on_done, self._on_done = self._on_done, None
+        if on_done is not None:
+            on_done(result)
+        self._job_ended("done")
+
+    def _on_progress(self, p) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * (p.fraction or 0)))
+            self.progress.setFormat(f"{p.stage}: {p.done:,} / {p.total:,}")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(p.stage)
+
+    def _job_ended(self, text: str, error: str | None = None) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000 if text == "done" else 0)
+        self.progress.setFormat(text)
+        self.cancel_button.setEnabled(False)
+        self.load_button.setEnabled(self.session.dataset is not None)
+        self.tsne_button.setEnabled(self.analysis is not None)
+        if error:
+            self.model_label.setText("Could not load the model")
+            self.session.show_status(error)
+
+    def _on_analysis(self, a: inspect_jobs.Analysis) -> None:
+        self.analysis = a
+        info = a.info
+        self.model_label.setText(f"<b>{info.ranker}</b> on {info.backbone or '–'} · {a.device}"
+                                 f" · {Path(info.path).name}")
+        self.model_label.setToolTip(f"{info.path}\nbackbone weights: {info.weights_source}")
+        self.thumbs.scores = a.scores
+        self.attribute.blockSignals(True)
+        self.attribute.clear()
+        self.attribute.addItems(list(info.attributes))
+        self.attribute.blockSignals(False)
+        self._on_attribute(0)
+        self.show_pca()
+
+    # -- attribute: ordering, histogram, colours, test pairs -------------------------------------
+
+    @property
+    def attribute_index(self) -> int:
+        return max(0, self.attribute.currentIndex())
+
+    def _on_attribute(self, _i: int) -> None:
+        a = self.analysis
+        if a is None:
+            return
+        ai = self.attribute_index
+        self.order = total_ordering(a.scores, ai)
+        self.thumbs.caption_attribute = ai
+        self.thumbs.set_order(self.order)
+        self.histogram.set_histogram(*score_histogram(a.scores, ai))
+        self.histogram.setTitle(f"Score histogram: {self.attribute.currentText()}")
+        self._recolour()
+        self._fill_test_pairs()
+
+    def _fill_test_pairs(self) -> None:
+        self.test_pairs.clear()
+        ds = self.session.dataset
+        name = self.attribute.currentText()
+        if ds is None or name not in ds.attribute_names:
+            return
+        rows = ds.pairs().where(attribute=ds.attribute_index(name), split=Split.TEST, non_equal=True)
+        groups = {0: "", 1: "coarse", 2: "fine"}
+        for k in range(min(MAX_TEST_PAIRS, len(rows))):
+            a, b, lab, g = int(rows.a[k]), int(rows.b[k]), int(rows.label[k]), int(rows.group[k])
+            more = "first" if lab > 0 else "second"
+            self.test_pairs.addItem(f"#{a} vs #{b}  ({more} more{', ' + groups.get(g, '') if groups.get(g) else ''})",
+                                    (a, b))
+
+    def _on_test_pair(self, row: int) -> None:
+        data = self.test_pairs.itemData(row)
+        if data is not None:
+            self.picked = []
+            self.pick(data[0])
+            self.pick(data[1])
+
+    # -- embedding -------------------------------------------------------------------------
+
+    def show_pca(self) -> None:
+        a = self.analysis
+        if a is not None:
+            self._embedding = (np.arange(len(a.pca)), a.pca, "PCA of backbone features")
+            self._recolour()
+
+    def compute_tsne(self) -> bool:
+        a = self.analysis
+        if a is None or self.runner.running:
+            return False
+        self._start(inspect_jobs.tsne_job, self._on_tsne, features=a.features)
+        return True
+
+    def _on_tsne(self, result) -> None:
+        idx, xy = result
+        self._embedding = (idx, xy, f"t-SNE of backbone features ({len(idx):,} points)")
+        self._recolour()
+
+    def _recolour(self) -> None:
+        a = self.analysis
+        emb = getattr(self, "_embedding", None)
+        if a is None or emb is None:
+            return
+        idx, xy, title = emb
+        self.scatter.set_points(xy, idx, a.scores[idx, self.attribute_index],
+                                f"{title}, coloured by {self.attribute.currentText()} score")
+        self.scatter.highlight(self.picked)
+
+    # -- picking a pair ----------------------------------------------------------------------
+
+    def pick(self, image: int) -> None:
+        """Two picks make a pair (i first); a third starts a new pair."""
+        ds = self.session.dataset
+        if ds is None or self.analysis is None:
+            return
+        image = int(image)
+        if len(self.picked) >= 2:
+            self.picked = []
+        self.picked.append(image)
+        self.session.select_image(image)
+        self.strip.selectionModel().clearSelection()
+        for i in self.picked:
+            row = self.thumbs.row_of(i)
+            if row >= 0:
+                self.strip.selectionModel().select(self.thumbs.index(row), self.strip.selectionModel().SelectionFlag.Select)
+        self.scatter.highlight(self.picked)
+        a = self.picked[0]
+        b = self.picked[1] if len(self.picked) > 1 else None
+        self.pair_panel.show_pending(a, ds.image(a), b, None if b is None else ds.image(b))
+        scores = self.analysis.scores[:, self.attribute_index]
+        self.histogram.mark([float(scores[i]) for i in self.picked])
+        if b is not None:
+            self._pending_pair = (a, b)
+            self._next_pair()
+
+    def _next_pair(self) -> None:
+        """Start the newest requested pair once the pair worker is free (newest wins)."""
+        if self._pending_pair is None or self.pair_runner.running or self.analysis is None:
+            return
+        a, b = self._pending_pair
+        self._pending_pair = None
+        ds = self.session.dataset
+        self._pair_images = (ds.image(a), ds.image(b))
+        self.pair_runner.start(inspect_jobs.analyse_pair, model=self.analysis.model, a=a, b=b,
+                               image_a=self._pair_images[0], image_b=self._pair_images[1],
+                               attribute=self.attribute_index, device=self.analysis.device)
+
+    def _on_pair(self, r: inspect_jobs.PairAnalysis) -> None:
+        if self._pending_pair is not None:
+            return  # a newer pair is waiting: skip drawing this one
+        self.pair_panel.show_result(r, *self._pair_images, self.attribute.currentText())
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        self.session.events.disconnect_all(self)
+        for runner in (self.runner, self.pair_runner):
+            if runner.running:
+                runner.cancel()
+                runner.wait(10.0)
+        self.thumbs.close()
