@@ -1,0 +1,125 @@
+"""Scoring and pairwise accuracy for any neural ranker.
+
+A pointwise ranker scores each image once; a pairwise ranker embeds each image once (its
+shared trunk) and compares the pairs' embeddings in batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.types import PairGroup, PairLabel, Split
+from relattr_studio.data.pairs import PairTable
+
+
+class ImageBank:
+    """A dataset's images held in memory once as uint8 (N x H x W x 3), preprocessed on the fly."""
+
+    def __init__(self, dataset, indices: np.ndarray | None = None):
+        n = len(dataset)
+        self.indices = np.arange(n) if indices is None else np.unique(np.asarray(indices, np.int64))
+        self.where = np.full(n, -1, np.int64)
+        self.where[self.indices] = np.arange(len(self.indices))
+        self.pixels = torch.from_numpy(dataset.images(self.indices))
+
+    def tensor(self, images: np.ndarray, preprocess, device, *, channels_last: bool = False,
+               augment: torch.Generator | None = None) -> torch.Tensor:
+        x = preprocess(self.pixels[torch.from_numpy(self.where[images])], device=device)
+        if augment is not None:
+            x = augment_batch(x, augment)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips per image and one random shift of up to 1/16 of the size."""
+    flip = torch.rand(len(x), generator=gen) < 0.5
+    x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+    pad = max(1, x.shape[-1] // 16)
+    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    return padded[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
+
+
+def _autocast(device: torch.device, amp: str):
+    if amp == "off":
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+@torch.no_grad()
+def score_images(model, bank: ImageBank, images: np.ndarray, device, *, batch_size: int = 64, amp: str = "off",
+                 channels_last: bool = False, ctx: JobContext = NULL_CONTEXT, stage: str = "scoring") -> torch.Tensor:
+    """Pointwise scores (len(images) x A, float32 CPU), or a pairwise ranker's embeddings."""
+    model.eval()
+    fn = model.embed if model.kind == "pairwise" else model
+    out = []
+    for start in range(0, len(images), batch_size):
+        ctx.check()
+        x = bank.tensor(images[start:start + batch_size], model.preprocess, device, channels_last=channels_last)
+        with _autocast(device, amp):
+            out.append(fn(x).float().cpu())
+        ctx.report(min(start + batch_size, len(images)), len(images), stage)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+@torch.no_grad()
+def pair_margins(model, bank: ImageBank, pairs: PairTable, device, *, heads: np.ndarray, batch_size: int = 64,
+                 amp: str = "off", ctx: JobContext = NULL_CONTEXT) -> np.ndarray:
+    """Per pair, a value whose sign says which image shows its attribute more (positive: a).
+
+    ``heads``: per pair, the model's head for its attribute. Pointwise: r(a) - r(b) with every
+    image scored once. Pairwise: logit of P(a > b) from compare(embed(a), embed(b)).
+    """
+    images = np.unique(np.concatenate([pairs.a, pairs.b])).astype(np.int64)
+    pos = np.full(int(images.max()) + 1 if len(images) else 1, -1, np.int64)
+    pos[images] = np.arange(len(images))
+    feats = score_images(model, bank, images, device, batch_size=batch_size, amp=amp, ctx=ctx)
+    ia, ib, h = torch.from_numpy(pos[pairs.a]), torch.from_numpy(pos[pairs.b]), torch.from_numpy(heads)
+    if model.kind != "pairwise":
+        return (feats[ia, h] - feats[ib, h]).numpy()
+    out = []
+    for s in range(0, len(pairs), 256):
+        fi = feats[ia[s:s + 256]].to(device)
+        fj = feats[ib[s:s + 256]].to(device)
+        with _autocast(device, amp):
+            logits = model.compare(fi, fj).float().cpu()
+        out.append(logits[torch.arange(len(fi)), h[s:s + 256]])
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def accuracy(margin: np.ndarray, label: np.ndarray) -> float:
+    """Percent of non-equal pairs ordered correctly (a zero margin counts as wrong); NaN if none."""
+    keep = label != PairLabel.EQUAL
+    if not keep.any():
+        return float("nan")
+    return float(100.0 * np.mean(np.sign(margin[keep]) == np.sign(label[keep])))
+
+
+def evaluate_pairs(model, bank: ImageBank, pairs: PairTable, device, *, attribute_ids: list[int],
+                   amp: str = "off", ctx: JobContext = NULL_CONTEXT, split: int = Split.TEST) -> dict[str, dict[int, float]]:
+    """``{"test": {attribute id: %}, "test/coarse": ..., "test/fine": ...}`` on ``split``'s
+    non-equal pairs of ``attribute_ids`` (model heads in that order); groups where present."""
+    rows = pairs.where(split=split, non_equal=True)
+    rows = rows.select(np.isin(rows.attribute, attribute_ids))
+    name = {int(Split.TEST): "test", int(Split.VAL): "val", int(Split.TRAIN): "train"}.get(int(split), "test")
+    if len(rows) == 0:
+        return {name: {}}
+    head_of = {a: k for k, a in enumerate(attribute_ids)}
+    heads = np.array([head_of[int(a)] for a in rows.attribute], np.int64)
+    margin = pair_margins(model, bank, rows, device, heads=heads, amp=amp, ctx=ctx)
+    out: dict[str, dict[int, float]] = {name: {}}
+    groups = [(None, name)] + [(g, f"{name}/{g.name.lower()}") for g in (PairGroup.COARSE, PairGroup.FINE)
+                               if (rows.group == g).any()]
+    for g, key in groups:
+        out[key] = {}
+        for a in attribute_ids:
+            m = rows.attribute == a
+            if g is not None:
+                m &= rows.group == g
+            if m.any():
+                out[key][a] = accuracy(margin[m], rows.label[m])
+    return out

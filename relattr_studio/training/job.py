@@ -1,0 +1,383 @@
+"""The training job: one API for the CLI and the GUI, with a fixed lifecycle.
+
+``train_ranker(config, ctx=..., resume_from=None) -> TrainResult`` runs
+``RankerTrainer.setup / train / evaluate / save_checkpoint / cleanup``. Events go out through
+``ctx.emit`` (see ``training/events.py``); ``ctx.check()`` runs between steps, so a cancel
+returns within one step. On cancel the current (good) state is saved; on failure (NaN loss,
+out of GPU memory) the last good checkpoint stays; both emit ``Failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from relattr_studio.core.errors import Cancelled, RelAttrError
+from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.types import Split
+from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.training import distributed as D
+from relattr_studio.training.batching import PairSampler, category_strengths, local_pairs
+from relattr_studio.training.checkpoint import build_ranker, read_checkpoint, save_checkpoint
+from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
+from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
+from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, event_dict
+from relattr_studio.training.phases import parameter_groups, phase_steps, training_phases
+from relattr_studio.training.step import PairLoss, make_optimizer, make_scheduler
+
+
+class TrainingFailed(RelAttrError):
+    """Training stopped on a numerical or device problem; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    name: str
+    config: TrainConfig
+    accuracy: dict[str, dict[str, float]]  # "test", "test/coarse", "test/fine" -> attribute -> %
+    checkpoint: str | None
+    steps: int
+    seconds: float
+    device: str
+    stopped_early: bool = False
+    history: list = field(default_factory=list)
+
+
+def model_name(config: TrainConfig, attributes: list[str]) -> str:
+    what = attributes[0] if len(attributes) == 1 else "all" if not config.attributes else "multi"
+    return f"{config.ranker}-{config.backbone}-{what}-seed{config.seed}"
+
+
+class RankerTrainer:
+    """The lifecycle: ``setup(resume_from)``, ``train()``, ``evaluate()``, ``save_checkpoint()``,
+    ``load_checkpoint(path)``, ``cleanup()``; ``run()`` does them all in order."""
+
+    def __init__(self, config: TrainConfig, *, ctx: JobContext = NULL_CONTEXT):
+        self.config, self.ctx = config, ctx
+        self.env = D.dist_env()
+        self.step, self.phase, self.phase_step = 0, 0, 0
+        self.history: list[dict] = []
+        self.best: tuple[float, int] | None = None  # (val accuracy, step)
+        self.best_state: dict | None = None
+        self.bad_evals, self.stopped_early = 0, False
+        self.last_checkpoint: str | None = None
+        self._window = {"loss": 0.0, "n": 0, "pairs": 0, "correct": 0, "counted": 0, "t": time.monotonic()}
+        self._created_group = False
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def setup(self, resume_from: str | Path | None = None) -> None:
+        c = self.config
+        self.ds = DatasetFile(c.dataset)
+        ids = [self.ds.attribute_index(a) for a in c.attributes] if c.attributes else list(range(len(self.ds.attribute_names)))
+        self.attribute_ids = ids
+        self.attributes = [self.ds.attribute_names[i] for i in ids]
+        self.name = model_name(c, self.attributes)
+        pairs = self.ds.pairs(c.protocol)
+        self.pairs = pairs
+        train = local_pairs(pairs.where(split=Split.TRAIN), ids)
+        if len(train) == 0:
+            raise RelAttrError(f"{c.dataset}: no training pairs for {', '.join(self.attributes)} under protocol {c.protocol!r}")
+        dense = category_strengths(self.ds.meta, train, ids) if c.batching == "all-pairs" else None
+        train, self.val = self._carve_val(train, local_pairs(pairs.where(split=Split.VAL), ids), dense is not None)
+        self.device = resolve_device(c.device, self.env.local_rank if self.env.active else None)
+        self.amp = resolve_amp(c.amp, self.device)
+        self.channels_last = bool(c.channels_last and self.device.type == "cuda")
+        self._created_group = D.init_distributed(self.env, self.device)
+        self._seed_everything(c.seed)
+        used = np.concatenate([train.a, train.b, self.val.a, self.val.b,
+                               pairs.where(split=Split.TEST).a, pairs.where(split=Split.TEST).b])
+        self.bank = ImageBank(self.ds, used)
+        weights = None if c.weights in (None, "", "none") else c.weights
+        self.model = build_ranker(c.ranker, attributes=self.attributes, backbone=c.backbone, weights=weights,
+                                  backbone_options=dict(c.backbone_options), **dict(c.ranker_options))
+        self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        self.sampler = PairSampler(train, batch_size=c.batch_size, batching=c.batching, dense=dense, seed=c.seed,
+                                   rank=self.env.rank, world=self.env.world_size, n_heads=len(ids),
+                                   both_orders=bool(getattr(self.model, "train_both_orders", False)))
+        self.loss_module: nn.Module = PairLoss(self.model)
+        if self.env.active:
+            self.loss_module = D.wrap_ddp(self.loss_module, self.device)
+        self.augment_gen = torch.Generator().manual_seed(c.seed + 1) if c.augment else None
+        self.phases = training_phases(self.model, c)
+        epoch_steps = self.sampler.steps_per_epoch
+        self.total_steps = int(c.steps) if c.steps else max(1, round(c.epochs * epoch_steps))
+        self.phase_lengths = phase_steps(self.phases, self.total_steps, epoch_steps)
+        self.total_steps = sum(self.phase_lengths)
+        self.eval_every = c.eval_every or min(epoch_steps, self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
+        self._start_phase(self.phase)
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        source = getattr(getattr(self.model, "backbone", None), "weights_source", "")
+        self.ctx.emit(DeviceInfo(str(self.device), self.amp, source, self.channels_last, self.env.world_size))
+
+    def _carve_val(self, train, val, dense: bool):
+        c = self.config
+        if len(val) or c.val_fraction <= 0:
+            return train, val
+        rng = np.random.default_rng(c.seed + 7919)
+        if dense:  # hold out images: category-level pairs among held-out images only
+            images = np.unique(np.concatenate([train.a, train.b]))
+            held = np.zeros(int(images.max()) + 1, bool)
+            held[rng.choice(images, size=max(2, int(len(images) * c.val_fraction)), replace=False)] = True
+            return train.select(~held[train.a] & ~held[train.b]), train.select(held[train.a] & held[train.b])
+        is_val = np.zeros(len(train), bool)
+        is_val[rng.choice(len(train), size=max(1, int(len(train) * c.val_fraction)), replace=False)] = True
+        return train.select(~is_val), train.select(is_val)
+
+    def _seed_everything(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        if self.device.type == "cuda":
+            torch.cuda.manual_seed_all(seed)
+
+    def _start_phase(self, index: int) -> None:
+        phase = self.phases[index]
+        groups = parameter_groups(self.model)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        param_groups = []
+        for gname, params in groups.items():
+            mult = phase.multiplier(gname)
+            if mult is None:
+                continue
+            base = self.config.lr * (self.config.backbone_lr_scale if gname == "backbone" else 1.0)
+            for p in params:
+                p.requires_grad_(True)
+            param_groups.append({"params": params, "lr": base * mult, "name": gname})
+        if not param_groups:
+            raise RelAttrError(f"training phase {phase.name!r} trains no parameter group of {self.config.ranker}")
+        self.optimizer = make_optimizer(self.config, param_groups)
+        self.scheduler = make_scheduler(self.config, self.optimizer, self.phase_lengths[index])
+
+    # -- train ------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        self.model.train()
+        while self.phase < len(self.phases):
+            while self.phase_step < self.phase_lengths[self.phase]:
+                self.ctx.check()
+                self._train_step()
+                if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                    self._log_window()
+                self.ctx.report(self.step, self.total_steps, f"training {self.name}",
+                                f"loss {self.history[-1]['loss']:.4f}" if self.history and "loss" in self.history[-1] else "")
+                end_of_phase = self.phase_step >= self.phase_lengths[self.phase]
+                if self.step % self.eval_every == 0 or end_of_phase:
+                    if self._validate_and_save():
+                        self.stopped_early = True
+                        break
+            if self.stopped_early:
+                break
+            self.phase += 1
+            self.phase_step = 0
+            if self.phase < len(self.phases):
+                self._start_phase(self.phase)
+        if self.best_state is not None and self.config.patience is not None:
+            self.model.load_state_dict(self.best_state)
+
+    def _train_step(self) -> None:
+        batch = self.sampler.next()
+        x = self.bank.tensor(batch.images, self.model.preprocess, self.device, channels_last=self.channels_last,
+                             augment=self.augment_gen)
+        t = lambda a, dt=torch.int64: torch.as_tensor(a, dtype=dt, device=self.device)  # noqa: E731
+        with _autocast(self.device, self.amp):
+            loss, margin = self.loss_module(x, t(batch.i), t(batch.j), t(batch.head), t(batch.target, torch.float32),
+                                            len(batch.i) // (2 if self.sampler.both_orders else 1) if batch.separate else 0)
+        value = float(loss.detach())
+        if D.any_rank(not math.isfinite(value), self.env, self.device):
+            raise TrainingFailed(f"the loss became {value} at step {self.step + 1} of {self.name}; "
+                                 f"the last good checkpoint ({self.last_checkpoint or 'none yet'}) stays; "
+                                 "lower --lr or use --amp off")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        self.phase_step += 1
+        w = self._window
+        w["loss"] += value
+        w["n"] += 1
+        w["pairs"] += batch.n_pairs * self.env.world_size
+        tgt = torch.as_tensor(batch.target)
+        decided = tgt != 0.5
+        w["correct"] += int(((margin.float().cpu() > 0) == (tgt > 0.5))[decided].sum())
+        w["counted"] += int(decided.sum())
+
+    def _epoch(self) -> float:
+        return round(self.step / max(1, self.sampler.steps_per_epoch), 4)
+
+    def _record(self, values: dict) -> None:
+        entry = {"step": self.step, "epoch": self._epoch(), **values}
+        self.history.append(entry)
+        event = Metrics(self.step, entry["epoch"], dict(values), self.name)
+        self.ctx.emit(event)
+        self._write_jsonl(event)
+
+    def _log_window(self) -> None:
+        w = self._window
+        if not w["n"]:
+            return
+        dt = max(1e-9, time.monotonic() - w["t"])
+        self._record({"loss": w["loss"] / w["n"], "lr": float(self.optimizer.param_groups[-1]["lr"]),
+                      "pairs_per_s": w["pairs"] / dt,
+                      "train_acc": 100.0 * w["correct"] / w["counted"] if w["counted"] else float("nan")})
+        self._window = {"loss": 0.0, "n": 0, "pairs": 0, "correct": 0, "counted": 0, "t": time.monotonic()}
+
+    def _validate_and_save(self) -> bool:
+        """Validate, checkpoint, and say whether early stopping ends training."""
+        stop = False
+        if len(self.val):
+            val = self.val
+            if len(val) > self.config.max_eval_pairs:
+                keep = np.random.default_rng(0).choice(len(val), self.config.max_eval_pairs, replace=False)
+                val = val.select(np.sort(keep))
+            t0 = time.monotonic()
+            acc = evaluate_pairs(self.model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
+                                 amp=self.amp, split=Split.VAL, ctx=self.ctx)["val"]
+            self.model.train()
+            self._window["t"] += time.monotonic() - t0
+            score = float(np.nanmean(list(acc.values()))) if acc else float("nan")
+            self._record({"val_acc": score})
+            if self.best is None or score > self.best[0]:
+                self.best, self.bad_evals = (score, self.step), 0
+                if self.config.patience is not None:
+                    self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+            else:
+                self.bad_evals += 1
+                stop = self.config.patience is not None and self.bad_evals > self.config.patience
+        self.save_checkpoint()
+        return stop
+
+    # -- evaluate ---------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
+        acc = evaluate_pairs(self.model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
+                             amp=self.amp, split=Split.TEST, ctx=self.ctx)
+        names = self.ds.attribute_names
+        return {key: {names[a]: v for a, v in per.items()} for key, per in acc.items()}
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint_path(self) -> Path | None:
+        return Path(self.config.out_dir) / f"{self.name}.ckpt" if self.config.out_dir else None
+
+    def train_state(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}  # the sampler keeps its own numpy generator
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device).cpu()
+        if self.augment_gen is not None:
+            rng["augment"] = self.augment_gen.get_state()
+        return {"step": self.step, "phase": self.phase, "phase_step": self.phase_step, "config": self.config.to_dict(),
+                "history": list(self.history), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "sampler": json.dumps(self.sampler.state()), "rng": rng, "window": {k: float(v) for k, v in self._window.items() if k != "t"},
+                "best": list(self.best) if self.best else None, "bad_evals": self.bad_evals}
+
+    def save_checkpoint(self, path: str | Path | None = None, results: dict | None = None) -> Path | None:
+        path = Path(path) if path else self.checkpoint_path()
+        if path is None or not self.env.is_main:
+            return None
+        save_checkpoint(path, self.model, train_state=self.train_state(), results=results,
+                        dataset={"path": str(self.config.dataset), "name": self.ds.name, "protocol": self.config.protocol})
+        self.last_checkpoint = str(path)
+        self.ctx.emit(CheckpointSaved(str(path), self.step))
+        self._write_jsonl(CheckpointSaved(str(path), self.step))
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Resume: weights, optimiser, schedule, sampler, RNG and metric history from ``path``."""
+        payload = read_checkpoint(path)
+        from relattr_studio.training.checkpoint import model_from_payload
+
+        model = model_from_payload(payload, path)
+        self.model.load_state_dict(model.state_dict())
+        ts = payload.get("train_state")
+        if not ts:
+            return  # weights only: fine-tune from them
+        self.step, self.phase, self.phase_step = int(ts["step"]), int(ts["phase"]), int(ts["phase_step"])
+        self.history = list(ts["history"])
+        self._start_phase(self.phase)
+        self.optimizer.load_state_dict(ts["optimizer"])
+        self.scheduler.load_state_dict(ts["scheduler"])
+        self.scaler.load_state_dict(ts["scaler"])
+        self.sampler.load_state(json.loads(ts["sampler"]))
+        torch.set_rng_state(ts["rng"]["torch"])
+        if "augment" in ts["rng"] and self.augment_gen is not None:
+            self.augment_gen.set_state(ts["rng"]["augment"])
+        if "cuda" in ts["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ts["rng"]["cuda"], self.device)
+        self._window.update({k: (int(v) if k != "loss" else v) for k, v in ts["window"].items()})
+        self.best = tuple(ts["best"]) if ts["best"] else None
+        self.bad_evals = int(ts["bad_evals"])
+        self.last_checkpoint = str(path)
+
+    def _write_jsonl(self, event) -> None:
+        if self.config.out_dir and self.env.is_main:
+            out = Path(self.config.out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            rec = {"model": getattr(self, "name", ""), **event_dict(event)}
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    def cleanup(self) -> None:
+        if getattr(self, "ds", None) is not None:
+            self.ds.close()
+        D.shutdown(self._created_group)
+        self._created_group = False
+
+    # -- the whole lifecycle ----------------------------------------------------------------
+
+    def run(self, resume_from: str | Path | None = None) -> TrainResult:
+        t0 = time.monotonic()
+        try:
+            self.setup(resume_from)
+            self.train()
+            accuracy = self.evaluate()
+            path = self.save_checkpoint(results=accuracy)
+            seconds = time.monotonic() - t0
+            result = TrainResult(self.name, self.config, accuracy, str(path) if path else None, self.step, seconds,
+                                 str(self.device), self.stopped_early, list(self.history))
+            done = Finished(self.name, accuracy.get("test", {}), result.checkpoint, self.step, seconds)
+            self.ctx.emit(done)
+            self._write_jsonl(done)
+            return result
+        except Cancelled:
+            if hasattr(self, "scheduler"):
+                self.save_checkpoint()
+            self._fail("cancelled")
+            raise
+        except torch.cuda.OutOfMemoryError:
+            self._fail("out of GPU memory")
+            raise TrainingFailed(f"out of GPU memory training {getattr(self, 'name', '')} at batch size "
+                                 f"{self.config.batch_size}; the last good checkpoint ({self.last_checkpoint or 'none'}) "
+                                 "stays; lower --batch-size or use --amp bf16") from None
+        except RelAttrError as err:
+            self._fail(str(err))
+            raise
+        finally:
+            self.cleanup()
+
+    def _fail(self, reason: str) -> None:
+        event = Failed(getattr(self, "name", ""), reason, self.last_checkpoint)
+        self.ctx.emit(event)
+        self._write_jsonl(event)
+
+
+def train_ranker(config: TrainConfig, *, ctx: JobContext = NULL_CONTEXT,
+                 resume_from: str | Path | None = None) -> TrainResult:
+    """Train one model as ``config`` says (a job: reports through ``ctx``, stops on ``ctx.check``)."""
+    return RankerTrainer(config, ctx=ctx).run(resume_from)
