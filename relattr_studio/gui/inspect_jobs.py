@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from relattr_studio.analysis.saliency import ChannelAttention, PairSaliency
+if TYPE_CHECKING:  # torch loads when a job runs, not when the view is built
+    from relattr_studio.analysis.saliency import ChannelAttention, PairSaliency
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,10 @@ class PairAnalysis:
     a: int
     b: int
     attribute: int
-    saliency: PairSaliency
+    saliency: "PairSaliency"
     box_a: np.ndarray | None
     box_b: np.ndarray | None
-    attention: ChannelAttention | None
+    attention: "ChannelAttention | None"
 
 
 def _device(device: str):

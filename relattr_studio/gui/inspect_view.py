@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
-from relattr_studio.analysis.orderings import score_histogram, total_ordering
 from relattr_studio.core.session import Session
 from relattr_studio.core.types import Split
 from relattr_studio.gui import inspect_jobs
@@ -220,6 +219,8 @@ class InspectView(QWidget):
         a = self.analysis
         if a is None:
             return
+        from relattr_studio.analysis.orderings import score_histogram, total_ordering
+
         ai = self.attribute_index
         self.order = total_ordering(a.scores, ai)
         self.thumbs.caption_attribute = ai

@@ -72,6 +72,11 @@ class MainWindow(QMainWindow):
             view = cls(self.session)
             self.views[key] = view
             self.tabs.addTab(view, title)
+        from relattr_studio.gui.train_tabs import train_and_inspect_tabs
+
+        for key, title, tab in train_and_inspect_tabs(self.session):  # built when first shown
+            self.views[key] = tab
+            self.tabs.addTab(tab, title)
 
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")

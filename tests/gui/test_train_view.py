@@ -125,3 +125,19 @@ def test_real_engine_trains_a_tiny_ranknet_from_the_view(qtbot, toy300):
     assert view.last_checkpoint and view.last_checkpoint.endswith(".ckpt")
     view.shutdown()
     session.close()
+
+
+def test_main_window_builds_train_and_inspect_tabs_lazily(qtbot, session):
+    from relattr_studio.gui.main_window import MainWindow
+    from relattr_studio.gui.train_view import TrainView
+
+    window = MainWindow(session)
+    qtbot.addWidget(window)
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert "Train" in titles and "Inspect" in titles
+    assert not window.views["train"].built and not window.views["inspect"].built
+    window.show()
+    window.tabs.setCurrentIndex(titles.index("Train"))
+    qtbot.waitUntil(lambda: window.views["train"].built, timeout=5000)
+    assert isinstance(window.views["train"].view(), TrainView)
+    window.close()
