@@ -541,3 +541,29 @@ def append_pairs(path: str | Path, pairs: PairTable, protocol_splits: Mapping[st
                 del proto["split"]
                 proto.create_dataset("split", data=data)
     return new
+
+
+def set_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write or replace per-image arrays ``/arrays/<name>`` (N x ...), atomically (copy, write, rename).
+
+    Used to cache computed features (e.g. ``gist_lab``) in the dataset file itself.
+    """
+    import shutil
+
+    path = Path(path)
+    ds = DatasetFile(path)
+    n_images = len(ds)
+    ds.close()
+    for name, arr in arrays.items():
+        if not name or "/" in name:
+            raise ValueError(f"array name {name!r}: give a plain name")
+        if len(arr) != n_images:
+            raise DataFileError(path, f"array {name!r}: first axis {len(arr)} != {n_images} images")
+    with atomic_output(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as h5:
+            group = h5.require_group("arrays")
+            for name, arr in arrays.items():
+                if name in group:
+                    del group[name]
+                group.create_dataset(name, data=np.asarray(arr))

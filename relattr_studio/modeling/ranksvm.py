@@ -1,0 +1,309 @@
+"""RankSVM for relative attributes, and its local-learning variant.
+
+Global model (Parikh & Grauman 2011, after Joachims / Chapelle): per attribute one linear
+ranker r(x) = w . x on standardised features, the primal
+
+    min_w  1/2 |w|^2 + C sum_{ordered (i, j, y)} max(0, 1 - y w.(x_i - x_j))^2
+                     + C sum_{equal (i, j)} (w.(x_i - x_j))^2
+
+solved by Chapelle's primal Newton method: on the current active set (violated ordered pairs
+plus all equal pairs) the objective is quadratic, so a Newton step is one d x d solve with the
+Hessian I + 2C X^T L X, L the Laplacian of the active pairs over the images (images are few
+compared with pairs, so each step costs O(n d^2 + d^3), not O(pairs x d^2)).
+
+Local learning (Yu & Grauman 2014): for each test pair (m, n) take the K training pairs (k, l)
+nearest by the product of element-wise distances, min(d(m,k) d(n,l), d(m,l) d(n,k)), and fit a
+RankSVM on those K pairs only. With K << d the local problem is solved in its dual form
+(w = Z^T beta over the K pair differences Z): the active-set Newton iteration of the same
+objective becomes (I + 2C diag(active) Z Z^T) beta = 2C active * y, a K x K system, batched
+over many test pairs at once.
+
+Models are saved as ``.npz`` (``allow_pickle=False``) with a JSON header; loading refuses any
+file that would need pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from relattr_studio.core.errors import DataFileError
+
+MODEL_FORMAT = "relattr-ranksvm"
+MODEL_VERSION = 1
+DEFAULT_C_GRID = tuple(float(c) for c in 10.0 ** np.arange(-7.0, -0.99, 0.5))
+
+
+# --------------------------------------------------------------------------- standardisation
+
+
+@dataclass
+class Standardizer:
+    """z-scores per feature dimension, fitted on training images only."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "Standardizer":
+        x = np.asarray(x, np.float64)
+        std = x.std(axis=0)
+        return cls(x.mean(axis=0), np.where(std > 1e-12, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - self.mean) / self.scale
+
+
+# --------------------------------------------------------------------------- global RankSVM
+
+
+def _pair_laplacian(a: np.ndarray, b: np.ndarray, n: int) -> sp.csr_matrix:
+    ones = np.ones(len(a))
+    p = sp.csr_matrix((np.concatenate([ones, -ones]), (np.tile(np.arange(len(a)), 2), np.concatenate([a, b]))),
+                      shape=(len(a), n))
+    return (p.T @ p).tocsr()
+
+
+def ranksvm_objective(w: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, c: float) -> float:
+    sc = x @ w
+    t = sc[a] - sc[b]
+    ordered = y != 0
+    hinge = np.maximum(0.0, 1.0 - y[ordered] * t[ordered])
+    return float(0.5 * w @ w + c * (hinge @ hinge) + c * (t[~ordered] @ t[~ordered]))
+
+
+def fit_ranksvm(x: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, c: float, *,
+                w0: np.ndarray | None = None, max_iter: int = 50) -> np.ndarray:
+    """Weights w (d,) of the primal RankSVM above. ``x``: n x d image features (standardised);
+    pairs ``(a[p], b[p])`` index ``x``; ``y[p]`` is +1 (a more), -1 (b more) or 0 (equal)."""
+    x = np.asarray(x, np.float64)
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    y = np.asarray(y, np.float64)
+    # Only images that occur in a pair matter: compact x to them.
+    used, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    xs = x[used]
+    a, b = inv[: len(a)], inv[len(a):]
+    n, d = xs.shape
+    w = np.zeros(d) if w0 is None else np.asarray(w0, np.float64).copy()
+    ordered = y != 0
+    active = None
+    f_old = ranksvm_objective(w, xs, a, b, y, c)
+    for _ in range(max_iter):
+        s = xs @ w
+        t = s[a] - s[b]
+        new_active = ~ordered | (y * t < 1)
+        if active is not None and np.array_equal(new_active, active):
+            break
+        active = new_active
+        aa, bb, yy = a[active], b[active], y[active]
+        lap = _pair_laplacian(aa, bb, n)
+        h = np.eye(d) + 2 * c * (xs.T @ (lap @ xs))
+        r = np.bincount(aa, yy, minlength=n) - np.bincount(bb, yy, minlength=n)
+        w_new = np.linalg.solve(h, 2 * c * (xs.T @ r))
+        # The active set can overshoot; backtrack along the Newton direction until f decreases.
+        step = 1.0
+        while True:
+            cand = w + step * (w_new - w)
+            f_new = ranksvm_objective(cand, xs, a, b, y, c)
+            if f_new <= f_old + 1e-12 or step < 1e-4:
+                break
+            step *= 0.5
+        w, f_old = cand, f_new
+    return w
+
+
+def pair_accuracy(scores_a: np.ndarray, scores_b: np.ndarray, y: np.ndarray) -> float:
+    keep = y != 0
+    if not keep.any():
+        return float("nan")
+    return float(np.mean(np.sign(scores_a[keep] - scores_b[keep]) == np.sign(y[keep])))
+
+
+def choose_c(x: np.ndarray, train: tuple, val: tuple, grid=DEFAULT_C_GRID) -> tuple[float, dict[float, float]]:
+    """The C of ``grid`` with the best pairwise accuracy on ``val`` (ties: the smaller C).
+    ``train``/``val``: (a, b, y) index arrays into ``x``."""
+    accs = {}
+    w = None
+    for c in sorted(grid):
+        w = fit_ranksvm(x, *train, c, w0=w)
+        s = x @ w
+        va, vb, vy = val
+        accs[c] = pair_accuracy(s[va], s[vb], vy)
+    best = max(sorted(accs), key=lambda c: (accs[c], -c))
+    return best, accs
+
+
+# --------------------------------------------------------------------------- local learning
+
+
+def pairwise_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Euclidean distances between rows of x and rows of y."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def nearest_training_pairs(dist: np.ndarray, test_a: np.ndarray, test_b: np.ndarray,
+                           train_a: np.ndarray, train_b: np.ndarray, k: int) -> np.ndarray:
+    """Indices (T x K, nearest first) of the K training pairs nearest to each test pair.
+
+    ``dist[i, j]`` is the distance between image i and image j (rows index test images,
+    columns training images); pair distance = min(d(m,k) d(n,l), d(m,l) d(n,k)).
+    """
+    dm, dn = dist[test_a], dist[test_b]
+    pd = np.minimum(dm[:, train_a] * dn[:, train_b], dm[:, train_b] * dn[:, train_a])
+    k = min(k, pd.shape[1])
+    idx = np.argpartition(pd, k - 1, axis=1)[:, :k]
+    order = np.argsort(np.take_along_axis(pd, idx, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(idx, order, axis=1)
+
+
+def local_ranksvm_margins(z: np.ndarray, y: np.ndarray, q: np.ndarray, c: float, *, max_iter: int = 30) -> np.ndarray:
+    """Batched local RankSVM in dual form: for each of B problems with K pair differences
+    ``z`` (B x K x d) and labels ``y`` (B x K, +1/-1/0), the margin w . q of the fitted model
+    on the query difference ``q`` (B x d)."""
+    y = np.asarray(y, np.float64)
+    g = np.einsum("bkd,bld->bkl", z, z)
+    eye = np.eye(z.shape[1])
+    ordered = y != 0
+    active = np.ones_like(ordered)
+    beta = np.zeros_like(y)
+    for _ in range(max_iter):
+        m = eye + 2 * c * active[:, :, None] * g
+        beta = np.linalg.solve(m, (2 * c * active * y)[..., None])[..., 0]
+        t = np.einsum("bkl,bl->bk", g, beta)
+        new_active = ~ordered | (y * t < 1)
+        if np.array_equal(new_active, active):
+            break
+        active = new_active
+    return np.einsum("bk,bkd,bd->b", beta, z, q)
+
+
+def local_ranksvm_scores(x: np.ndarray, train: tuple, test_a: np.ndarray, test_b: np.ndarray, *,
+                         k: int = 100, c: float = 1.0, chunk: int = 128, ctx=None) -> np.ndarray:
+    """Margins w_local . (x_a - x_b) for each test pair (positive: a shows more), each from a
+    RankSVM fitted on its K nearest training pairs. ``x``: standardised features of all images."""
+    x = np.asarray(x, np.float64)
+    ta, tb, ty = (np.asarray(v) for v in train)
+    test_a = np.asarray(test_a, np.int64)
+    test_b = np.asarray(test_b, np.int64)
+    train_imgs, inv = np.unique(np.concatenate([ta, tb]), return_inverse=True)
+    ca, cb = inv[: len(ta)], inv[len(ta):]
+    test_imgs, tinv = np.unique(np.concatenate([test_a, test_b]), return_inverse=True)
+    qa, qb = tinv[: len(test_a)], tinv[len(test_a):]
+    dist = pairwise_distances(x[test_imgs], x[train_imgs])
+    out = np.empty(len(test_a))
+    for s in range(0, len(test_a), chunk):
+        if ctx is not None:
+            ctx.check()
+        sl = slice(s, s + chunk)
+        nn = nearest_training_pairs(dist, qa[sl], qb[sl], ca, cb, k)
+        z = x[ta[nn]] - x[tb[nn]]
+        q = x[test_a[sl]] - x[test_b[sl]]
+        out[sl] = local_ranksvm_margins(z, ty[nn].astype(np.float64), q, c)
+    return out
+
+
+# --------------------------------------------------------------------------- model files
+
+
+@dataclass
+class RankSVMModel:
+    """Linear rankers, one per attribute, over standardised features of one kind.
+
+    ``local`` (optional) keeps what the local-learning variant needs to rank a new pair: the
+    standardised training features and, per attribute, its training pairs, K and C_local.
+    """
+
+    attributes: list[str]
+    weights: np.ndarray  # A x D, on standardised features
+    standardizer: Standardizer
+    feature_kind: str
+    c: list[float]
+    info: dict = field(default_factory=dict)
+    local: dict | None = None  # {"k", "c", "x", "pairs": {attr: (a, b, y)}}
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Rank scores N x A of raw features (N x D, the model's feature kind)."""
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != self.weights.shape[1]:
+            raise ValueError(f"features of shape {features.shape}; this model takes N x {self.weights.shape[1]} "
+                             f"({self.feature_kind})")
+        return (self.standardizer(features) @ self.weights.T).astype(np.float32)
+
+    def compare_local(self, features_a: np.ndarray, features_b: np.ndarray, attribute: str) -> np.ndarray:
+        """Local-learning margins for pairs of raw features (positive: a shows more)."""
+        if self.local is None:
+            raise ValueError("this model was saved without its local-learning training data")
+        lx = self.local["x"]
+        pa, pb, py = self.local["pairs"][attribute]
+        xa, xb = self.standardizer(features_a), self.standardizer(features_b)
+        n = len(lx)
+        x = np.concatenate([lx, xa, xb])
+        ia = np.arange(n, n + len(xa))
+        ib = np.arange(n + len(xa), n + 2 * len(xa))
+        return local_ranksvm_scores(x, (pa, pb, py), ia, ib, k=self.local["k"], c=self.local["c"][attribute])
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        header = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "attributes": self.attributes,
+                  "feature_kind": self.feature_kind, "c": self.c, "info": self.info}
+        arrays = {"weights": self.weights.astype(np.float64), "mean": self.standardizer.mean,
+                  "scale": self.standardizer.scale}
+        if self.local is not None:
+            header["local"] = {"k": int(self.local["k"]), "c": {a: float(v) for a, v in self.local["c"].items()}}
+            arrays["local_x"] = np.asarray(self.local["x"], np.float32)
+            for i, attr in enumerate(self.attributes):
+                pa, pb, py = self.local["pairs"][attr]
+                arrays[f"local_pairs_{i}"] = np.stack([pa, pb, py]).astype(np.int32)
+        arrays["header"] = np.array(json.dumps(header))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        tmp.replace(path)
+        return path
+
+
+def load_ranksvm(path: str | Path) -> RankSVMModel:
+    """Load a model saved by :meth:`RankSVMModel.save` without executing code.
+
+    Raises DataFileError for a file that is not such a model, or that needs pickle.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DataFileError(path, "no such file") from None
+    except ValueError as err:
+        raise DataFileError(path, f"refused: the file needs pickle to load ({err})",
+                            "only code-free RankSVM files (.npz written by RelAttr Studio) are loaded") from None
+    except (OSError, EOFError) as err:
+        raise DataFileError(path, f"not a RankSVM model file ({err})", "give a .npz written by `run_ranksvm`") from None
+    try:
+        header = json.loads(str(arrays["header"]))
+        if header.get("format") != MODEL_FORMAT:
+            raise ValueError(f"format {header.get('format')!r}")
+        if int(header["version"]) > MODEL_VERSION:
+            raise ValueError(f"version {header['version']} is newer than this program reads")
+        attributes = list(header["attributes"])
+        local = None
+        if "local" in header:
+            local = {"k": int(header["local"]["k"]), "c": dict(header["local"]["c"]),
+                     "x": arrays["local_x"].astype(np.float64),
+                     "pairs": {a: tuple(arrays[f"local_pairs_{i}"].astype(np.int64)) for i, a in enumerate(attributes)}}
+        model = RankSVMModel(attributes, arrays["weights"], Standardizer(arrays["mean"], arrays["scale"]),
+                             str(header["feature_kind"]), [float(c) for c in header["c"]], dict(header.get("info", {})),
+                             local)
+        if model.weights.shape != (len(attributes), len(model.standardizer.mean)):
+            raise ValueError(f"weights shape {model.weights.shape} does not match {len(attributes)} attributes")
+    except (KeyError, ValueError, TypeError) as err:
+        raise DataFileError(path, f"not a valid RankSVM model file: {err}", "re-train it with `run_ranksvm`") from None
+    return model
