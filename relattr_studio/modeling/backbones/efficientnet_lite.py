@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from relattr_studio.modeling.backbones.base import Backbone, Preprocess
 from relattr_studio.modeling.backbones.registry import BACKBONES
-from relattr_studio.modeling.backbones.weights_files import WeightsArg, load_weights
+from relattr_studio.modeling.backbones.weights_files import WeightsArg, resolve_weights
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
@@ -153,8 +153,9 @@ def packaged_weights_file() -> Path | None:
 
 def efficientnet_lite0_imagenet(*, weights: WeightsArg = "auto", image_size: int = 224) -> EfficientNetLite0:
     """The full ImageNet classifier (with ``_fc``), filled strictly; for checks and benchmarks."""
-    net = EfficientNetLite0(image_size=image_size)
-    net.weights_source = load_weights(net, weights, arch="efficientnet-lite0", auto_file=packaged_weights_file())
+    found = resolve_weights(weights, arch="efficientnet-lite0", auto_file=packaged_weights_file())
+    net = found.load_into(EfficientNetLite0(image_size=image_size), "efficientnet-lite0")
+    net.weights_source = found.source
     return net
 
 

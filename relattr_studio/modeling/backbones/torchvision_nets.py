@@ -16,7 +16,7 @@ from torchvision import models as tvm
 
 from relattr_studio.modeling.backbones.base import Backbone, Preprocess
 from relattr_studio.modeling.backbones.registry import BACKBONES
-from relattr_studio.modeling.backbones.weights_files import WeightsArg, hub_cache_file, load_weights
+from relattr_studio.modeling.backbones.weights_files import WeightsArg, hub_cache_file, resolve_weights
 
 
 def _imagenet_preprocess(image_size: int) -> Preprocess:
@@ -56,9 +56,10 @@ class ResNetBackbone(Backbone):
 
 def _build(arch: str, make: Callable[[], nn.Module], imagenet: tvm.WeightsEnum, wrap, *,
            weights: WeightsArg, image_size: int) -> Backbone:
-    net = make()  # weights=None: torchvision's random init; its downloading loader is never used
-    source = load_weights(net, weights, arch=arch, auto_file=hub_cache_file(imagenet.url))
-    return wrap(net, image_size=image_size, weights_source=source)
+    found = resolve_weights(weights, arch=arch, auto_file=hub_cache_file(imagenet.url))
+    # weights=None to torchvision: its random init; its downloading loader is never used.
+    net = found.load_into(make(), arch)
+    return wrap(net, image_size=image_size, weights_source=found.source)
 
 
 @BACKBONES.register("vgg16", "VGG16 conv trunk, 512 maps (ImageNet weights from a local file)")

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import torch
@@ -83,25 +84,37 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], path: str |
     model.load_state_dict(state, strict=True)
 
 
-def load_weights(model: nn.Module, weights: WeightsArg, *, arch: str,
-                 auto_file: Path | None) -> str:
-    """Fill ``model`` from ``weights`` and return the sentence for ``Backbone.weights_source``.
+class ResolvedWeights(NamedTuple):
+    """What a builder loads: a checked-readable state dict (or None) and the source sentence."""
+
+    state: dict[str, torch.Tensor] | None
+    path: Path | None
+    source: str
+
+    def load_into(self, model: nn.Module, arch: str) -> nn.Module:
+        if self.state is not None:
+            load_strict(model, self.state, self.path, arch)
+        return model
+
+
+def resolve_weights(weights: WeightsArg, *, arch: str, auto_file: Path | None) -> ResolvedWeights:
+    """Find and read the weights a builder was asked for, before it builds anything.
 
     None: random initialisation. "auto": ``auto_file`` when it exists (a packaged file or the torch
-    hub cache), otherwise random initialisation with a WARNING. A path: that file, strictly.
+    hub cache), otherwise random initialisation with a WARNING. A path: that file. The source
+    sentence is what ``Backbone.weights_source`` shows.
     """
     if is_random(weights):
-        return RANDOM_INIT
+        return ResolvedWeights(None, None, RANDOM_INIT)
     if is_auto(weights):
         if auto_file is None or not auto_file.is_file():
             where = f" (looked for {auto_file})" if auto_file is not None else ""
             source = f"{RANDOM_INIT}: no ImageNet weights for {arch} found on this machine{where}"
             log.warning("%s; nothing is downloaded. Put the file there or pass its path.", source)
-            return source
+            return ResolvedWeights(None, None, source)
         path = auto_file
     elif isinstance(weights, (str, os.PathLike)):
         path = Path(weights)
     else:
         raise RelAttrError(f"weights must be None, 'auto' or a file path, not {weights!r}")
-    load_strict(model, read_state_dict(path), path, arch)
-    return f"ImageNet weights from {path}"
+    return ResolvedWeights(read_state_dict(path), path, f"ImageNet weights from {path}")
