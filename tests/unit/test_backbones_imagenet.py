@@ -30,6 +30,16 @@ PINNED = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: one thread is as fast, and on a busy shared CPU far faster (no OpenMP
+    threads spinning against other processes)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _centre_square(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     s = min(h, w)
@@ -80,6 +90,7 @@ def test_backbone_is_the_classifier_without_its_head(classifier):
     backbone = build_backbone("efficientnet-lite0").eval()  # weights="auto" is the default
     assert backbone.weights_source == classifier.weights_source
     assert not hasattr(backbone, "_fc")
+    assert all(p.device.type == "cpu" and p.requires_grad for p in backbone.parameters())
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         torch.testing.assert_close(classifier._fc(backbone(x)), classifier(x))

@@ -154,7 +154,7 @@ def packaged_weights_file() -> Path | None:
 def efficientnet_lite0_imagenet(*, weights: WeightsArg = "auto", image_size: int = 224) -> EfficientNetLite0:
     """The full ImageNet classifier (with ``_fc``), filled strictly; for checks and benchmarks."""
     found = resolve_weights(weights, arch="efficientnet-lite0", auto_file=packaged_weights_file())
-    net = found.load_into(EfficientNetLite0(image_size=image_size), "efficientnet-lite0")
+    net = found.build(lambda: EfficientNetLite0(image_size=image_size), "efficientnet-lite0")
     net.weights_source = found.source
     return net
 
@@ -166,7 +166,9 @@ def efficientnet_lite0(*, weights: WeightsArg = "auto", image_size: int = 224) -
     The file is checked strictly against the whole classifier, then ``_fc`` is dropped.
     """
     net = efficientnet_lite0_imagenet(weights=weights, image_size=image_size)
-    backbone = EfficientNetLite0Backbone(image_size=image_size)
-    backbone.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("_fc.")})
+    with torch.device("meta"):
+        backbone = EfficientNetLite0Backbone(image_size=image_size)
+    trunk = {k: v for k, v in net.state_dict().items() if not k.startswith("_fc.")}
+    backbone.load_state_dict(trunk, strict=True, assign=True)  # shares the classifier's tensors
     backbone.weights_source = net.weights_source
     return backbone

@@ -58,7 +58,7 @@ def _build(arch: str, make: Callable[[], nn.Module], imagenet: tvm.WeightsEnum, 
            weights: WeightsArg, image_size: int) -> Backbone:
     found = resolve_weights(weights, arch=arch, auto_file=hub_cache_file(imagenet.url))
     # weights=None to torchvision: its random init; its downloading loader is never used.
-    net = found.load_into(make(), arch)
+    net = found.build(make, arch)
     return wrap(net, image_size=image_size, weights_source=found.source)
 
 
