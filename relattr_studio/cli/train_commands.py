@@ -2,6 +2,119 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+from relattr_studio.core.errors import RelAttrError
+
+RANKSVM = ("ranksvm", "ranksvm-ll")
+
 
 def register(sub) -> None:
-    """Add the training sub-commands (being built: see issue 3)."""
+    """Add ``train`` and ``eval``."""
+    p = sub.add_parser("train", help="train rankers; writes results.csv, checkpoints and metrics.jsonl")
+    p.add_argument("--dataset", required=True, help="dataset file (.h5)")
+    p.add_argument("--ranker", default="ranknet", help="ranknet, deepstn, dacrl, ranksvm, ranksvm-ll")
+    p.add_argument("--backbone", default="small-cnn")
+    p.add_argument("--weights", default=None, help="auto (offline ImageNet weights), none, or a file")
+    p.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
+    p.add_argument("--multi-head", action="store_true", help="one model with a head per attribute")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0 .. N-1)")
+    p.add_argument("--protocol", default="default")
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (32 = 16 pairs)")
+    p.add_argument("--batching", choices=("all-pairs", "siamese"), default="all-pairs")
+    p.add_argument("--preset", choices=("paper", "scratch"), default=None,
+                   help="paper: RMSProp 1e-4/1e-5; scratch: Adam 1e-3 (default for small-cnn)")
+    p.add_argument("--optimizer", default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--backbone-lr-scale", type=float, default=None)
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--image-size", type=int, default=None, help="backbone input size")
+    p.add_argument("--width", type=int, default=None, help="small-cnn width")
+    p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="test accuracy of a saved ranker on a dataset")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--dataset", required=True)
+    e.add_argument("--protocol", default="default")
+    e.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    e.add_argument("--out", default=None, help="folder for results.csv")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+
+def _config(args):
+    from relattr_studio.training.config import TrainConfig
+
+    options = {}
+    if args.image_size:
+        options["image_size"] = args.image_size
+    if args.width:
+        options["width"] = args.width
+    preset = args.preset or ("scratch" if args.backbone == "small-cnn" else "paper")
+    c = TrainConfig(dataset=args.dataset, protocol=args.protocol, attributes=tuple(args.attribute),
+                    ranker=args.ranker, backbone=args.backbone, backbone_options=options, weights=args.weights,
+                    batch_size=args.batch_size, batching=args.batching, schedule=args.schedule,
+                    warmup_steps=args.warmup_steps, patience=args.patience, augment=args.augment,
+                    device=args.device, amp=args.amp, channels_last=args.channels_last, out_dir=args.out)
+    c = c.with_preset(preset)
+    changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("optimizer", args.optimizer),
+                                 ("lr", args.lr), ("backbone_lr_scale", args.backbone_lr_scale),
+                                 ("weight_decay", args.weight_decay)) if v is not None}
+    return c.replace(**changes)
+
+
+def cmd_train(args) -> int:
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.training.distributed import dist_env
+    from relattr_studio.training.results import format_table, write_results_csv
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if args.ranker in RANKSVM:
+        try:
+            from relattr_studio.training.ranksvm_job import run_ranksvm
+        except ImportError:
+            raise RelAttrError("RankSVM is not available in this build (training/ranksvm_job.py missing)") from None
+        rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == "ranksvm-ll",
+                       seeds=list(range(args.seeds)), protocol=args.protocol, out_dir=str(out), quiet=args.quiet)
+    else:
+        from relattr_studio.training.runs import train_rankers
+
+        config = _config(args)
+        _, rows = run_job(train_rankers, config, seeds=list(range(args.seeds)), per_attribute=not args.multi_head,
+                          quiet=args.quiet)
+    if not dist_env().is_main:
+        return 0
+    path = write_results_csv(out / "results.csv", rows)
+    print(format_table(rows))
+    print(f"results: {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.training.results import format_table, write_results_csv
+    from relattr_studio.training.runs import evaluate_checkpoint
+
+    rows = run_job(evaluate_checkpoint, args.checkpoint, args.dataset, protocol=args.protocol, device=args.device,
+                   quiet=args.quiet)
+    print(format_table(rows))
+    if args.out:
+        print(f"results: {write_results_csv(Path(args.out) / 'results.csv', rows)}", file=sys.stderr)
+    return 0

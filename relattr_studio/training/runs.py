@@ -1,0 +1,61 @@
+"""Several models in one job: per attribute (the paper's one model per attribute) and per seed,
+and evaluation of saved checkpoints. Both return :class:`ResultRow` lists for ``results.csv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.types import Split
+from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.training.checkpoint import load_checkpoint
+from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
+from relattr_studio.training.evaluation import ImageBank, evaluate_pairs
+from relattr_studio.training.job import TrainResult, train_ranker
+from relattr_studio.training.results import ResultRow
+
+
+def result_rows(ranker: str, backbone: str, seed: int, accuracy: dict[str, dict[str, float]]) -> list[ResultRow]:
+    return [ResultRow(ranker, backbone, attr, seed, float(acc), split)
+            for split, per in accuracy.items() for attr, acc in per.items() if not np.isnan(acc)]
+
+
+def train_rankers(config: TrainConfig, *, seeds: list[int], per_attribute: bool = True,
+                  ctx: JobContext = NULL_CONTEXT) -> tuple[list[TrainResult], list[ResultRow]]:
+    """Train one model per attribute (or one multi-head model) for every seed."""
+    if per_attribute:
+        attributes = list(config.attributes) or DatasetFile(config.dataset).attribute_names
+        configs = [config.replace(attributes=(a,), seed=s) for s in seeds for a in attributes]
+    else:
+        configs = [config.replace(seed=s) for s in seeds]
+    results, rows = [], []
+    for c in configs:
+        r = train_ranker(c, ctx=ctx)
+        results.append(r)
+        rows += result_rows(c.ranker, c.backbone, c.seed, r.accuracy)
+    return results, rows
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, protocol: str = "default",
+                        device: str = "auto", ctx: JobContext = NULL_CONTEXT) -> list[ResultRow]:
+    """Test accuracy of a saved model on ``dataset``; attributes matched by name."""
+    dev = resolve_device(device)
+    model, info = load_checkpoint(checkpoint, device=dev)
+    ds = DatasetFile(dataset)
+    try:
+        missing = [a for a in info.attributes if a not in ds.attribute_names]
+        if missing:
+            raise RelAttrError(f"{dataset}: has no attribute {', '.join(missing)} that {checkpoint} ranks")
+        ids = [ds.attribute_index(a) for a in info.attributes]
+        pairs = ds.pairs(protocol)
+        test = pairs.where(split=Split.TEST)
+        bank = ImageBank(ds, np.concatenate([test.a, test.b]))
+        acc = evaluate_pairs(model, bank, pairs, dev, attribute_ids=ids, amp=resolve_amp("auto", dev), ctx=ctx)
+    finally:
+        ds.close()
+    named = {k: {ds.attribute_names[a]: v for a, v in per.items()} for k, per in acc.items()}
+    seed = int((info.train_config or {}).get("seed", 0))
+    return result_rows(info.ranker, info.backbone, seed, named)
