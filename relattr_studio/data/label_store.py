@@ -356,17 +356,27 @@ class LabelStore:
         return ids
 
     def pending(self, attribute: str | None = None, *, limit: int | None = None,
-                with_pixels: bool = True) -> list[PendingPair]:
+                with_pixels: bool = True, labelable_with: str | None = None,
+                exclude: Iterable[int] = ()) -> list[PendingPair]:
         """Queue entries without an effective judgement, highest priority first, then oldest.
 
         A judgement by anyone marks an entry done; undoing that judgement makes it pending
         again. Generated images carry their pixels unless ``with_pixels=False``.
+        ``labelable_with`` (a dataset fingerprint) keeps generated pairs and that dataset's
+        pairs only; ``exclude`` leaves out entries by id (those already handed out).
         """
         where = ["NOT EXISTS (SELECT 1 FROM effective_judgements j WHERE j.pending_id = x.id)"]
         args: list[Any] = []
         if attribute is not None:
             where.append("x.attribute = ?")
             args.append(attribute)
+        if labelable_with is not None:
+            where.append("(x.kind = 'generated' OR d.fingerprint = ?)")
+            args.append(labelable_with)
+        excluded = [int(i) for i in exclude]
+        if excluded:
+            where.append(f"x.id NOT IN ({','.join('?' * len(excluded))})")
+            args.extend(excluded)
         sql = (f"SELECT x.id, x.attribute, x.priority, x.origin, x.created_utc, {_PAIR_SELECT}"
                f" FROM pending x {_PAIR_JOINS} WHERE {' AND '.join(where)} ORDER BY x.priority DESC, x.id")
         if limit is not None:

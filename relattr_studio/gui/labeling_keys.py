@@ -30,7 +30,12 @@ _MODIFIERS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModif
 
 
 def key_action(event) -> str | None:
-    """The labeling action of a key press (see ``KEY_ACTIONS``), or None."""
+    """The labeling action of a key press (see ``KEY_ACTIONS``), or None.
+
+    A held key's auto-repeats are ignored: every judgement must follow a pair being seen.
+    """
+    if event.isAutoRepeat():
+        return None
     if event.matches(QKeySequence.StandardKey.Undo):
         return "undo"
     if event.modifiers() & _MODIFIERS:

@@ -159,16 +159,17 @@ class PairSource:
     def _from_queue(self) -> PairTask | None:
         if self._queue_exhausted:
             return None
-        for item in self.store.pending(self.attribute, limit=len(self._taken_pending) + 8):
-            if item.id in self._taken_pending:
-                continue
-            p = item.pair
-            if hasattr(p, "dataset") and p.dataset.fingerprint != self.ref.fingerprint:
-                continue  # another dataset's pair: label it with that dataset open
-            if hasattr(p, "dataset") and (self.attribute is None and item.attribute not in self.dataset.attribute_names):
-                continue
-            self._taken_pending.add(item.id)
-            return PairTask(p, item.attribute, bool(self.rng.random() < 0.5), pending=item, origin="queue")
+        # Filter in SQL and decode pixels for the one pair served: the queue may hold
+        # hundreds of generated pairs and other datasets' pairs.
+        while items := self.store.pending(self.attribute, limit=16, with_pixels=False,
+                                          labelable_with=self.ref.fingerprint, exclude=self._taken_pending):
+            for item in items:
+                self._taken_pending.add(item.id)  # served, or unusable here: never asked for again
+                p = item.pair
+                if hasattr(p, "dataset") and item.attribute not in self.dataset.attribute_names:
+                    continue
+                return PairTask(self.store.with_pixels(p), item.attribute, bool(self.rng.random() < 0.5),
+                                pending=item, origin="queue")
         self._queue_exhausted = True  # refreshed when a new source is made
         return None
 

@@ -91,6 +91,31 @@ def test_pending_queue_comes_first(qtbot, session):
     v.shutdown()
 
 
+def test_queue_serves_this_datasets_pairs_behind_other_datasets(qtbot, session):
+    from relattr_studio.data.label_store import DatasetPair, DatasetRef
+
+    other = DatasetRef("elsewhere", "/nowhere/other.h5", "0" * 64)
+    for i in range(12):  # more than one page of the queue, all for another dataset
+        session.label_store.enqueue(DatasetPair(other, i, i + 1), "warm", priority=1.0)
+    session.label_store.enqueue(DatasetPair(DatasetRef.of(session.dataset), 3, 5), "warm")
+    v = LabelingView(session)
+    qtbot.addWidget(v)
+    assert v.current.task.origin == "queue"
+    assert {v.current.task.pair.a, v.current.task.pair.b} == {3, 5}
+    v.shutdown()
+
+
+def test_a_held_key_labels_one_pair_only(qtbot, view, session):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    for repeat in (False, True, True, True):
+        event = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Left, Qt.KeyboardModifier.NoModifier, "", repeat)
+        QApplication.sendEvent(view, event)
+    assert len(session.label_store.judgements()) == 1
+
+
 def test_single_attribute_and_random_modes(qtbot, view, session):
     session.set_attribute("bright")
     assert view.current.task.attribute == "bright"
@@ -158,8 +183,12 @@ def test_progress_counts_train_pairs_not_random_judgements(qtbot, view, session)
     assert (done, n) == (4 + random_train, total)
     qtbot.waitUntil(lambda: view.progress.bars["bright"].text().startswith(f"{done:,} / {total:,}"), timeout=2000)
     qtbot.waitUntil(lambda: view.progress.note.text().startswith("8 judgements with a label"), timeout=2000)
+    last = session.label_store.judgements()[-1]
+    last_is_train = bool(np.any((t.split == 0) & (t.attribute == bright)
+                                & (np.minimum(t.a, t.b) == min(last.pair.a, last.pair.b))
+                                & (np.maximum(t.a, t.b) == max(last.pair.a, last.pair.b))))
     qtbot.keyClick(view, Qt.Key.Key_Backspace)
-    assert view.source.train_progress()["bright"][0] <= done
+    assert view.source.train_progress()["bright"][0] == done - int(last_is_train)
 
 
 def test_generated_pairs_show_their_stored_pixels_and_keep_provenance(qtbot, session):
