@@ -67,7 +67,9 @@ def imagenet_check() -> None:
     """EfficientNet-Lite0's top-5 on scikit-image's CC0 photos (the tests' proof, printed)."""
     from skimage import data
 
-    from relattr_studio.modeling.backbones.efficientnet_lite import efficientnet_lite0_imagenet
+    from relattr_studio.modeling.backbones.efficientnet_lite import (
+        efficientnet_lite0_imagenet,
+    )
 
     net = efficientnet_lite0_imagenet(weights="auto").eval()
     print(f"efficientnet-lite0: {net.weights_source}")

@@ -14,7 +14,12 @@ import torch
 from torchvision import models as tvm
 
 from relattr_studio.core.errors import RelAttrError
-from relattr_studio.modeling.backbones import BACKBONES, Backbone, backbone_names, build_backbone
+from relattr_studio.modeling.backbones import (
+    BACKBONES,
+    Backbone,
+    backbone_names,
+    build_backbone,
+)
 
 # name -> (builder kwargs, maps at the default size: C, h, w)
 DOCUMENTED = {

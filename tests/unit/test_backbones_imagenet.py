@@ -17,7 +17,12 @@ from torch.nn import functional as F
 
 from relattr_studio.modeling.backbones import build_backbone
 from relattr_studio.modeling.backbones.efficientnet_lite import (
-    BN_EPS, Conv2dSame, EfficientNetLite0, efficientnet_lite0_imagenet, packaged_weights_file)
+    BN_EPS,
+    Conv2dSame,
+    EfficientNetLite0,
+    efficientnet_lite0_imagenet,
+    packaged_weights_file,
+)
 
 skimage_data = pytest.importorskip("skimage.data")
 

@@ -16,7 +16,11 @@ from torchvision import models as tvm
 
 from relattr_studio.modeling.backbones.base import Backbone, Preprocess
 from relattr_studio.modeling.backbones.registry import BACKBONES
-from relattr_studio.modeling.backbones.weights_files import WeightsArg, hub_cache_file, resolve_weights
+from relattr_studio.modeling.backbones.weights_files import (
+    WeightsArg,
+    hub_cache_file,
+    resolve_weights,
+)
 
 
 def _imagenet_preprocess(image_size: int) -> Preprocess:
