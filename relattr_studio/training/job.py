@@ -308,11 +308,17 @@ class RankerTrainer:
         ts = payload.get("train_state")
         if not ts:
             return  # weights only: fine-tune from them
-        self.step, self.phase, self.phase_step = int(ts["step"]), int(ts["phase"]), int(ts["phase_step"])
+        # Phase and step within it follow from the global step and THIS run's budget, so a
+        # finished run resumes into a longer one.
+        self.step = int(ts["step"])
         self.history = list(ts["history"])
-        self._start_phase(self.phase)
-        self.optimizer.load_state_dict(ts["optimizer"])
-        self.scheduler.load_state_dict(ts["scheduler"])
+        self.phase, self.phase_step = self._locate(self.step)
+        if self.phase < len(self.phases):
+            self._start_phase(self.phase)
+            same_phase = self.phase == min(int(ts["phase"]), len(self.phases) - 1)
+            if same_phase:
+                self.optimizer.load_state_dict(ts["optimizer"])
+                self.scheduler.load_state_dict(ts["scheduler"])
         self.scaler.load_state_dict(ts["scaler"])
         self.sampler.load_state(json.loads(ts["sampler"]))
         torch.set_rng_state(ts["rng"]["torch"])
@@ -324,6 +330,13 @@ class RankerTrainer:
         self.best = tuple(ts["best"]) if ts["best"] else None
         self.bad_evals = int(ts["bad_evals"])
         self.last_checkpoint = str(path)
+
+    def _locate(self, step: int) -> tuple[int, int]:
+        for k, n in enumerate(self.phase_lengths):
+            if step < n:
+                return k, step
+            step -= n
+        return len(self.phase_lengths), 0
 
     def _write_jsonl(self, event) -> None:
         if self.config.out_dir and self.env.is_main:

@@ -1,0 +1,81 @@
+"""The training job: reproducible with a seed, events, cancel within a step, NaN failure."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from relattr_studio.core.errors import Cancelled
+from relattr_studio.core.jobs import JobContext
+from relattr_studio.data.procedural import make_toy_faces
+from relattr_studio.training import step as step_module
+from relattr_studio.training.config import TrainConfig
+from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics
+from relattr_studio.training.job import TrainingFailed, train_ranker
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: more threads spin and run ~10x slower
+    yield make_toy_faces(tmp_path_factory.mktemp("toy") / "toy.h5", n=240, seed=0, size=32)
+    torch.set_num_threads(threads)
+
+
+def tiny(toy, out, **kw):
+    base = dict(attributes=("smiling",), steps=12, batch_size=16, log_every=4, eval_every=6,
+                backbone_options={"width": 4, "image_size": 32}, out_dir=str(out))
+    return TrainConfig(str(toy), **{**base, **kw}).with_preset("scratch")
+
+
+def test_same_seed_same_curve_and_events(toy, tmp_path):
+    events = []
+    a = train_ranker(tiny(toy, tmp_path / "a"), ctx=JobContext(on_event=events.append))
+    b = train_ranker(tiny(toy, tmp_path / "b"))
+    losses = lambda r: [h["loss"] for h in r.history if "loss" in h]  # noqa: E731
+    assert losses(a) == losses(b) and len(losses(a)) == 3
+    assert a.accuracy["test"].keys() == {"smiling"} and {"test/coarse", "test/fine"} <= a.accuracy.keys()
+    kinds = {type(e) for e in events}
+    assert {DeviceInfo, Metrics, CheckpointSaved, Finished} <= kinds
+    assert Path(a.checkpoint).is_file() and (tmp_path / "a" / "metrics.jsonl").is_file()
+    c = train_ranker(tiny(toy, tmp_path / "c", seed=1))
+    assert losses(c) != losses(a)
+
+
+def test_cancel_returns_within_one_step_and_keeps_a_checkpoint(toy, tmp_path):
+    events, steps = [], []
+
+    def on_event(e):
+        events.append(e)
+        if isinstance(e, Metrics) and "loss" in e.values:
+            steps.append(e.step)
+
+    ctx = JobContext(on_event=on_event, should_stop=lambda: bool(steps), min_interval=0)
+    with pytest.raises(Cancelled):
+        train_ranker(tiny(toy, tmp_path, steps=40), ctx=ctx)
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert failed and failed[0].reason == "cancelled" and Path(failed[0].checkpoint).is_file()
+    saved = [e for e in events if isinstance(e, CheckpointSaved)]
+    assert saved[-1].step == steps[0]  # stopped right after the step that logged
+
+
+def test_nan_loss_fails_with_reason_and_last_good_checkpoint(toy, tmp_path, monkeypatch):
+    real = step_module.PairLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *args):
+        calls["n"] += 1
+        loss, margin = real(self, *args)
+        return (loss * float("nan") if calls["n"] > 7 else loss), margin
+
+    monkeypatch.setattr(step_module.PairLoss, "forward", poisoned)
+    events = []
+    with pytest.raises(TrainingFailed, match="loss became nan"):
+        train_ranker(tiny(toy, tmp_path), ctx=JobContext(on_event=events.append))
+    failed = [e for e in events if isinstance(e, Failed)][0]
+    assert failed.checkpoint and Path(failed.checkpoint).is_file()
+
+
+def test_config_round_trips_through_json():
+    c = TrainConfig("x.h5", attributes=["a"], backbone_options={"width": 4})
+    assert TrainConfig.from_dict(__import__("json").loads(c.to_json())) == c
