@@ -56,7 +56,7 @@ class Conv2dSame(nn.Conv2d):
         pads = []
         for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
                            (x.shape[-2], self.kernel_size[0], self.stride[0])):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            total = max((-(-size // s) - 1) * s + k - size, 0)  # integer ceil: traceable
             pads += [total // 2, total - total // 2]  # TF puts the odd pixel after
         return super().forward(F.pad(x, pads))
 
