@@ -119,6 +119,8 @@ def cmd_import(args) -> int:
         if "unexpected keyword" in str(err):
             raise RelAttrError(f"import {args.kind}: {err}") from err
         raise
+    except ValueError as err:  # an option's value the importer refuses
+        raise RelAttrError(f"import {args.kind}: {err}") from err
     with DatasetFile(out) as ds:
         print(format_summary(ds.summary()))
     return 0
@@ -146,8 +148,13 @@ def cmd_make(args) -> int:
 
     if args.n < 2:
         raise RelAttrError(f"--n must be at least 2, got {args.n}")
-    out = run_job(PROCEDURAL_DATASETS[args.kind], args.out, n=args.n, seed=args.seed,
-                  size=args.size, quiet=args.quiet)
+    if args.size < 16:
+        raise RelAttrError(f"--size must be at least 16 pixels, got {args.size}")
+    try:
+        out = run_job(PROCEDURAL_DATASETS[args.kind], args.out, n=args.n, seed=args.seed,
+                      size=args.size, quiet=args.quiet)
+    except ValueError as err:
+        raise RelAttrError(f"make {args.kind}: {err}") from err
     with DatasetFile(out) as ds:
         print(format_summary(ds.summary()))
     return 0
@@ -193,8 +200,8 @@ def cmd_labels_import(args) -> int:
         raise RelAttrError(f"{args.store}: no such label store")
     store = LabelStore(args.store)
     try:
-        n = store.import_into_dataset(args.dataset)
+        result = store.import_into_dataset(args.dataset)
     finally:
         store.close()
-    print(f"appended {n} human-labelled pairs to {args.dataset}")
+    print(result.message())
     return 0

@@ -16,7 +16,6 @@ import base64
 import csv
 import datetime as _dt
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,15 +103,13 @@ def _record(row: dict[str, Any], images: dict[str, Any] | None = None) -> Judgem
 
 def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     """Write through a temporary file renamed over ``path``: never a half-written export."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from relattr_studio.data.dataset_file import atomic_output
+
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
+        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except OSError as err:
+        raise DataFileError(path, f"cannot write the labels export: {err.strerror or err}") from err
 
 
 # --------------------------------------------------------------------------- CSV

@@ -72,3 +72,45 @@ def test_import_rejects_unknown_option(tmp_path, pubfig_dir, capsys):
     code = main(["import", "pubfig", str(pubfig_dir), str(tmp_path / "o.h5"), "-O", "no_such_option=1", "--quiet"])
     assert code == 2
     assert "no_such_option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["make", "toy-faces", "--n", "40", "--size", "0"],
+    ["make", "toy-faces", "--n", "1"],
+])
+def test_bad_make_arguments_are_messages(tmp_path, argv, capsys):
+    assert main([*argv, "--quiet", str(tmp_path / "f.h5")]) == 2
+    assert capsys.readouterr().err.startswith("relattr: error: ")
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_bad_importer_option_value_is_a_message(tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("x.png", "y.png"):
+        Image.new("RGB", (8, 8)).save(src / name)
+    (src / "pairs.csv").write_text("image_a,image_b,attribute,label\nx.png,y.png,bright,a\n")
+    assert main(["import", "folder", str(src), str(tmp_path / "o.h5"), "-O", "size=abc", "--quiet"]) == 2
+    assert "import folder" in capsys.readouterr().err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_labels_export_and_import_round_trip(tmp_path, capsys):
+    from relattr_studio.data.label_store import DatasetPair, DatasetRef, Judgement, LabelStore
+
+    data = tmp_path / "f.h5"
+    assert main(["make", "toy-faces", "--n", "40", "--quiet", str(data)]) == 0
+    ds = DatasetFile(data)
+    before = len(ds.pairs())
+    with LabelStore(tmp_path / "l.sqlite", annotator="t") as store:
+        store.record(DatasetPair(DatasetRef.of(ds), 1, 2), "smiling", Judgement.LEFT_MORE, left_is_a=True)
+    ds.close()
+    capsys.readouterr()
+    assert main(["labels", "export", str(tmp_path / "l.sqlite"), str(tmp_path / "new" / "out.csv")]) == 0
+    assert (tmp_path / "new" / "out.csv").read_text().count("\n") == 2
+    capsys.readouterr()
+    assert main(["labels", "import", str(tmp_path / "l.sqlite"), str(data)]) == 0
+    assert capsys.readouterr().out.startswith("added 1 human-labelled pairs")
+    assert len(DatasetFile(data).pairs()) == before + 1

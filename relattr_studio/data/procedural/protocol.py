@@ -55,6 +55,10 @@ class PairProtocolOptions:
             raise ValueError("test_fraction must be in (0, 1)")
         if not 0.0 < opts.fine_min < opts.fine_max <= opts.coarse_min:
             raise ValueError("need 0 < fine_min < fine_max <= coarse_min")
+        if not 0.0 <= opts.annotator_discard_rate < 1.0:
+            # train pairs are drawn until the budget is met: an annotator that discards
+            # everything would never meet it
+            raise ValueError("annotator_discard_rate must be in [0, 1)")
         return opts
 
     @property
