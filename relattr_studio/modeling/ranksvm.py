@@ -92,6 +92,7 @@ def fit_ranksvm(x: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, c: f
     w = np.zeros(d) if w0 is None else np.asarray(w0, np.float64).copy()
     ordered = y != 0
     active = None
+    gram = None
     f_old = ranksvm_objective(w, xs, a, b, y, c)
     for _ in range(max_iter):
         s = xs @ w
@@ -102,9 +103,15 @@ def fit_ranksvm(x: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, c: f
         active = new_active
         aa, bb, yy = a[active], b[active], y[active]
         lap = _pair_laplacian(aa, bb, n)
-        h = np.eye(d) + 2 * c * (xs.T @ (lap @ xs))
         r = np.bincount(aa, yy, minlength=n) - np.bincount(bb, yy, minlength=n)
-        w_new = np.linalg.solve(h, 2 * c * (xs.T @ r))
+        if n < d:
+            # Push-through identity: (I + X^T M X)^-1 X^T = X^T (I + M X X^T)^-1, an n x n solve.
+            if gram is None:
+                gram = xs @ xs.T
+            w_new = xs.T @ np.linalg.solve(np.eye(n) + 2 * c * (lap @ gram), 2 * c * r)
+        else:
+            h = np.eye(d) + 2 * c * (xs.T @ (lap @ xs))
+            w_new = np.linalg.solve(h, 2 * c * (xs.T @ r))
         # The active set can overshoot; backtrack along the Newton direction until f decreases.
         step = 1.0
         while True:
