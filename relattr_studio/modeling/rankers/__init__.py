@@ -4,5 +4,7 @@
 
 from relattr_studio.modeling.rankers.base import NeuralRanker, PairwiseRanker, PointwiseRanker
 from relattr_studio.modeling.rankers.registry import RANKERS
+from relattr_studio.modeling.rankers import dacrl as _dacrl  # noqa: F401,E402  (registers "dacrl")
+from relattr_studio.modeling.rankers import deepstn as _deepstn  # noqa: F401,E402  (registers "deepstn")
 
 __all__ = ["RANKERS", "NeuralRanker", "PairwiseRanker", "PointwiseRanker"]
