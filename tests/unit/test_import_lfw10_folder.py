@@ -40,7 +40,16 @@ def test_lfw10_round_trip(tmp_path):
                    for i, j, lab in zip(rows.a, rows.b, rows.label)]
             assert sorted(got) == sorted(want)
     first = p.where(attribute=0, split=Split.TRAIN)
-    assert np.isclose(np.nanmax(first.agreement), 1.0) or (first.agreement <= 1).all()
+    assert np.isfinite(first.agreement).all() and ((first.agreement > 0) & (first.agreement <= 1)).all()
+
+
+def test_lfw10_agreement_is_the_share_of_the_chosen_option():
+    from relattr_studio.data.importers.lfw10 import _labels
+
+    votes = np.array([[1, 5, 1, 0], [2, 0, 4, 1], [3, 2, 2, 1], [4, 1, 1, 3]], np.float64)
+    label, agreement = _labels(votes, "x.mat", len(votes))
+    assert list(label) == [1, -1, 0, 0]
+    np.testing.assert_allclose(agreement, [5 / 6, 4 / 5, 1 / 5, 3 / 5])
 
 
 def _annot(root, name="smiletrain.mat"):
@@ -156,3 +165,15 @@ def test_folder_bad_input(tmp_path, corruption):
     FOLDER_CORRUPTIONS[corruption](root)
     out = tmp_path / "f.h5"
     assert_import_fails_cleanly("folder", root, out)
+
+
+def test_folder_never_swaps_in_a_file_from_another_folder(tmp_path):
+    from tests.unit.fixtures_mat import assert_import_fails_cleanly
+
+    root = tmp_path / "f"
+    for rel in ("sub/only.png", "sub/other.png"):
+        write_image(root / rel, (8, 8))
+    (root / "pairs.csv").write_text("image_a,image_b,attribute,label\nmissingdir/only.png,sub/other.png,x,a\n")
+    assert "missingdir/only.png" in assert_import_fails_cleanly("folder", root, tmp_path / "o.h5")
+    (root / "pairs.csv").write_text("image_a,image_b,attribute,label\nonly.png,sub/other.png,x,a\n")
+    assert IMPORTERS["folder"](root, tmp_path / "o.h5").exists()  # a bare unique name is fine

@@ -51,11 +51,17 @@ class ImageIndex:
     def __len__(self) -> int:
         return len(self.by_key)
 
-    def find(self, rel: str) -> Path | None:
+    def find(self, rel: str, *, loose: bool = True) -> Path | None:
+        """The file ``rel`` names. ``loose`` also tries dropping leading folders and, last, a
+        unique file name anywhere (published annotations' path quirks); without it only a
+        bare file name may match by name, so a wrong folder is never silently replaced."""
         key = canonical(rel)
         hit = self.by_key.get(key)
         if hit is not None:
             return hit
+        if not loose:
+            same = self.by_name.get(key, []) if "/" not in key else []
+            return same[0] if len(same) == 1 else None
         # the annotation may carry a prefix folder the user's copy lacks, or the reverse
         parts = key.split("/")
         for k in range(1, len(parts)):

@@ -92,7 +92,7 @@ def import_folder(source: Path, out: Path, *, ctx: JobContext = NULL_CONTEXT, si
     for line, row in enumerate(rows, start=2):
         ref = []
         for key in ("image_a", "image_b"):
-            p = index.find(row[key]) if row[key] else None
+            p = index.find(row[key], loose=False) if row[key] else None
             if p is None:
                 missing.append((line, row[key]))
             ref.append(ids.get(p, -1))
@@ -137,7 +137,7 @@ def import_folder(source: Path, out: Path, *, ctx: JobContext = NULL_CONTEXT, si
                 lower[a.lower()] = a
         strengths = np.full((len(paths), len(attrs)), np.nan, np.float32)
         for line, row in enumerate(s_rows, start=2):
-            p = index.find(row["image"])
+            p = index.find(row["image"], loose=False)
             if p is None:
                 raise DataFileError(strengths_csv, f"line {line}: image {row['image']!r} not found in {source}")
             for a in s_attrs:

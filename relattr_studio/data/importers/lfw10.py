@@ -91,8 +91,11 @@ def _labels(value, path: Path, m: int) -> tuple[np.ndarray, np.ndarray]:
     label[(va > vb) & (va >= ve)] = PairLabel.A_MORE
     label[(vb > va) & (vb >= ve)] = PairLabel.B_MORE
     total = votes.sum(axis=1)
+    # agreement: the share of votes for the option the label took (a tie between "left" and
+    # "right" becomes equal, with the share of the "equal" votes)
+    chosen = np.select([label == PairLabel.A_MORE, label == PairLabel.B_MORE], [va, vb], ve)
     with np.errstate(invalid="ignore", divide="ignore"):
-        agree = np.where(total > 0, votes.max(axis=1) / total, np.nan)
+        agree = np.where(total > 0, chosen / total, np.nan)
     return label, agree
 
 
