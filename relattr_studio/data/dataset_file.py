@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -292,6 +293,7 @@ class DatasetFile:
         self._h5: h5py.File | None = None
         self._images: h5py.Dataset | None = None
         self._pid: int | None = None
+        self._open_lock = threading.Lock()  # the GUI thread and a loader thread may both open
         self.meta = self._load_meta()
         with self._guard("reading images"):
             images = self._file()["images"]
@@ -301,6 +303,10 @@ class DatasetFile:
     # -- handle management ----------------------------------------------------------------
 
     def _file(self) -> h5py.File:
+        with self._open_lock:
+            return self._open()
+
+    def _open(self) -> h5py.File:
         if self._h5 is None or self._pid != os.getpid():
             # A handle inherited through fork must not be used: open a fresh one.
             # A 64 MB chunk cache holds a whole 64 px dataset of ~5,000 images decoded, so the
@@ -328,11 +334,16 @@ class DatasetFile:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open_lock = threading.Lock()
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_h5"] = None
         state["_images"] = None
         state["_pid"] = None
+        del state["_open_lock"]
         return state
 
     @contextmanager
@@ -506,40 +517,48 @@ def open_dataset(path: str | Path) -> DatasetFile:
     return DatasetFile(path)
 
 
+@contextmanager
+def _edited_copy(path: Path):
+    """Yield an h5py handle on a copy of ``path``; the copy replaces ``path`` only if it then
+    still opens as a consistent dataset, so an edit can never leave a file that won't load."""
+    import shutil
+
+    DatasetFile(path).close()  # the original must be readable before it is changed
+    with atomic_output(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as h5:
+            yield h5
+        try:
+            DatasetFile(tmp).close()
+        except DataFileError as err:
+            raise DataFileError(path, f"refused a change that would make the dataset unreadable: {err.problem}",
+                                "the file is unchanged") from None
+
+
 def append_pairs(path: str | Path, pairs: PairTable, protocol_splits: Mapping[str, np.ndarray] | None = None) -> int:
     """Append rows to an existing dataset's pairs table, atomically (copy, append, rename).
 
     Other protocols get ``Split.UNUSED`` for the new rows unless ``protocol_splits`` says
-    otherwise. Returns the new number of pairs.
+    otherwise. Returns the new number of pairs. Rows that would make the file inconsistent
+    (image or attribute indices out of range, bad labels, splits of the wrong length) raise
+    DataFileError and leave the file as it was.
     """
-    import shutil
-
-    path = Path(path)
-    ds = DatasetFile(path)
-    n_images = len(ds)
-    ds.close()
-    for col in ("a", "b"):
-        v = getattr(pairs, col)
-        if len(v) and (v.min() < 0 or v.max() >= n_images):
-            raise DataFileError(path, f"new pairs index images outside 0..{n_images - 1}")
-    with atomic_output(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as h5:
-            g = h5["pairs"]
-            old = g["a"].shape[0]
-            new = old + len(pairs)
-            for name, values in pairs.columns().items():
-                g[name].resize((new,))
-                g[name][old:] = values
-            for name, proto in h5["protocols"].items():
-                if name == DEFAULT_PROTOCOL:
-                    continue
-                extra = (protocol_splits or {}).get(name)
-                if extra is None:
-                    extra = np.full(len(pairs), Split.UNUSED, np.int8)
-                data = np.concatenate([proto["split"][()], np.asarray(extra, np.int8)])
-                del proto["split"]
-                proto.create_dataset("split", data=data)
+    with _edited_copy(Path(path)) as h5:
+        g = h5["pairs"]
+        old = g["a"].shape[0]
+        new = old + len(pairs)
+        for name, values in pairs.columns().items():
+            g[name].resize((new,))
+            g[name][old:] = values
+        for name, proto in h5["protocols"].items():
+            if name == DEFAULT_PROTOCOL:
+                continue
+            extra = (protocol_splits or {}).get(name)
+            if extra is None:
+                extra = np.full(len(pairs), Split.UNUSED, np.int8)
+            data = np.concatenate([proto["split"][()], np.asarray(extra, np.int8)])
+            del proto["split"]
+            proto.create_dataset("split", data=data)
     return new
 
 
@@ -548,22 +567,12 @@ def set_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
 
     Used to cache computed features (e.g. ``gist_lab``) in the dataset file itself.
     """
-    import shutil
-
-    path = Path(path)
-    ds = DatasetFile(path)
-    n_images = len(ds)
-    ds.close()
-    for name, arr in arrays.items():
+    for name in arrays:
         if not name or "/" in name:
             raise ValueError(f"array name {name!r}: give a plain name")
-        if len(arr) != n_images:
-            raise DataFileError(path, f"array {name!r}: first axis {len(arr)} != {n_images} images")
-    with atomic_output(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as h5:
-            group = h5.require_group("arrays")
-            for name, arr in arrays.items():
-                if name in group:
-                    del group[name]
-                group.create_dataset(name, data=np.asarray(arr))
+    with _edited_copy(Path(path)) as h5:
+        group = h5.require_group("arrays")
+        for name, arr in arrays.items():
+            if name in group:
+                del group[name]
+            group.create_dataset(name, data=np.asarray(arr))

@@ -133,8 +133,13 @@ def test_append_pairs(tmp_path):
         assert len(ds.pairs()) == 32
         assert list(ds.pairs().source[-2:]) == [PairSource.HUMAN] * 2
         assert list(ds.pairs("alt").split[-2:]) == [Split.UNUSED] * 2
-    with pytest.raises(DataFileError, match="outside"):
-        append_pairs(path, PairTable.build([0], [99], 0, [1]))
+    before = path.read_bytes()
+    for bad, kwargs in ((PairTable.build([0], [99], 0, [1]), {}),         # image out of range
+                        (PairTable.build([0], [1], 5, [1]), {}),          # attribute out of range
+                        (PairTable.build([0], [1], 0, [1]), {"protocol_splits": {"alt": [0, 0, 0]}})):
+        with pytest.raises(DataFileError, match="unchanged"):
+            append_pairs(path, bad, **kwargs)
+        assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
 
 
