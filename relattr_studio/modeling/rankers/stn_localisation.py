@@ -6,8 +6,10 @@ The transform is constrained as in Singh & Lee: an isotropic scale ``s`` and a t
     theta = [[s, 0, tx],
              [0, s, ty]]      (torch ``affine_grid`` convention, coordinates in [-1, 1])
 
-``s`` lies in [min_scale, max_scale] (a sigmoid) and ``|t| <= 1 - s`` (a tanh), so the crop
-never leaves the image and its box is always inside [0, 1]. The last layer starts at zero
+``s`` lies in [min_scale, max_scale] (a sigmoid) and the centre ``t`` in (-1, 1) (a tanh),
+independent of ``s`` (bounding ``|t| <= 1 - s`` instead couples them: shrinking the crop then
+drags it outwards). A crop may therefore overhang the image edge, where ``grid_sample``
+repeats the border pixels; ``crop_box`` reports the part inside the image, in [0, 1]. The last layer starts at zero
 weights with a bias giving ``s = init_scale`` and ``t = 0``: every image starts with the same
 centred, nearly whole-image crop, the usual STN initialisation.
 """
