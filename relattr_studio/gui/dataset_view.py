@@ -186,7 +186,7 @@ class DatasetView(QWidget):
             sort_attribute=self.sort_attribute.currentData(), descending=self.descending.isChecked(),
         )
         self.model.caption_attribute = self.sort_attribute.currentData()
-        self._apply_thumb_size(self.zoom.value(), force=True)
+        self._apply_thumb_size(self.zoom.value())
         self.model.set_order(order)
         self.count_label.setText(f"{len(order):,} of {len(ds):,} images")
         selected = self.session.selected_image
@@ -199,7 +199,7 @@ class DatasetView(QWidget):
         self.range_max.setEnabled(enabled)
         self._refilter.start()
 
-    def _apply_thumb_size(self, size: int, force: bool = False) -> None:
+    def _apply_thumb_size(self, size: int) -> None:
         self.model.set_thumb_size(size)
         self.grid.setIconSize(QSize(size, size))
         caption = 20 if self.model.caption_attribute is not None else 0
