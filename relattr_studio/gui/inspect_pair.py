@@ -83,9 +83,9 @@ class PairPanel(QWidget):
 
     def show_pending(self, a: int, image_a: np.ndarray, b: int | None, image_b: np.ndarray | None) -> None:
         self.canvas_a.set_pixmap(overlay_pixmap(image_a, None, None))
-        self.canvas_a.set_caption(f"i = #{a}")
+        self.canvas_a.set_caption(f"#{a}")
         self.canvas_b.set_pixmap(None if image_b is None else overlay_pixmap(image_b, None, None))
-        self.canvas_b.set_caption("" if b is None else f"j = #{b}")
+        self.canvas_b.set_caption("" if b is None else f"#{b}")
         self.verdict.setText("pick a second image…" if b is None else "computing saliency…")
 
     def show_result(self, r, image_a: np.ndarray, image_b: np.ndarray, attribute_name: str) -> None:
@@ -93,13 +93,13 @@ class PairPanel(QWidget):
         self.shown = (r.a, r.b)
         self.canvas_a.set_pixmap(overlay_pixmap(image_a, s.map_i, r.box_a))
         self.canvas_b.set_pixmap(overlay_pixmap(image_b, s.map_j, r.box_b))
-        self.canvas_a.set_caption(f"i = #{r.a}")
-        self.canvas_b.set_caption(f"j = #{r.b}")
+        self.canvas_a.set_caption(f"#{r.a}")
+        self.canvas_b.set_caption(f"#{r.b}")
         more = "i" if s.p_ij >= 0.5 else "j"
         self.verdict.setText(f"P(i more {attribute_name} than j) = {s.p_ij:.3f}  →  {more} shows it more")
         if s.score_i is not None:
-            self.label_a.setText(f"score r_i = {s.score_i:.3f}")
-            self.label_b.setText(f"score r_j = {s.score_j:.3f}")
+            self.label_a.setText(f"i = #{r.a}: score r_i = {s.score_i:.3f}")
+            self.label_b.setText(f"j = #{r.b}: score r_j = {s.score_j:.3f}")
         else:
             self.label_a.setText("pairwise ranker: saliency of the compare logit")
             self.label_b.setText("")
