@@ -72,3 +72,12 @@ def any_rank(flag: bool, env: DistEnv, device: torch.device) -> bool:
 def shutdown(created: bool) -> None:
     if created and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def sync_buffers(module: nn.Module, env: DistEnv) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) to every rank, so that every rank
+    validates and tests exactly the same model (DDP only broadcasts them before a forward)."""
+    if not env.active or not dist.is_initialized():
+        return
+    for b in module.buffers():
+        dist.broadcast(b.data, src=0)

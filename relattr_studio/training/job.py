@@ -239,6 +239,7 @@ class RankerTrainer:
     def _validate_and_save(self) -> bool:
         """Validate, checkpoint, and say whether early stopping ends training."""
         stop = False
+        D.sync_buffers(self.model, self.env)
         if len(self.val):
             val = self.val
             if len(val) > self.config.max_eval_pairs:
@@ -265,6 +266,7 @@ class RankerTrainer:
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
+        D.sync_buffers(self.model, self.env)
         acc = evaluate_pairs(self.model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
                              amp=self.amp, split=Split.TEST, ctx=self.ctx)
         names = self.ds.attribute_names
