@@ -26,7 +26,7 @@ LOG_METRICS_EVERY_S = 1.0
 
 
 def run_training(*, ctx, config, resume_from=None):
-    """Worker-thread body: the engine's training job (imported here: torch loads lazily)."""
+    """Background body: the engine's training job (imported here: torch loads in the worker)."""
     from relattr_studio.training.job import train_ranker
 
     return train_ranker(config, ctx=ctx, resume_from=resume_from)
@@ -54,7 +54,9 @@ class TrainView(QWidget):
         self.session = session
         self.job = job or run_training
         self.config_factory = config_factory or make_config
-        self.runner = JobRunner(self)
+        # the real training runs in its own process so the window never waits on it; a job
+        # given by the caller (tests, previews) runs on a thread
+        self.runner = JobRunner(self, in_process=job is None)
         self.last_checkpoint: str | None = None
         self.results: dict[str, dict[str, float]] = {}
         self._last_metric_log = 0.0

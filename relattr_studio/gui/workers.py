@@ -1,17 +1,26 @@
-"""The one place that runs jobs on a thread.
+"""The one place that runs jobs in the background: on a worker thread, or in a process.
 
 A job is a plain callable ``job(ctx=JobContext, **kwargs)`` from the engine (see
-``relattr_studio.core.jobs``). :class:`JobRunner` runs it on a worker thread and turns what it
-reports into Qt signals on the GUI thread. Only plain data crosses: the events the job emits,
-its return value, and an error message.
+``relattr_studio.core.jobs``). :class:`JobRunner` runs it and turns what it reports into Qt
+signals on the GUI thread. Only plain data crosses: the events the job emits, its return
+value, and an error message.
 
 Worker threads never touch Qt: they put plain data into a :class:`Mailbox`, and a GUI-thread
 timer delivers it as signals. That keeps the engine's threads free of Qt objects: no
 cross-thread signal emission, no Qt calls off the GUI thread.
+
+Long CPU-bound jobs (training) run in a *process* instead (``JobRunner(in_process=True)``):
+a thread shares the interpreter lock with the GUI, and Python work in the training loop
+(batching, the torch import itself) stalled the event loop for up to 0.8 s on a 2-core
+machine. A spawned child at lower priority cannot hold the GUI's lock; its events arrive
+through a multiprocessing queue the same mailbox drains. The job and its keyword arguments
+must then be picklable (module-level functions, plain dataclasses).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import queue
 import sys
 import threading
@@ -36,9 +45,10 @@ class Mailbox(QObject):
 
     received = Signal(object)
 
-    def __init__(self, parent: QObject | None = None, *, interval_ms: int = 8):
+    def __init__(self, parent: QObject | None = None, *, interval_ms: int = 8, source: Any = None):
         super().__init__(parent)
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # any queue with put / get_nowait raising queue.Empty: a thread's, or a process's
+        self._queue = source if source is not None else queue.SimpleQueue()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
@@ -70,30 +80,39 @@ class Mailbox(QObject):
             self.received.emit(item)
 
 
-def _run_job(job: Callable[..., Any], kwargs: dict, stop: threading.Event, mailbox: Mailbox) -> None:
-    """Worker thread body: run the job, post its events and how it ended. No Qt here."""
-    ctx = JobContext(on_event=lambda event: mailbox.post(("event", event)), should_stop=stop.is_set)
+def _run_job(job: Callable[..., Any], kwargs: dict, stop: Any, post: Callable[[tuple], None]) -> None:
+    """Worker body (thread or process): run the job, post its events and how it ended. No Qt."""
+    ctx = JobContext(on_event=lambda event: post(("event", event)), should_stop=stop.is_set)
     try:
         result = job(ctx=ctx, **kwargs)
     except Cancelled:
-        mailbox.post(("cancelled", None))
+        post(("cancelled", None))
     except RelAttrError as err:
-        mailbox.post(("failed", str(err)))
+        post(("failed", str(err)))
     except MemoryError:
-        mailbox.post(("failed", "Out of memory: the job needs more memory than is free."))
+        post(("failed", "Out of memory: the job needs more memory than is free."))
     except Exception as err:  # a bug, not the user's doing: keep the traceback for the log
         traceback.print_exc(file=sys.stderr)
-        mailbox.post(("failed", f"Unexpected error ({type(err).__name__}): {err}"))
+        post(("failed", f"Unexpected error ({type(err).__name__}): {err}"))
     else:
-        mailbox.post(("finished", result))
+        post(("finished", result))
+
+
+def _process_main(job: Callable[..., Any], kwargs: dict, stop: Any, events: Any) -> None:
+    """Child process body: yield the CPU to the GUI first, then run the job."""
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run as is
+        pass
+    _run_job(job, kwargs, stop, events.put)
 
 
 class JobRunner(QObject):
-    """Runs one job at a time on a worker thread.
+    """Runs one job at a time on a worker thread, or in a spawned process (``in_process``).
 
     Signals (all on the GUI thread): ``progress(Progress)``, ``event(object)`` for any other
     event, ``finished(result)``, ``failed(message)``, ``cancelled()`` and, after any of the
-    three, ``ended()``.
+    three, ``ended()``. A process that dies without saying how it ended is reported as failed.
     """
 
     progress = Signal(object)
@@ -103,39 +122,61 @@ class JobRunner(QObject):
     cancelled = Signal()
     ended = Signal()
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, *, in_process: bool = False):
         super().__init__(parent)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._mailbox = Mailbox(self)
-        self._mailbox.received.connect(self._on_item)
+        self.in_process = in_process
+        self._worker: threading.Thread | multiprocessing.process.BaseProcess | None = None
+        self._stop: Any = threading.Event()
+        self._mailbox: Mailbox | None = None
+        self._watchdog = QTimer(self)
+        self._watchdog.setInterval(250)
+        self._watchdog.timeout.connect(self._check_process)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._worker is not None
 
     def start(self, job: Callable[..., Any], **kwargs: Any) -> None:
-        """Run ``job(ctx=..., **kwargs)`` on a new worker thread."""
-        if self._thread is not None:
+        """Run ``job(ctx=..., **kwargs)`` in the background."""
+        if self._worker is not None:
             raise RuntimeError("a job is already running on this runner")
-        self._stop.clear()
-        name = getattr(job, "__name__", "job")
-        self._thread = threading.Thread(target=_run_job, args=(job, kwargs, self._stop, self._mailbox),
-                                        name=f"relattr-job-{name}", daemon=True)
+        name = f"relattr-job-{getattr(job, '__name__', 'job')}"
+        if self.in_process:
+            mp = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
+            self._stop, events = mp.Event(), mp.Queue()
+            self._worker = mp.Process(target=_process_main, args=(job, kwargs, self._stop, events),
+                                      name=name, daemon=True)
+            self._mailbox = Mailbox(self, source=events)
+        else:
+            self._stop = threading.Event()
+            self._mailbox = Mailbox(self)
+            self._worker = threading.Thread(target=_run_job, args=(job, kwargs, self._stop, self._mailbox.post),
+                                            name=name, daemon=True)
+        self._mailbox.received.connect(self._on_item)
         self._mailbox.open()
-        self._thread.start()
+        self._worker.start()
+        if self.in_process:
+            self._watchdog.start()
 
     def cancel(self) -> None:
         """Ask the job to stop; it raises Cancelled at its next ``ctx.check()``."""
         self._stop.set()
 
     def wait(self, timeout: float = 30.0) -> bool:
-        """Block until the worker thread ends (shutdown). Its signals still need the event loop."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
+        """Block until the worker ends (shutdown). Its signals still need the event loop."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
         return True
+
+    def _check_process(self) -> None:
+        worker = self._worker
+        if worker is None or worker.is_alive():
+            return
+        self._mailbox.drain()  # its last words may still be queued
+        if self._worker is worker:  # it ended without saying how
+            self._on_item(("failed", f"The training process stopped unexpectedly (exit code {worker.exitcode})."))
 
     def _on_item(self, item: tuple) -> None:
         kind, payload = item
@@ -145,10 +186,15 @@ class JobRunner(QObject):
             else:
                 self.event.emit(payload)
             return
-        thread, self._thread = self._thread, None
-        self._mailbox.close()
-        if thread is not None:
-            thread.join()
+        worker, self._worker = self._worker, None
+        self._watchdog.stop()
+        mailbox, self._mailbox = self._mailbox, None
+        if mailbox is not None:
+            mailbox.close()
+            mailbox.received.disconnect(self._on_item)
+            mailbox.deleteLater()
+        if worker is not None:
+            worker.join(5.0)
         if kind == "finished":
             self.finished.emit(payload)
         elif kind == "failed":
