@@ -28,7 +28,6 @@ def main(steps: int = 40, width: int = 16, batch_size: int = 32) -> None:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    import relattr_studio.gui  # noqa: F401  (PySide6 compatibility fix)
     from relattr_studio.core.session import Session
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.data.procedural import make_toy_faces

@@ -9,7 +9,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 
 import pytest
 
-import relattr_studio.gui  # noqa: F401,E402  (applies the PySide6 compatibility fix)
 
 
 @pytest.fixture(scope="session")
