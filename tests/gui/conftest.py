@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def fake_dataset_path(tmp_path_factory):
     from relattr_studio.gui.preview_data import make_fake_dataset
