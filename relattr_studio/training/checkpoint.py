@@ -28,28 +28,15 @@ from pathlib import Path
 
 import torch
 
-from relattr_studio.core.errors import DataFileError, RelAttrError
+from relattr_studio.core.errors import DataFileError
 from relattr_studio.modeling.backbones import Preprocess
 
 FORMAT_NAME = "relattr-checkpoint"
 FORMAT_VERSION = 1
 
 
-def import_rankers() -> None:
-    """Register every neural ranker module that exists (others' modules may not yet)."""
-    import importlib
-
-    for module in ("ranknet", "deepstn", "dacrl"):
-        try:
-            importlib.import_module(f"relattr_studio.modeling.rankers.{module}")
-        except ModuleNotFoundError as err:
-            if err.name != f"relattr_studio.modeling.rankers.{module}":
-                raise
-
-
 def build_ranker(name: str, **config):
-    import_rankers()
-    from relattr_studio.modeling.rankers import RANKERS
+    from relattr_studio.modeling.rankers import RANKERS  # the package registers every ranker
 
     return RANKERS.build(name, **config)
 

@@ -13,37 +13,10 @@ multiplies them by its ``groups`` entries. A group a phase does not name is froz
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
 from torch import nn
 
-
-@dataclass(frozen=True)
-class Phase:
-    """One stage of training.
-
-    ``groups``: parameter-group name -> lr multiplier (``"*"`` means every group not named);
-    groups not matched are frozen. Length: ``epochs`` (of the training pairs) if given, else
-    ``fraction`` of the whole step budget (the phases' fractions are normalised; a phase with
-    neither gets an equal share of what the others leave).
-    """
-
-    name: str
-    groups: Mapping[str, float] = field(default_factory=lambda: {"*": 1.0})
-    fraction: float | None = None
-    epochs: float | None = None
-
-    def multiplier(self, group: str) -> float | None:
-        """The lr multiplier of ``group`` in this phase, None when it is frozen."""
-        if group in self.groups:
-            return float(self.groups[group])
-        if "*" in self.groups:
-            return float(self.groups["*"])
-        return None
-
-
-TRAIN_EVERYTHING = Phase("train", {"*": 1.0}, fraction=1.0)
+# Phase is the vocabulary of the rankers' ``training_phases`` hook, so it lives with them.
+from relattr_studio.modeling.rankers.phases import TRAIN_EVERYTHING, Phase
 
 
 def parameter_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:

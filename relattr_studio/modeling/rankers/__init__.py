@@ -4,7 +4,9 @@
 
 from relattr_studio.modeling.rankers.base import NeuralRanker, PairwiseRanker, PointwiseRanker
 from relattr_studio.modeling.rankers.registry import RANKERS
-from relattr_studio.modeling.rankers import dacrl as _dacrl  # noqa: F401,E402  (registers "dacrl")
-from relattr_studio.modeling.rankers import deepstn as _deepstn  # noqa: F401,E402  (registers "deepstn")
+# importing the modules registers them
+from relattr_studio.modeling.rankers import dacrl as _dacrl  # noqa: F401,E402
+from relattr_studio.modeling.rankers import deepstn as _deepstn  # noqa: F401,E402
+from relattr_studio.modeling.rankers import ranknet as _ranknet  # noqa: F401,E402
 
 __all__ = ["RANKERS", "NeuralRanker", "PairwiseRanker", "PointwiseRanker"]

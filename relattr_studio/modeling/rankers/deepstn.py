@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.modeling.backbones import Backbone, Preprocess, build_backbone
 from relattr_studio.modeling.rankers.base import PointwiseRanker
+from relattr_studio.modeling.rankers.phases import Phase
 from relattr_studio.modeling.rankers.ranknet import ranknet_loss
 from relattr_studio.modeling.rankers.registry import RANKERS
 from relattr_studio.modeling.rankers.stn_localisation import LocalisationNet, crop_box, crop_theta, sample_crop
@@ -134,7 +135,6 @@ class DeepSTNRanker(PointwiseRanker):
         Backbone groups take ``config.backbone_lr_scale`` (the engine applies that scale only
         to a group named "backbone"), the localisation net ``STN_LR_MULTIPLIER``.
         """
-        from relattr_studio.training.phases import Phase  # lazy: modeling must import without training
 
         scale = config.get("backbone_lr_scale") if isinstance(config, dict) else getattr(config, "backbone_lr_scale", None)
         scale = 1.0 if scale is None else float(scale)
