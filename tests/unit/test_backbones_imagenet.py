@@ -35,14 +35,7 @@ PINNED = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one thread is as fast, and on a busy shared CPU far faster (no OpenMP
-    threads spinning against other processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _centre_square(image: np.ndarray) -> np.ndarray:

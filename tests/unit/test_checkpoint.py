@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from relattr_studio.core.errors import RelAttrError
-from relattr_studio.data.procedural import make_toy_faces
 from relattr_studio.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from relattr_studio.training.config import TrainConfig
 from relattr_studio.training.job import train_ranker
@@ -17,12 +16,12 @@ from relattr_studio.modeling.rankers.ranknet import ranknet
 TINY = {"width": 4, "image_size": 32}
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield make_toy_faces(tmp_path_factory.mktemp("toy") / "toy.h5", n=240, seed=0, size=32)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def toy(toy240):
+    return toy240
 
 
 def test_fresh_process_scores_bitwise_identical(tmp_path):

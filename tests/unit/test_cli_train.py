@@ -3,18 +3,16 @@
 import csv
 
 import pytest
-import torch
 
 from relattr_studio.cli import main
-from relattr_studio.data.procedural import make_toy_faces
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield make_toy_faces(tmp_path_factory.mktemp("toy") / "toy.h5", n=240, seed=0, size=32)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def toy(toy240):
+    return toy240
 
 
 def test_train_then_eval(toy, tmp_path, capsys):

@@ -11,13 +11,7 @@ from relattr_studio.modeling.rankers.dacrl import DACRLRanker, dacrl_loss
 from relattr_studio.modeling.rankers.dacrl_ordering import antisymmetry_gap, pairwise_scores
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two shared cores: one intra-op thread is much faster than two contended ones.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(**kw) -> DACRLRanker:

@@ -10,12 +10,7 @@ from relattr_studio.modeling.rankers.deepstn import DeepSTNRanker
 from relattr_studio.training.phases import Phase, parameter_groups, training_phases
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(**kw) -> DeepSTNRanker:
