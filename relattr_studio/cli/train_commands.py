@@ -40,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--freeze-bn", choices=("auto", "on", "off"), default="auto",
+                   help="keep BatchNorm statistics fixed (auto: when the backbone is pretrained)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true")
@@ -68,7 +70,8 @@ def _config(args):
                     ranker=args.ranker, backbone=args.backbone, backbone_options=options, weights=args.weights,
                     batch_size=args.batch_size, batching=args.batching, schedule=args.schedule,
                     warmup_steps=args.warmup_steps, patience=args.patience, augment=args.augment,
-                    device=args.device, amp=args.amp, channels_last=args.channels_last, out_dir=args.out)
+                    device=args.device, amp=args.amp, channels_last=args.channels_last, freeze_bn=args.freeze_bn,
+                    out_dir=args.out)
     c = c.with_preset(preset)
     changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("optimizer", args.optimizer),
                                  ("lr", args.lr), ("backbone_lr_scale", args.backbone_lr_scale),

@@ -26,6 +26,7 @@ from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import Split
 from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.training import distributed as D
+from relattr_studio.modeling.backbones import Backbone
 from relattr_studio.training.batching import PairSampler, category_strengths, local_pairs
 from relattr_studio.training.checkpoint import build_ranker, read_checkpoint, save_checkpoint
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
@@ -101,6 +102,9 @@ class RankerTrainer:
         self.model = build_ranker(c.ranker, attributes=self.attributes, backbone=c.backbone, weights=weights,
                                   backbone_options=dict(c.backbone_options), **dict(c.ranker_options))
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        pretrained = any(not m.weights_source.startswith("random") for m in self.model.modules()
+                         if isinstance(m, Backbone))
+        self.freeze_bn = c.freeze_bn == "on" or (c.freeze_bn == "auto" and pretrained)
         self.sampler = PairSampler(train, batch_size=c.batch_size, batching=c.batching, dense=dense, seed=c.seed,
                                    rank=self.env.rank, world=self.env.world_size, n_heads=len(ids),
                                    both_orders=bool(getattr(self.model, "train_both_orders", False)))
@@ -163,8 +167,16 @@ class RankerTrainer:
 
     # -- train ------------------------------------------------------------------------------
 
-    def train(self) -> None:
+    def _train_mode(self) -> None:
+        """Training mode, with BatchNorm statistics frozen where the config asks for it."""
         self.model.train()
+        if self.freeze_bn:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+
+    def train(self) -> None:
+        self._train_mode()
         while self.phase < len(self.phases):
             while self.phase_step < self.phase_lengths[self.phase]:
                 self.ctx.check()
@@ -248,7 +260,7 @@ class RankerTrainer:
             t0 = time.monotonic()
             acc = evaluate_pairs(self.model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
                                  amp=self.amp, split=Split.VAL, ctx=self.ctx)["val"]
-            self.model.train()
+            self._train_mode()
             self._window["t"] += time.monotonic() - t0
             score = float(np.nanmean(list(acc.values()))) if acc else float("nan")
             self._record({"val_acc": score})

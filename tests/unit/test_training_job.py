@@ -7,19 +7,18 @@ import torch
 
 from relattr_studio.core.errors import Cancelled
 from relattr_studio.core.jobs import JobContext
-from relattr_studio.data.procedural import make_toy_faces
 from relattr_studio.training import step as step_module
 from relattr_studio.training.config import TrainConfig
 from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics
 from relattr_studio.training.job import TrainingFailed, train_ranker
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: more threads spin and run ~10x slower
-    yield make_toy_faces(tmp_path_factory.mktemp("toy") / "toy.h5", n=240, seed=0, size=32)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def toy(toy240):
+    return toy240
 
 
 def tiny(toy, out, **kw):
@@ -79,3 +78,16 @@ def test_nan_loss_fails_with_reason_and_last_good_checkpoint(toy, tmp_path, monk
 def test_config_round_trips_through_json():
     c = TrainConfig("x.h5", attributes=["a"], backbone_options={"width": 4})
     assert TrainConfig.from_dict(__import__("json").loads(c.to_json())) == c
+
+
+@pytest.mark.parametrize("freeze, frozen", [("on", True), ("off", False), ("auto", False)])
+def test_freeze_bn_keeps_running_statistics(toy, tmp_path, freeze, frozen):
+    from relattr_studio.training.job import RankerTrainer
+
+    trainer = RankerTrainer(tiny(toy, tmp_path, steps=3, freeze_bn=freeze))
+    trainer.setup()
+    bns = [m for m in trainer.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [m.running_mean.clone() for m in bns]
+    trainer.train()
+    unchanged = all(torch.equal(a, m.running_mean) for a, m in zip(before, bns))
+    assert unchanged == frozen  # "auto": small-cnn starts from random weights, so it learns them
