@@ -352,7 +352,7 @@ class DatasetFile:
             yield
         except DataFileError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+        except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError, AttributeError) as err:
             raise DataFileError(self.path, f"cannot read the dataset file while {what}: {err}",
                                 "the file may be truncated or not a RelAttr dataset; re-create or re-import it") from err
 
