@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--dataset", required=True, help="dataset file (.h5)")
     p.add_argument("--ranker", default="ranknet", help="ranknet, deepstn, dacrl, ranksvm, ranksvm-ll")
     p.add_argument("--backbone", default="small-cnn")
-    p.add_argument("--weights", default=None, help="auto (offline ImageNet weights), none, or a file")
+    p.add_argument("--weights", default="auto",
+                   help="auto (offline ImageNet weights where the backbone has them; the default), none, or a file")
     p.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
     p.add_argument("--multi-head", action="store_true", help="one model with a head per attribute")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0 .. N-1)")

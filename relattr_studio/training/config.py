@@ -40,7 +40,7 @@ class TrainConfig:
     ranker_options: dict = field(default_factory=dict)
     backbone: str = "small-cnn"
     backbone_options: dict = field(default_factory=dict)
-    weights: str | None = None  # None/"none": random init; "auto": offline ImageNet weights; a file
+    weights: str | None = "auto"  # "auto": offline ImageNet weights where the backbone has them; None/"none": random init; a file
     epochs: float = 2.0
     steps: int | None = None  # overrides epochs
     batch_size: int = 32  # images per step and per process (32 = the paper's 16 pairs)

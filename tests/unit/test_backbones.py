@@ -244,6 +244,8 @@ def test_a_tensor_is_not_a_state_dict(tmp_path):
         build_backbone("vgg16", weights=tmp_path / "t.pth")
 
 
-def test_small_cnn_has_no_pretrained_weights():
-    with pytest.raises(RelAttrError):
-        build_backbone("small-cnn", weights="auto")
+def test_small_cnn_has_no_pretrained_weights(tmp_path):
+    # "auto" means "pretrained where the backbone has weights": none here, so random init
+    assert build_backbone("small-cnn", weights="auto").weights_source.startswith("random")
+    with pytest.raises(RelAttrError):  # but a weights file for it is refused
+        build_backbone("small-cnn", weights=str(tmp_path / "w.pt"))

@@ -37,7 +37,8 @@ class SmallCNN(Backbone):
 
 @BACKBONES.register("small-cnn", "small CNN for CPU training (random init)")
 def small_cnn(*, weights=None, width: int = 32, image_size: int = 64) -> SmallCNN:
-    if weights not in (None, "none"):
+    # "auto" asks for pretrained weights where a backbone has them; this one has none
+    if weights not in (None, "none", "auto"):
         from relattr_studio.core.errors import RelAttrError
 
         raise RelAttrError("small-cnn has no pretrained weights; train it from scratch")
