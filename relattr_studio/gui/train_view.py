@@ -196,7 +196,7 @@ class TrainView(QWidget):
     def choose_resume(self) -> None:
         start = self.last_checkpoint or ""
         path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
-                                              "Checkpoints (*.pt *.ckpt *.safetensors *.relattr);;All files (*)")
+                                              "Checkpoints (*.ckpt *.pt);;All files (*)")
         if path:
             self.start(resume_from=path)
 

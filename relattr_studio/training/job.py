@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from relattr_studio.core.errors import Cancelled, RelAttrError
+from relattr_studio.core.errors import Cancelled, DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import Split
 from relattr_studio.data.dataset_file import DatasetFile
@@ -134,10 +134,14 @@ class RankerTrainer:
             images = np.unique(np.concatenate([train.a, train.b]))
             held = np.zeros(int(images.max()) + 1, bool)
             held[rng.choice(images, size=max(2, int(len(images) * c.val_fraction)), replace=False)] = True
-            return train.select(~held[train.a] & ~held[train.b]), train.select(held[train.a] & held[train.b])
-        is_val = np.zeros(len(train), bool)
-        is_val[rng.choice(len(train), size=max(1, int(len(train) * c.val_fraction)), replace=False)] = True
-        return train.select(~is_val), train.select(is_val)
+            keep, carved = ~held[train.a] & ~held[train.b], held[train.a] & held[train.b]
+        else:
+            carved = np.zeros(len(train), bool)
+            carved[rng.choice(len(train), size=max(1, int(len(train) * c.val_fraction)), replace=False)] = True
+            keep = ~carved
+        val = train.select(carved)
+        val.split = np.full(len(val), int(Split.VAL), np.int8)  # validation scores VAL rows only
+        return train.select(keep), val
 
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
@@ -317,8 +321,18 @@ class RankerTrainer:
         payload = read_checkpoint(path)
         from relattr_studio.training.checkpoint import model_from_payload
 
+        c = self.config
+        saved = (payload["ranker"]["name"], payload["backbone"].get("name", ""), list(payload["attributes"]))
+        wanted = (c.ranker, c.backbone, list(self.attributes))
+        if saved != wanted:
+            raise DataFileError(path, f"cannot resume: the checkpoint is {saved[0]} on {saved[1]} for "
+                                      f"{', '.join(saved[2])}; this run is {wanted[0]} on {wanted[1]} for "
+                                      f"{', '.join(wanted[2])}", "resume with the settings it was trained with")
         model = model_from_payload(payload, path)
-        self.model.load_state_dict(model.state_dict())
+        try:
+            self.model.load_state_dict(model.state_dict())
+        except RuntimeError as err:
+            raise DataFileError(path, f"cannot resume: its weights do not fit this model ({err})") from None
         ts = payload.get("train_state")
         if not ts:
             return  # weights only: fine-tune from them
@@ -332,7 +346,15 @@ class RankerTrainer:
             same_phase = self.phase == min(int(ts["phase"]), len(self.phases) - 1)
             if same_phase:
                 self.optimizer.load_state_dict(ts["optimizer"])
-                self.scheduler.load_state_dict(ts["scheduler"])
+                # Keep this run's schedule (its length may have grown, its lr changed) and only
+                # move it to where the saved run was: loading the scheduler's state would bring
+                # back the old schedule object and base learning rates.
+                self.scheduler.last_epoch = int(ts["scheduler"]["last_epoch"])
+                for group, base, fn in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                           self.scheduler.lr_lambdas):
+                    group["initial_lr"] = base
+                    group["lr"] = base * fn(self.scheduler.last_epoch)
+                self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
         self.scaler.load_state_dict(ts["scaler"])
         self.sampler.load_state(json.loads(ts["sampler"]))
         torch.set_rng_state(ts["rng"]["torch"])
@@ -341,8 +363,9 @@ class RankerTrainer:
         if "cuda" in ts["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(ts["rng"]["cuda"], self.device)
         self._window.update({k: (int(v) if k != "loss" else v) for k, v in ts["window"].items()})
-        self.best = tuple(ts["best"]) if ts["best"] else None
-        self.bad_evals = int(ts["bad_evals"])
+        # The best weights are not in the file: early stopping starts afresh after a resume,
+        # rather than restoring weights it no longer has.
+        self.best, self.bad_evals = None, 0
         self.last_checkpoint = str(path)
 
     def _locate(self, step: int) -> tuple[int, int]:

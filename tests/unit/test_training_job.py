@@ -91,3 +91,31 @@ def test_freeze_bn_keeps_running_statistics(toy, tmp_path, freeze, frozen):
     trainer.train()
     unchanged = all(torch.equal(a, m.running_mean) for a, m in zip(before, bns))
     assert unchanged == frozen  # "auto": small-cnn starts from random weights, so it learns them
+
+
+def test_validation_carved_from_train_is_scored_as_validation(toy, tmp_path):
+    from relattr_studio.core.types import Split
+    from relattr_studio.data.pairs import PairTable
+    from relattr_studio.training.job import RankerTrainer
+
+    trainer = RankerTrainer(tiny(toy, tmp_path, val_fraction=0.25))
+    train = PairTable.build(range(40), range(1, 41), 0, [1] * 40, split=Split.TRAIN)
+    for dense in (False, True):
+        kept, val = trainer._carve_val(train, PairTable.empty(), dense)
+        assert len(val) and (val.split == Split.VAL).all()  # evaluation keeps VAL rows only
+        assert len(kept) + len(val) <= len(train) and (kept.split == Split.TRAIN).all()
+
+
+def test_resume_refuses_a_checkpoint_of_other_attributes(toy, tmp_path):
+    from relattr_studio.core.errors import DataFileError
+
+    first = train_ranker(tiny(toy, tmp_path / "a", steps=4))
+    with pytest.raises(DataFileError, match="cannot resume"):
+        train_ranker(tiny(toy, tmp_path / "b", attributes=("young",)), resume_from=first.checkpoint)
+
+
+def test_resume_into_a_longer_run_follows_the_new_schedule(toy, tmp_path):
+    first = train_ranker(tiny(toy, tmp_path / "a", steps=8, schedule="cosine"))
+    longer = train_ranker(tiny(toy, tmp_path / "b", steps=16, schedule="cosine"), resume_from=first.checkpoint)
+    resumed = [h["lr"] for h in longer.history if "lr" in h and h["step"] > 8]
+    assert resumed and all(lr > 0 for lr in resumed[:-1])  # the old 8-step cosine had reached 0
