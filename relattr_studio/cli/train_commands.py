@@ -26,8 +26,8 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32, help="images per step (32 = 16 pairs)")
     p.add_argument("--batching", choices=("all-pairs", "siamese"), default="all-pairs")
-    p.add_argument("--preset", choices=("paper", "scratch"), default=None,
-                   help="paper: RMSProp 1e-4/1e-5; scratch: Adam 1e-3 (default for small-cnn)")
+    p.add_argument("--preset", choices=("paper", "scratch", "finetune"), default=None,
+                   help="paper: RMSProp 1e-4/1e-5 (default for ImageNet backbones); scratch: Adam 1e-3 (default for small-cnn); finetune: Adam 1e-3/1e-4")
     p.add_argument("--optimizer", default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--backbone-lr-scale", type=float, default=None)

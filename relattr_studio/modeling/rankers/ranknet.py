@@ -20,15 +20,6 @@ from relattr_studio.modeling.rankers.registry import RANKERS
 
 P_CLIP = 1e-7
 
-# Optimiser presets (TrainConfig fields). "paper": Souri et al. for ImageNet backbones;
-# "scratch": a small CNN trained from random initialisation on a CPU learns far faster with
-# Adam at higher rates and the same rate for backbone and head.
-RANKNET_PRESETS: dict[str, dict] = {
-    "paper": {"optimizer": "rmsprop", "lr": 1e-4, "backbone_lr_scale": 0.1, "weight_decay": 1e-5},
-    "scratch": {"optimizer": "adam", "lr": 1e-3, "backbone_lr_scale": 1.0, "weight_decay": 1e-5},
-}
-
-
 def ranknet_loss(score_i: torch.Tensor, score_j: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean binary cross-entropy of clipped p = sigmoid(score_i - score_j) against ``target``.
 
