@@ -60,13 +60,18 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_dataset_info(args) -> int:
+def print_summary(path: Path, *, as_json: bool = False) -> int:
+    """Print a dataset file's summary (the output of ``dataset info``, ``import`` and ``make``)."""
     from relattr_studio.data.dataset_file import DatasetFile
 
-    with DatasetFile(args.file) as ds:
+    with DatasetFile(path) as ds:
         summary = ds.summary()
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    print(json.dumps(summary, indent=2) if as_json else format_summary(summary))
     return 0
+
+
+def cmd_dataset_info(args) -> int:
+    return print_summary(args.file, as_json=args.json)
 
 
 # --------------------------------------------------------------------------- import
@@ -109,7 +114,6 @@ def _register_import(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.data.importers import IMPORTERS
 
     importer = IMPORTERS[args.kind]
@@ -121,9 +125,7 @@ def cmd_import(args) -> int:
         raise
     except ValueError as err:  # an option's value the importer refuses
         raise RelAttrError(f"import {args.kind}: {err}") from err
-    with DatasetFile(out) as ds:
-        print(format_summary(ds.summary()))
-    return 0
+    return print_summary(out)
 
 
 # --------------------------------------------------------------------------- make
@@ -143,7 +145,6 @@ def _register_make(sub) -> None:
 
 
 def cmd_make(args) -> int:
-    from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.data.procedural import PROCEDURAL_DATASETS
 
     if args.n < 2:
@@ -155,9 +156,7 @@ def cmd_make(args) -> int:
                       size=args.size, quiet=args.quiet)
     except ValueError as err:
         raise RelAttrError(f"make {args.kind}: {err}") from err
-    with DatasetFile(out) as ds:
-        print(format_summary(ds.summary()))
-    return 0
+    return print_summary(out)
 
 
 # --------------------------------------------------------------------------- labels
