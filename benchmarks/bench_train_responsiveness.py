@@ -42,8 +42,20 @@ def main(steps: int = 40, width: int = 16, batch_size: int = 32) -> None:
     window = MainWindow(session)
     window.resize(1360, 860)
     window.show()
+    for _ in range(20):  # the window's first layout and paint, before anything is measured
+        app.processEvents()
+        time.sleep(0.01)
+    # the Train tab's first show (widget polish, layout, first plot paint) is a one-off cost,
+    # paid before the user can press Start: timed on its own, then the tab settles
+    t0 = time.perf_counter()
     window.tabs.setCurrentIndex([window.tabs.tabText(i) for i in range(window.tabs.count())].index("Train"))
     view = window.views["train"].view()
+    for _ in range(3):
+        app.processEvents()
+    first_show_ms = (time.perf_counter() - t0) * 1e3
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
     view.form.set_checked(["smiling", "young"])
     view.form.device.setCurrentText("cpu")
     n_steps = {"value": steps}
@@ -87,6 +99,7 @@ def main(steps: int = 40, width: int = 16, batch_size: int = 32) -> None:
     g = np.asarray(gaps)
     print(f"training run: {n_steps['value']} steps of {batch_size} images (small-cnn width {width}, RankNet, "
           f"2 attributes) in {t_end - t_start:.1f} s; curves redrawn {view.curves.limiter.count} times", flush=True)
+    print(f"first show of the Train tab (once, before Start): {first_show_ms:.0f} ms", flush=True)
     print(f"event-loop gaps over {len(g)} ticks of a 5 ms timer: max {g.max():.1f} ms, p99 "
           f"{np.percentile(g, 99):.1f} ms, p95 {np.percentile(g, 95):.1f} ms, median {np.median(g):.1f} ms; "
           f"{int((g > 50).sum())} gaps > 50 ms (budget: none)", flush=True)

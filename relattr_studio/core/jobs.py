@@ -9,11 +9,14 @@ neither.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from relattr_studio.core.errors import Cancelled
+from relattr_studio.core.errors import Cancelled, RelAttrError
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,38 @@ class JobContext:
 
 
 NULL_CONTEXT = JobContext()
+
+
+def run_job(job: Callable[..., Any], kwargs: dict, stop: Any, post: Callable[[tuple], None]) -> None:
+    """A runner's worker body (thread or process): run the job, post its events and how it ended.
+
+    ``post`` receives ``("event", event)`` for each event, then one of ``("finished", result)``,
+    ``("failed", message)`` or ``("cancelled", None)``.
+    """
+    ctx = JobContext(on_event=lambda event: post(("event", event)), should_stop=stop.is_set)
+    try:
+        result = job(ctx=ctx, **kwargs)
+    except Cancelled:
+        post(("cancelled", None))
+    except RelAttrError as err:
+        post(("failed", str(err)))
+    except MemoryError:
+        post(("failed", "Out of memory: the job needs more memory than is free."))
+    except Exception as err:  # a bug, not the user's doing: keep the traceback for the log
+        traceback.print_exc(file=sys.stderr)
+        post(("failed", f"Unexpected error ({type(err).__name__}): {err}"))
+    else:
+        post(("finished", result))
+
+
+def run_job_in_process(job: Callable[..., Any], kwargs: dict, stop: Any, events: Any) -> None:
+    """A child process's body: lower its priority first (the window keeps the CPU), then run the job.
+
+    It lives here, in a module without Qt, so that a spawned child imports neither Qt nor
+    pyqtgraph: only the job's own module.
+    """
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run as is
+        pass
+    run_job(job, kwargs, stop, events.put)

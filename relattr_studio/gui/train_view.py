@@ -21,15 +21,9 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
+from relattr_studio.training.entry import run_training
 
 LOG_METRICS_EVERY_S = 1.0
-
-
-def run_training(*, ctx, config, resume_from=None):
-    """Background body: the engine's training job (imported here: torch loads in the worker)."""
-    from relattr_studio.training.job import train_ranker
-
-    return train_ranker(config, ctx=ctx, resume_from=resume_from)
 
 
 def make_config(**fields):
@@ -203,6 +197,8 @@ class TrainView(QWidget):
     # -- job events (GUI thread) ---------------------------------------------------------------
 
     def _on_progress(self, p: Progress) -> None:
+        if p.total and (p.stage or "").startswith("training"):
+            self.curves.set_steps(p.total)  # the run's length: the curves' step axis
         if p.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * (p.fraction or 0)))

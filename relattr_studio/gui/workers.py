@@ -20,11 +20,9 @@ must then be picklable (module-level functions, plain dataclasses).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
-import sys
 import threading
-import traceback
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +30,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
-from relattr_studio.core.errors import Cancelled, RelAttrError
-from relattr_studio.core.jobs import JobContext, Progress
+from relattr_studio.core.jobs import Progress, run_job, run_job_in_process
 
 
 class Mailbox(QObject):
@@ -80,33 +77,6 @@ class Mailbox(QObject):
             self.received.emit(item)
 
 
-def _run_job(job: Callable[..., Any], kwargs: dict, stop: Any, post: Callable[[tuple], None]) -> None:
-    """Worker body (thread or process): run the job, post its events and how it ended. No Qt."""
-    ctx = JobContext(on_event=lambda event: post(("event", event)), should_stop=stop.is_set)
-    try:
-        result = job(ctx=ctx, **kwargs)
-    except Cancelled:
-        post(("cancelled", None))
-    except RelAttrError as err:
-        post(("failed", str(err)))
-    except MemoryError:
-        post(("failed", "Out of memory: the job needs more memory than is free."))
-    except Exception as err:  # a bug, not the user's doing: keep the traceback for the log
-        traceback.print_exc(file=sys.stderr)
-        post(("failed", f"Unexpected error ({type(err).__name__}): {err}"))
-    else:
-        post(("finished", result))
-
-
-def _process_main(job: Callable[..., Any], kwargs: dict, stop: Any, events: Any) -> None:
-    """Child process body: yield the CPU to the GUI first, then run the job."""
-    try:
-        os.nice(5)
-    except (AttributeError, OSError):  # not on this platform, or not allowed: run as is
-        pass
-    _run_job(job, kwargs, stop, events.put)
-
-
 class JobRunner(QObject):
     """Runs one job at a time on a worker thread, or in a spawned process (``in_process``).
 
@@ -131,6 +101,7 @@ class JobRunner(QObject):
         self._watchdog = QTimer(self)
         self._watchdog.setInterval(250)
         self._watchdog.timeout.connect(self._check_process)
+        self._exiting: list = []  # processes that said how they ended, not yet exited
 
     @property
     def running(self) -> bool:
@@ -144,13 +115,13 @@ class JobRunner(QObject):
         if self.in_process:
             mp = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
             self._stop, events = mp.Event(), mp.Queue()
-            self._worker = mp.Process(target=_process_main, args=(job, kwargs, self._stop, events),
+            self._worker = mp.Process(target=run_job_in_process, args=(job, kwargs, self._stop, events),
                                       name=name, daemon=True)
             self._mailbox = Mailbox(self, source=events)
         else:
             self._stop = threading.Event()
             self._mailbox = Mailbox(self)
-            self._worker = threading.Thread(target=_run_job, args=(job, kwargs, self._stop, self._mailbox.post),
+            self._worker = threading.Thread(target=run_job, args=(job, kwargs, self._stop, self._mailbox.post),
                                             name=name, daemon=True)
         self._mailbox.received.connect(self._on_item)
         self._mailbox.open()
@@ -164,14 +135,16 @@ class JobRunner(QObject):
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until the worker ends (shutdown). Its signals still need the event loop."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
-            return not worker.is_alive()
-        return True
+        deadline = time.monotonic() + timeout
+        for worker in [w for w in (self._worker, *self._exiting) if w is not None]:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(w.is_alive() for w in (self._worker, *self._exiting) if w is not None)
 
     def _check_process(self) -> None:
+        self._exiting = [p for p in self._exiting if p.is_alive()]  # is_alive() reaps an exited child
         worker = self._worker
+        if worker is None and not self._exiting:
+            self._watchdog.stop()
         if worker is None or worker.is_alive():
             return
         self._mailbox.drain()  # its last words may still be queued
@@ -187,14 +160,20 @@ class JobRunner(QObject):
                 self.event.emit(payload)
             return
         worker, self._worker = self._worker, None
-        self._watchdog.stop()
+        if not self._exiting:
+            self._watchdog.stop()
         mailbox, self._mailbox = self._mailbox, None
         if mailbox is not None:
             mailbox.close()
             mailbox.received.disconnect(self._on_item)
             mailbox.deleteLater()
-        if worker is not None:
-            worker.join(5.0)
+        if isinstance(worker, threading.Thread):
+            worker.join(5.0)  # it has posted its last item: returning
+        elif worker is not None:
+            # a process still has to shut its interpreter down (torch's teardown: up to seconds);
+            # never wait for that on the GUI thread, reap it from the watchdog
+            self._exiting.append(worker)
+            self._watchdog.start()
         if kind == "finished":
             self.finished.emit(payload)
         elif kind == "failed":

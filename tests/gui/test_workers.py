@@ -60,3 +60,14 @@ def test_process_failures_are_messages(qtbot):
     seen = _run(qtbot, JobRunner(in_process=True), dying_job)
     kind, message = seen["ended"][0]
     assert kind == "failed" and "exit code 3" in message
+
+
+def test_process_child_imports_no_qt_and_is_reaped(qtbot):
+    from tests.qtfree_jobs import qt_modules_job
+
+    runner = JobRunner(in_process=True)
+    seen = _run(qtbot, runner, qt_modules_job)
+    assert seen["ended"] == [("finished", [])]  # the child never loaded Qt or pyqtgraph
+    # ended came without waiting for the child's interpreter to exit; the watchdog reaps it
+    qtbot.waitUntil(lambda: not runner._exiting, timeout=30_000)
+    assert runner.wait(1.0)
