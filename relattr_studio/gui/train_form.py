@@ -1,4 +1,7 @@
-"""The Train view's settings form: everything lists through the registries, nothing else."""
+"""The Train view's settings form: everything lists through the registries, nothing else.
+
+Building it imports no torch (the registries' names are declared in ``modeling.catalog``).
+"""
 
 from __future__ import annotations
 
@@ -11,29 +14,21 @@ WEIGHTS = (("ImageNet if found on this machine", "auto"), ("random initialisatio
 
 
 def ranker_names() -> list[str]:
-    """Registered rankers (RankSVM appears when the engine registers it)."""
-    from relattr_studio.modeling.rankers import RANKERS
+    """Registered rankers, listed without importing torch (see ``modeling.catalog``)."""
+    from relattr_studio.modeling.catalog import RANKERS
 
-    for optional in ("relattr_studio.modeling.rankers.ranknet", "relattr_studio.modeling.rankers.deepstn",
-                     "relattr_studio.modeling.rankers.dacrl", "relattr_studio.modeling.ranksvm"):
-        try:
-            __import__(optional)
-        except ImportError:
-            pass
     return RANKERS.names()
 
 
 def backbone_names() -> list[str]:
-    from relattr_studio.modeling.backbones import BACKBONES
+    from relattr_studio.modeling.catalog import BACKBONES
 
     return BACKBONES.names()
 
 
 def batching_names() -> list[str]:
-    try:
-        from relattr_studio.training.batching import BATCHINGS
-    except ImportError:
-        return ["all-pairs"]
+    from relattr_studio.training.config import BATCHINGS
+
     return list(BATCHINGS)
 
 

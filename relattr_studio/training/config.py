@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.training.batching import BATCHINGS
+
+if TYPE_CHECKING:
+    import torch
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "step")
@@ -110,6 +112,8 @@ class TrainConfig:
 
 def resolve_device(choice: str = "auto", local_rank: int | None = None) -> torch.device:
     """cuda > mps > cpu for "auto"; an explicit device that is missing is a RelAttrError."""
+    import torch  # here, not at the top: the window builds configs without importing torch
+
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
@@ -126,6 +130,8 @@ def resolve_device(choice: str = "auto", local_rank: int | None = None) -> torch
 
 def resolve_amp(choice: str, device: torch.device) -> str:
     """Mixed precision only on CUDA: bf16 where the GPU has it, else fp16 (with a GradScaler)."""
+    import torch
+
     if device.type != "cuda" or choice == "off":
         return "off"
     if choice == "auto":

@@ -141,3 +141,28 @@ def test_main_window_builds_train_and_inspect_tabs_lazily(qtbot, session):
     qtbot.waitUntil(lambda: window.views["train"].built, timeout=5000)
     assert isinstance(window.views["train"].view(), TrainView)
     window.close()
+
+
+def test_the_train_view_builds_and_makes_a_config_without_importing_torch(tmp_path):
+    """Importing torch on the GUI thread froze the window 4-8 s when the Train tab first showed."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from relattr_studio.core.session import Session
+        from relattr_studio.gui.train_view import TrainView, make_config
+        view = TrainView(Session())
+        view.show(); app.processEvents()
+        make_config(dataset="x.h5", ranker=view.form.ranker.currentText())
+        assert view.form.ranker.count() >= 3 and view.form.backbone.count() >= 5
+        print("torch" in sys.modules)
+    """)
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "RELATTR_DATA_DIR": str(tmp_path),
+           "RELATTR_CONFIG_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"

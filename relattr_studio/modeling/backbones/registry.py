@@ -1,6 +1,6 @@
-"""The backbone registry (kept apart so builders can import it without cycles)."""
+"""The backbone registry (kept apart so builders can import it without cycles; it lives, with
+every built-in backbone's name, in the torch-free ``relattr_studio.modeling.catalog``)."""
 
-from relattr_studio.core.registry import Registry
-from relattr_studio.modeling.backbones.base import Backbone
+from relattr_studio.modeling.catalog import BACKBONES
 
-BACKBONES: Registry[Backbone] = Registry("backbone")
+__all__ = ["BACKBONES"]

@@ -1,5 +1,6 @@
-"""The ranker registry (kept apart so builders can import it without cycles)."""
+"""The ranker registry (kept apart so builders can import it without cycles; it lives, with
+every built-in ranker's name, in the torch-free ``relattr_studio.modeling.catalog``)."""
 
-from relattr_studio.core.registry import Registry
+from relattr_studio.modeling.catalog import RANKERS
 
-RANKERS: Registry = Registry("ranker")
+__all__ = ["RANKERS"]

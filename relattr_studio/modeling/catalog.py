@@ -1,0 +1,24 @@
+"""The registries of backbones and rankers, and what every built-in one is called.
+
+Torch-free on purpose: the window lists these names when it builds its Train form, on the GUI
+thread, and importing torch there froze the window for 4-8 s on this 2-core machine. Each name
+is declared with the module that registers its builder; ``get`` / ``build`` import it on first
+use. The declaration order is the order menus list them in (cheapest first).
+"""
+
+from __future__ import annotations
+
+from relattr_studio.core.registry import Registry
+
+BACKBONES: Registry = Registry("backbone")
+RANKERS: Registry = Registry("ranker")
+
+_BACKBONES = "relattr_studio.modeling.backbones."
+for _name, _module in (("small-cnn", "small_cnn"), ("efficientnet-lite0", "efficientnet_lite"),
+                       ("vgg16", "torchvision_nets"), ("resnet18", "torchvision_nets"),
+                       ("resnet50", "torchvision_nets")):
+    BACKBONES.declare(_name, _BACKBONES + _module)
+
+_RANKERS = "relattr_studio.modeling.rankers."
+for _name in ("ranknet", "deepstn", "dacrl"):
+    RANKERS.declare(_name, _RANKERS + _name)
