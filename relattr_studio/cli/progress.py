@@ -20,7 +20,9 @@ class ProgressBar:
         self.width = width
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._stage = None
-        self._start = time.monotonic()
+        # when each stage first reported (and its count then): a stage that comes back after
+        # another one (training after a validation) goes on with its own clock and rate
+        self._starts: dict[str, tuple[float, int]] = {}
         self._last_plain = 0.0
 
     def __call__(self, event: object) -> None:
@@ -29,12 +31,15 @@ class ProgressBar:
         if event.stage != self._stage:
             if self._stage is not None and self.tty:
                 self.stream.write("\n")
-            self._stage, self._start = event.stage, time.monotonic()
-        elapsed = time.monotonic() - self._start
+            self._stage = event.stage
+        t0, done0 = self._starts.setdefault(event.stage, (time.monotonic(), event.done))
+        elapsed = time.monotonic() - t0
         if event.fraction is not None:
             filled = int(self.width * event.fraction)
             bar = "#" * filled + "-" * (self.width - filled)
             line = f"{event.stage or 'working'}: [{bar}] {event.done}/{event.total} {elapsed:5.1f}s"
+            if event.done > done0 and event.done < event.total:  # left, at this stage's rate so far
+                line += f" (~{_duration(elapsed / (event.done - done0) * (event.total - event.done))} left)"
         else:
             line = f"{event.stage or 'working'}: {event.done} {elapsed:5.1f}s"
         if event.message:
@@ -50,6 +55,15 @@ class ProgressBar:
         if self._stage is not None and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def run_job(job: Callable[..., T], *args, quiet: bool = False, **kwargs) -> T:

@@ -1,0 +1,35 @@
+"""The terminal progress bar: a stage keeps its clock across other stages, and says what is left."""
+
+from __future__ import annotations
+
+import io
+
+from relattr_studio.cli import progress
+from relattr_studio.core.jobs import Progress
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_stage_that_comes_back_keeps_its_clock_and_rate(monkeypatch):
+    now = {"t": 100.0}
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now["t"])
+    out = Tty()
+    bar = progress.ProgressBar(out)
+    bar(Progress(0, 100, "training"))
+    now["t"] += 50.0
+    bar(Progress(50, 100, "training"))
+    assert out.getvalue().split("\r")[-1].rstrip().endswith("50/100  50.0s (~50s left)")
+    bar(Progress(1, 3, "validating"))  # another stage between two training reports
+    now["t"] += 10.0
+    bar(Progress(60, 100, "training"))
+    last = out.getvalue().split("\r")[-1]
+    assert "60/100  60.0s" in last and "(~40s left)" in last  # not restarted at 0 s
+
+
+def test_durations_read_as_people_write_them():
+    assert progress._duration(42) == "42s"
+    assert progress._duration(125) == "2m05s"
+    assert progress._duration(7300) == "2h01m"
