@@ -6,15 +6,14 @@ import sys
 from pathlib import Path
 
 from relattr_studio.core.errors import RelAttrError
-
-RANKSVM = ("ranksvm", "ranksvm-ll")
+from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm, trainable_rankers
 
 
 def register(sub) -> None:
     """Add ``train`` and ``eval``."""
     p = sub.add_parser("train", help="train rankers; writes results.csv, checkpoints and metrics.jsonl")
     p.add_argument("--dataset", required=True, help="dataset file (.h5)")
-    p.add_argument("--ranker", default="ranknet", help="ranknet, deepstn, dacrl, ranksvm, ranksvm-ll")
+    p.add_argument("--ranker", default="ranknet", help=", ".join(trainable_rankers()))
     p.add_argument("--backbone", default="small-cnn")
     p.add_argument("--weights", default="auto",
                    help="auto (offline ImageNet weights where the backbone has them; the default), none, or a file")
@@ -90,12 +89,12 @@ def cmd_train(args) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    if args.ranker in RANKSVM:
+    if is_ranksvm(args.ranker):
         try:
             from relattr_studio.training.ranksvm_job import run_ranksvm
         except ImportError:
             raise RelAttrError("RankSVM is not available in this build (training/ranksvm_job.py missing)") from None
-        rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == "ranksvm-ll",
+        rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == RANKSVM_LL,
                        seeds=list(range(args.seeds)), protocol=args.protocol, out_dir=str(out), quiet=args.quiet)
     else:
         from relattr_studio.training.runs import train_rankers

@@ -1,23 +1,27 @@
 """The Train view's settings form: everything lists through the registries, nothing else.
 
 Building it imports no torch (the registries' names are declared in ``modeling.catalog``).
+A RankSVM ranker shows only what ``run_ranksvm`` takes (seeds, C, and K and the test-pair
+sample for local learning); the neural rankers' backbone and optimisation settings are hidden
+while it is chosen.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QListWidget, QListWidgetItem,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QSpinBox, QVBoxLayout, QWidget)
 
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS = (("ImageNet if found on this machine", "auto"), ("random initialisation", None))
 
 
 def ranker_names() -> list[str]:
-    """Registered rankers, listed without importing torch (see ``modeling.catalog``)."""
-    from relattr_studio.modeling.catalog import RANKERS
+    """Every trainable ranker (neural, then RankSVM), listed without importing torch (see
+    ``modeling.catalog``)."""
+    from relattr_studio.modeling.catalog import trainable_rankers
 
-    return RANKERS.names()
+    return trainable_rankers()
 
 
 def backbone_names() -> list[str]:
@@ -57,6 +61,21 @@ class TrainForm(QWidget):
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
+        # RankSVM (run_ranksvm's settings)
+        self.seeds = QSpinBox(minimum=1, maximum=20, value=1)
+        self.seeds.setToolTip("Runs with seeds Seed, Seed + 1, …; the table shows their mean. The seed picks the "
+                              "validation split C is chosen on (when the dataset has none) and the test-pair sample.")
+        self.svm_c = QLineEdit()
+        self.svm_c.setPlaceholderText("chosen on a validation split")
+        self.svm_c.setToolTip("The RankSVM C. Empty: chosen per attribute on a validation split carved from the "
+                              "training images, never on test.")
+        self.k = QSpinBox(minimum=2, maximum=100_000, value=100)
+        self.k.setToolTip("Local learning fits one RankSVM per test pair on its K nearest training pairs.")
+        self.test_sample = QSpinBox(minimum=10, maximum=10_000_000, value=1000, singleStep=100)
+        self.test_sample.setToolTip("Local learning ranks a seeded sample of this many non-equal test pairs per "
+                                    "attribute (it fits one model per pair).")
+        self.features = QLabel("GIST + Lab colour, computed once and cached in the dataset file")
+        self.features.setWordWrap(True)
         self.backbone.currentTextChanged.connect(self._suggest)
         self._suggest(self.backbone.currentText())
 
@@ -65,6 +84,7 @@ class TrainForm(QWidget):
         f.addRow("Ranker", self.ranker)
         f.addRow("Backbone", self.backbone)
         f.addRow("Weights", self.weights)
+        f.addRow("Features", self.features)
         hp_box = QGroupBox("Training")
         h = QFormLayout(hp_box)
         h.addRow("Epochs", self.epochs)
@@ -72,7 +92,17 @@ class TrainForm(QWidget):
         h.addRow("Learning rate", self.lr)
         h.addRow("Batching", self.batching)
         h.addRow("Seed", self.seed)
+        h.addRow("Seeds", self.seeds)
+        h.addRow("C", self.svm_c)
+        h.addRow("K nearest pairs", self.k)
+        h.addRow("Test pairs (sample)", self.test_sample)
         h.addRow("Device", self.device)
+        self._rows = {w: layout for layout in (f, h) for w in
+                      (self.backbone, self.weights, self.features, self.epochs, self.batch_size, self.lr,
+                       self.batching, self.seeds, self.svm_c, self.k, self.test_sample, self.device)
+                      if layout.indexOf(w) >= 0}
+        self.ranker.currentTextChanged.connect(self._show_settings_of)
+        self._show_settings_of(self.ranker.currentText())
         attr_box = QGroupBox("Attributes")
         QVBoxLayout(attr_box).addWidget(self.attributes)
         layout = QVBoxLayout(self)
@@ -81,6 +111,22 @@ class TrainForm(QWidget):
         layout.addWidget(model_box)
         layout.addWidget(hp_box)
         layout.addStretch(1)
+
+    def is_ranksvm(self) -> bool:
+        from relattr_studio.modeling.catalog import is_ranksvm
+
+        return is_ranksvm(self.ranker.currentText())
+
+    def _show_settings_of(self, ranker: str) -> None:
+        """Show the rows that apply to ``ranker``; hidden ones keep their values."""
+        from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm
+
+        svm = is_ranksvm(ranker)
+        neural = (self.backbone, self.weights, self.epochs, self.batch_size, self.lr, self.batching, self.device)
+        shown = {**{w: not svm for w in neural}, self.features: svm, self.seeds: svm, self.svm_c: svm,
+                 self.k: ranker == RANKSVM_LL, self.test_sample: ranker == RANKSVM_LL}
+        for widget, visible in shown.items():
+            self._rows[widget].setRowVisible(widget, visible)
 
     def _suggest(self, backbone: str) -> None:
         """A small CNN trains from scratch (Adam 1e-3); ImageNet nets use the paper's 1e-4."""
@@ -105,6 +151,26 @@ class TrainForm(QWidget):
         for i in range(self.attributes.count()):
             item = self.attributes.item(i)
             item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+
+    def ranksvm_kwargs(self) -> dict:
+        """``run_ranksvm_training`` settings chosen here (dataset and output folder come from the
+        view). Raises ValueError for a C that is not a positive number."""
+        from relattr_studio.modeling.catalog import RANKSVM_LL
+
+        text = self.svm_c.text().strip()
+        c = None
+        if text:
+            try:
+                c = float(text)
+            except ValueError:
+                c = -1.0
+            if not c > 0 or c == float("inf"):
+                raise ValueError(f"C must be a positive number (or empty to choose it on validation), not {text!r}")
+        ranker = self.ranker.currentText()
+        first = int(self.seed.value())
+        return dict(ranker=ranker, attributes=tuple(self.checked_attributes()),
+                    seeds=tuple(range(first, first + int(self.seeds.value()))), c=c, k=int(self.k.value()),
+                    test_sample=int(self.test_sample.value()) if ranker == RANKSVM_LL else None)
 
     def config_kwargs(self) -> dict:
         """TrainConfig fields chosen here (dataset and output folder come from the view)."""

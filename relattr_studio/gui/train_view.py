@@ -3,6 +3,10 @@
 The training job is the engine's ``train_ranker(config, *, ctx, resume_from)``; this view only
 listens to its events (a metric sink, like the CLI's printer): Progress, Metrics, DeviceInfo,
 CheckpointSaved, Finished, Failed. Tests pass a fake job that emits the same events.
+
+RankSVM rankers run ``run_ranksvm`` instead (``entry.run_ranksvm_training``), in the same
+background process: Progress per attribute and seed, and each ResultRow as it is measured,
+which fill the same results table (mean over seeds). They have no steps, so no curves.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
-from relattr_studio.training.entry import run_training
+from relattr_studio.training.entry import run_ranksvm_training, run_training
 
 LOG_METRICS_EVERY_S = 1.0
 
@@ -41,18 +45,32 @@ def split_accuracy_key(key: str) -> tuple[str, str]:
     return key, "test"
 
 
+def mean_over_seeds(rows) -> dict[str, float]:
+    """ResultRows (attribute, seed, accuracy, test_split "test" / "test/fine" ...) as
+    ``_add_results`` keys ("bald", "bald/fine") -> mean accuracy over the seeds present."""
+    cells: dict[str, list[float]] = {}
+    for row in rows:
+        split = row.test_split.split("/", 1)[1] if "/" in row.test_split else ""
+        cells.setdefault(f"{row.attribute}/{split}" if split else row.attribute, []).append(float(row.accuracy))
+    return {key: sum(v) / len(v) for key, v in cells.items()}
+
+
 class TrainView(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None, *,
-                 job: Callable | None = None, config_factory: Callable | None = None):
+                 job: Callable | None = None, config_factory: Callable | None = None,
+                 ranksvm_job: Callable | None = None):
         super().__init__(parent)
         self.session = session
         self.job = job or run_training
+        self.ranksvm_job = ranksvm_job or run_ranksvm_training
         self.config_factory = config_factory or make_config
         # the real training runs in its own process so the window never waits on it; a job
         # given by the caller (tests, previews) runs on a thread
         self.runner = JobRunner(self, in_process=job is None)
         self.last_checkpoint: str | None = None
         self.results: dict[str, dict[str, float]] = {}
+        self._result_rows: list = []  # RankSVM's ResultRows of the current run
+        self._ranksvm_out: Path | None = None
         self._last_metric_log = 0.0
         self._started_at = 0.0
 
@@ -131,6 +149,8 @@ class TrainView(QWidget):
         self.runner.ended.connect(self._on_ended)
         session.events.dataset.connect(self._on_dataset)
         self._on_dataset(session.dataset)
+        self.form.ranker.currentTextChanged.connect(lambda _: self._update_buttons())
+        self._update_buttons()
 
     # -- session ---------------------------------------------------------------------------
 
@@ -141,7 +161,13 @@ class TrainView(QWidget):
         else:
             self.dataset_label.setText(f"<b>{ds.name}</b><br>{len(ds):,} images · {len(ds.pairs()):,} pairs")
             self.form.set_attribute_names(list(ds.attribute_names))
-        self.start_button.setEnabled(ds is not None and not self.runner.running)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        idle = not self.runner.running
+        self.start_button.setEnabled(self.session.dataset is not None and idle)
+        self.resume_button.setEnabled(idle and not self.form.is_ranksvm())  # RankSVM has no checkpoints
+        self.cancel_button.setEnabled(not idle)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -159,27 +185,59 @@ class TrainView(QWidget):
         if not self.form.checked_attributes():
             self._log("Choose at least one attribute.")
             return False
+        if self.form.is_ranksvm():
+            if resume_from is not None:
+                self._log("RankSVM has no checkpoints to resume: start it afresh.")
+                return False
+            return self._start_ranksvm()
         try:
             config = self.build_config()
         except Exception as err:  # a bad combination of settings is the user's to fix: say it
             self._log(f"Cannot start: {err}")
             self.session.show_status(f"Cannot start training: {err}")
             return False
-        self.curves.clear()
-        self.results.clear()
-        self.table.setRowCount(0)
+        self._clear_run()
         self.device_label.setText("Device: starting…")
         self.weights_label.setText("Backbone weights: –")
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("starting…")
         what = f"resuming from {resume_from}" if resume_from else "starting"
         self._log(f"{what}: {config.ranker} on {config.backbone}, attributes {', '.join(config.attributes)}")
-        self._started_at = time.monotonic()
         self.runner.start(self.job, config=config, resume_from=None if resume_from is None else str(resume_from))
-        self.start_button.setEnabled(False)
-        self.resume_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
+        self._update_buttons()
         return True
+
+    def _start_ranksvm(self) -> bool:
+        from relattr_studio.core.paths import data_dir
+
+        try:
+            settings = self.form.ranksvm_kwargs()
+        except ValueError as err:
+            self._log(f"Cannot start: {err}")
+            self.session.show_status(f"Cannot start training: {err}")
+            return False
+        out = data_dir() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{settings['ranker']}"
+        self._clear_run()
+        self.device_label.setText("Device: CPU (NumPy)")
+        self.weights_label.setText(f"Features: {self.form.features.text()}")
+        seeds = settings["seeds"]
+        self._log(f"starting: {settings['ranker']} on GIST + Lab features, attributes "
+                  f"{', '.join(settings['attributes'])}, seed{'s' if len(seeds) > 1 else ''} "
+                  f"{', '.join(map(str, seeds))}")
+        self._log("RankSVM is solved per attribute, not trained in steps: the curves stay empty; the progress "
+                  "bar counts attributes × seeds and the results table fills as each attribute is tested.")
+        self.runner.start(self.ranksvm_job, dataset=str(self.session.dataset.path), out_dir=str(out), **settings)
+        self._ranksvm_out = out
+        self._update_buttons()
+        return True
+
+    def _clear_run(self) -> None:
+        self.curves.clear()
+        self.results.clear()
+        self._result_rows = []
+        self._ranksvm_out = None
+        self.table.setRowCount(0)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("starting…")
+        self._started_at = time.monotonic()
 
     def cancel(self) -> None:
         if self.runner.running:
@@ -202,10 +260,11 @@ class TrainView(QWidget):
         if p.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * (p.fraction or 0)))
-            self.progress.setFormat(f"{p.stage or 'training'}: {p.done:,} / {p.total:,}")
+            self.progress.setFormat(f"{p.stage or 'training'}: {p.done:,} / {p.total:,}"
+                                    + (f" · {p.message}" if p.message else ""))
         else:
             self.progress.setRange(0, 0)
-            self.progress.setFormat(p.stage or "working")
+            self.progress.setFormat((p.stage or "working") + (f" · {p.message}" if p.message else ""))
 
     def _on_event(self, event) -> None:
         name = type(event).__name__
@@ -232,6 +291,10 @@ class TrainView(QWidget):
             if event.checkpoint:
                 self.last_checkpoint = event.checkpoint
             self._log(f"finished {event.model}: {event.steps} steps in {event.seconds:.1f} s")
+        elif name == "ResultRow":  # RankSVM: one attribute, seed and test split measured
+            self._result_rows.append(event)
+            self._add_results(mean_over_seeds(r for r in self._result_rows if r.attribute == event.attribute))
+            self._log(f"{event.attribute} (seed {event.seed}): {event.test_split} accuracy {event.accuracy:.2f} %")
         elif name == "Failed":
             if event.checkpoint:
                 self.last_checkpoint = event.checkpoint
@@ -263,7 +326,13 @@ class TrainView(QWidget):
         self.bottom_tabs.setCurrentWidget(self.table)
 
     def _on_finished(self, result) -> None:
-        for item in result if isinstance(result, (list, tuple)) else [result]:
+        items = result if isinstance(result, (list, tuple)) else [result]
+        if items and all(type(item).__name__ == "ResultRow" for item in items):  # RankSVM's return value
+            self._add_results(mean_over_seeds(items))
+            items = []
+            if self._ranksvm_out is not None:
+                self._log(f"models, results.csv and summary.json (the C chosen per attribute) in {self._ranksvm_out}")
+        for item in items:
             accuracy = getattr(item, "accuracy", None)
             if not isinstance(accuracy, dict):
                 continue
@@ -296,9 +365,7 @@ class TrainView(QWidget):
 
     def _on_ended(self) -> None:
         self.curves.limiter.flush()
-        self.start_button.setEnabled(self.session.dataset is not None)
-        self.resume_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self._update_buttons()
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")

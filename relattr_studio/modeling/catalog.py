@@ -22,3 +22,21 @@ for _name, _module in (("small-cnn", "small_cnn"), ("efficientnet-lite0", "effic
 _RANKERS = "relattr_studio.modeling.rankers."
 for _name in ("ranknet", "deepstn", "dacrl"):
     RANKERS.declare(_name, _RANKERS + _name)
+
+# RankSVM and its local-learning variant: linear rankers on the project's GIST + Lab features,
+# trained by ``training.ranksvm_job.run_ranksvm`` (no torch, no backbone). They are not torch
+# builders, so they are not in RANKERS; this is the one place their names are spelled.
+RANKSVM = "ranksvm"
+RANKSVM_LL = "ranksvm-ll"
+RANKSVM_RANKERS: tuple[str, ...] = (RANKSVM, RANKSVM_LL)
+
+
+def is_ranksvm(ranker: str) -> bool:
+    """Whether ``ranker`` trains through ``run_ranksvm`` rather than the neural training job."""
+    return ranker in RANKSVM_RANKERS
+
+
+def trainable_rankers() -> list[str]:
+    """Every ranker the CLI and the window train, in menu order: the neural ones, then RankSVM.
+    Imports nothing."""
+    return RANKERS.names() + list(RANKSVM_RANKERS)

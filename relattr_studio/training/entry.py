@@ -10,3 +10,20 @@ def run_training(*, ctx, config, resume_from=None):
     from relattr_studio.training.job import train_ranker
 
     return train_ranker(config, ctx=ctx, resume_from=resume_from)
+
+
+def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=None, k=100, test_sample=None,
+                         protocol="default", out_dir=None):
+    """RankSVM (``ranker`` "ranksvm") or local-learning RankSVM ("ranksvm-ll") as a runner calls
+    it: ``run_ranksvm`` on ``dataset`` reporting through ``ctx``; returns its ResultRows.
+    Empty ``attributes`` means all of the dataset's; the other settings are ``run_ranksvm``'s."""
+    from relattr_studio.core.errors import RelAttrError
+    from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS
+
+    if ranker not in RANKSVM_RANKERS:
+        raise RelAttrError(f"{ranker!r} is not a RankSVM ranker; known: {', '.join(RANKSVM_RANKERS)}")
+    from relattr_studio.training.ranksvm_job import run_ranksvm
+
+    return run_ranksvm(dataset, attributes=list(attributes) or None, local=ranker == RANKSVM_LL, k=int(k), c=c,
+                       seeds=[int(s) for s in seeds], protocol=protocol, test_sample=test_sample, out_dir=out_dir,
+                       ctx=ctx)

@@ -27,6 +27,7 @@ from relattr_studio.core.types import PairGroup, PairLabel, Split
 from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile
 from relattr_studio.data.features import compute_features
 from relattr_studio.data.pairs import PairTable
+from relattr_studio.modeling.catalog import RANKSVM, RANKSVM_LL
 from relattr_studio.modeling.ranksvm import (
     DEFAULT_C_GRID, RankSVMModel, Standardizer, choose_c, fit_ranksvm, local_ranksvm_scores,
 )
@@ -87,90 +88,107 @@ def run_ranksvm(
       :func:`~relattr_studio.modeling.ranksvm.load_ranksvm`), ``results.csv`` and
       ``summary.json`` (chosen C, validation accuracies, test-pair counts / sample sizes).
 
-    Reports progress through ``ctx`` and stops between attributes/chunks when asked.
+    Reports progress through ``ctx`` (stage ``ranker``: one unit per attribute and seed, plus
+    one per C_local tried when local learning chooses C) and emits each :class:`ResultRow`
+    through ``ctx.emit`` as soon as it is measured. Stops when asked between feature batches,
+    between attributes, after each C search and fit, and between chunks of 128 pairs of local
+    learning (about a second each on PubFig).
     Features are the dataset's ``gist+lab`` descriptors, computed once and cached in the file.
     """
     dataset = DatasetFile(dataset_path)
-    ranker = "ranksvm-ll" if local else "ranksvm"
-    names = list(attributes) if attributes else list(dataset.attribute_names)
-    attr_idx = [dataset.attribute_index(a) for a in names]
-    feats = compute_features(dataset, "gist+lab", ctx=ctx)
-    pairs = dataset.pairs(protocol)
-    groups = [g for g in (PairGroup.COARSE, PairGroup.FINE) if (pairs.group == g).any()]
-    sample_size = test_sample if test_sample is not None else (DEFAULT_LL_SAMPLE if local else None)
-    rows: list[ResultRow] = []
-    summary: dict = {"dataset": str(dataset_path), "ranker": ranker, "protocol": protocol, "k": k if local else None,
-                     "seeds": {}}
-    total = len(seeds) * len(names)
-    step = 0
-    for seed in seeds:
-        train_all = pairs.where(split=Split.TRAIN)
-        train_imgs = np.unique(np.concatenate([train_all.a, train_all.b]))
-        std = Standardizer.fit(feats[train_imgs])
-        x = std(feats)
-        weights = np.zeros((len(names), x.shape[1]))
-        cs, c_local, local_pairs, seed_info = [], {}, {}, {}
-        for j, (name, ai) in enumerate(zip(names, attr_idx)):
-            ctx.check()
-            ctx.report(step, total, "ranksvm", f"seed {seed}: {name}")
-            train = pairs.where(attribute=ai, split=Split.TRAIN)
-            inner, val, how = _validation(train, pairs.where(attribute=ai, split=Split.VAL), seed, len(dataset))
-            info: dict = {"train_pairs": len(train), "validation": how}
-            if c is None:
-                c_attr, accs = choose_c(x, inner, val, DEFAULT_C_GRID)
-                info["val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in accs.items()}
-            else:
-                c_attr = float(c)
-            cs.append(c_attr)
-            info["c"] = c_attr
-            full = (train.a.astype(np.int64), train.b.astype(np.int64), train.label.astype(np.int64))
-            weights[j] = fit_ranksvm(x, *full, c_attr)
-            test = pairs.where(attribute=ai, split=Split.TEST, non_equal=True)
-            rng = np.random.default_rng(seed)
-            if sample_size is not None and len(test) > sample_size:
-                test = test.select(np.sort(rng.choice(len(test), sample_size, replace=False)))
-            info["test_pairs"] = len(test)
-            if local:
+    try:
+        ranker = RANKSVM_LL if local else RANKSVM
+        names = list(attributes) if attributes else list(dataset.attribute_names)
+        attr_idx = [dataset.attribute_index(a) for a in names]
+        feats = compute_features(dataset, "gist+lab", ctx=ctx)
+        pairs = dataset.pairs(protocol)
+        groups = [g for g in (PairGroup.COARSE, PairGroup.FINE) if (pairs.group == g).any()]
+        sample_size = test_sample if test_sample is not None else (DEFAULT_LL_SAMPLE if local else None)
+        rows: list[ResultRow] = []
+        summary: dict = {"dataset": str(dataset_path), "ranker": ranker, "protocol": protocol,
+                         "k": k if local else None, "seeds": {}}
+        ll_search = local and c is None
+        per_attribute = 1 + (len(LL_C_GRID) if ll_search else 0)
+        total = len(seeds) * len(names) * per_attribute
+        step = 0
+        for seed in seeds:
+            train_all = pairs.where(split=Split.TRAIN)
+            train_imgs = np.unique(np.concatenate([train_all.a, train_all.b]))
+            std = Standardizer.fit(feats[train_imgs])
+            x = std(feats)
+            weights = np.zeros((len(names), x.shape[1]))
+            cs, c_local, local_pairs, seed_info = [], {}, {}, {}
+            for j, (name, ai) in enumerate(zip(names, attr_idx)):
+                ctx.check()
+                ctx.report(step, total, ranker, f"seed {seed}: {name}")
+                train = pairs.where(attribute=ai, split=Split.TRAIN)
+                inner, val, how = _validation(train, pairs.where(attribute=ai, split=Split.VAL), seed, len(dataset))
+                info: dict = {"train_pairs": len(train), "validation": how}
                 if c is None:
-                    va, vb, vy = val
-                    keep = np.flatnonzero(vy != 0)
-                    keep = rng.choice(keep, min(LL_VAL_SAMPLE, len(keep)), replace=False)
-                    ll_acc = {}
-                    for cc in LL_C_GRID:
-                        m = local_ranksvm_scores(x, inner, va[keep], vb[keep], k=k, c=cc, ctx=ctx)
-                        ll_acc[cc] = pairwise_accuracy(m, np.zeros_like(m), vy[keep])
-                    c_ll = max(sorted(ll_acc), key=lambda cc: (ll_acc[cc], -cc))
-                    info["ll_val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in ll_acc.items()}
+                    c_attr, accs = choose_c(x, inner, val, DEFAULT_C_GRID)
+                    info["val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in accs.items()}
+                    ctx.check()
                 else:
-                    c_ll = float(c)
-                c_local[name] = c_ll
-                info["c_local"] = c_ll
-                local_pairs[name] = full
-                margin = local_ranksvm_scores(x, full, test.a, test.b, k=k, c=c_ll, ctx=ctx)
-                splits = [("test", np.ones(len(test), bool))] + [
-                    (f"test/{g.name.lower()}", test.group == g) for g in groups]
-                for split_name, mask in splits:
-                    if mask.any():
-                        acc = pairwise_accuracy(margin[mask], np.zeros(int(mask.sum())), test.label[mask])
-                        rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc, split_name))
-            else:
-                s = (x @ weights[j])[:, None]
-                for split_name, group in [("test", None)] + [(f"test/{g.name.lower()}", g) for g in groups]:
-                    one = PairTable(**{**test.columns(), "attribute": np.zeros(len(test), np.int16)})
-                    acc = accuracy_per_attribute(s, one, group=group)
-                    if 0 in acc:
-                        rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc[0], split_name))
-            seed_info[name] = info
-            step += 1
-        summary["seeds"][str(seed)] = seed_info
-        model = RankSVMModel(names, weights, std, "gist+lab", cs,
-                             info={"dataset": dataset.name, "protocol": protocol, "seed": seed, "ranker": ranker},
-                             local={"k": k, "c": c_local, "x": x, "pairs": local_pairs} if local else None)
+                    c_attr = float(c)
+                cs.append(c_attr)
+                info["c"] = c_attr
+                full = (train.a.astype(np.int64), train.b.astype(np.int64), train.label.astype(np.int64))
+                weights[j] = fit_ranksvm(x, *full, c_attr)
+                ctx.check()
+                new_rows: list[ResultRow] = []
+                test = pairs.where(attribute=ai, split=Split.TEST, non_equal=True)
+                rng = np.random.default_rng(seed)
+                if sample_size is not None and len(test) > sample_size:
+                    test = test.select(np.sort(rng.choice(len(test), sample_size, replace=False)))
+                info["test_pairs"] = len(test)
+                if local:
+                    if c is None:
+                        va, vb, vy = val
+                        keep = np.flatnonzero(vy != 0)
+                        keep = rng.choice(keep, min(LL_VAL_SAMPLE, len(keep)), replace=False)
+                        ll_acc = {}
+                        for i, cc in enumerate(LL_C_GRID):
+                            ctx.report(step, total, ranker, f"seed {seed}: {name}, C_local {i + 1} of {len(LL_C_GRID)}")
+                            m = local_ranksvm_scores(x, inner, va[keep], vb[keep], k=k, c=cc, ctx=ctx)
+                            step += 1
+                            ll_acc[cc] = pairwise_accuracy(m, np.zeros_like(m), vy[keep])
+                        c_ll = max(sorted(ll_acc), key=lambda cc: (ll_acc[cc], -cc))
+                        info["ll_val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in ll_acc.items()}
+                    else:
+                        c_ll = float(c)
+                    c_local[name] = c_ll
+                    info["c_local"] = c_ll
+                    local_pairs[name] = full
+                    ctx.report(step, total, ranker, f"seed {seed}: {name}, ranking {len(test):,} test pairs")
+                    margin = local_ranksvm_scores(x, full, test.a, test.b, k=k, c=c_ll, ctx=ctx)
+                    splits = [("test", np.ones(len(test), bool))] + [
+                        (f"test/{g.name.lower()}", test.group == g) for g in groups]
+                    for split_name, mask in splits:
+                        if mask.any():
+                            acc = pairwise_accuracy(margin[mask], np.zeros(int(mask.sum())), test.label[mask])
+                            new_rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc, split_name))
+                else:
+                    s = (x @ weights[j])[:, None]
+                    for split_name, group in [("test", None)] + [(f"test/{g.name.lower()}", g) for g in groups]:
+                        one = PairTable(**{**test.columns(), "attribute": np.zeros(len(test), np.int16)})
+                        acc = accuracy_per_attribute(s, one, group=group)
+                        if 0 in acc:
+                            new_rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc[0], split_name))
+                for row in new_rows:
+                    ctx.emit(row)
+                rows += new_rows
+                seed_info[name] = info
+                step += 1
+            summary["seeds"][str(seed)] = seed_info
+            model = RankSVMModel(names, weights, std, "gist+lab", cs,
+                                 info={"dataset": dataset.name, "protocol": protocol, "seed": seed, "ranker": ranker},
+                                 local={"k": k, "c": c_local, "x": x, "pairs": local_pairs} if local else None)
+            if out_dir is not None:
+                model.save(Path(out_dir) / f"{ranker}-seed{seed}.npz")
+        ctx.report(total, total, ranker)
         if out_dir is not None:
-            model.save(Path(out_dir) / f"{ranker}-seed{seed}.npz")
-    ctx.report(total, total, "ranksvm")
-    if out_dir is not None:
-        write_results_csv(Path(out_dir) / "results.csv", rows)
-        (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
-    dataset.close()
+            write_results_csv(Path(out_dir) / "results.csv", rows)
+            (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
+    finally:
+        dataset.close()
     return rows

@@ -42,3 +42,16 @@ def test_errors_are_messages(toy, tmp_path, capsys):
     bad.write_bytes(b"xx")
     assert main(["eval", "--checkpoint", str(bad), "--dataset", str(toy), "--quiet"]) == 2
     assert "bad.ckpt" in capsys.readouterr().err
+
+
+def test_train_ranksvm(tmp_path, capsys):
+    from relattr_studio.data.procedural import make_toy_faces
+
+    toy = make_toy_faces(tmp_path / "toy.h5", n=60, seed=0, size=32)
+    out = tmp_path / "svm"
+    assert main(["train", "--dataset", str(toy), "--ranker", "ranksvm", "--attribute", "smiling", "--out", str(out),
+                 "--quiet"]) == 0
+    assert "smiling" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert {(r["ranker"], r["backbone"], r["attribute"]) for r in rows} == {("ranksvm", "gist+lab", "smiling")}
+    assert (out / "ranksvm-seed0.npz").is_file()

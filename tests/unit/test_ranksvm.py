@@ -126,3 +126,57 @@ def test_real_pubfig_own_features_two_attributes(pubfig_dir, tmp_path):
         accs.append(pair_accuracy(s[te.a], s[te.b], te.label))
     print(f"own-feature RankSVM on the PubFig subset: {100 * np.mean(accs):.1f} %")
     assert np.mean(accs) > 0.64
+
+
+# -- the job as the window runs it -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy_with_features(tmp_path_factory):
+    """A small toy-faces file of its own (the job caches its features in the file)."""
+    from relattr_studio.data.procedural import make_toy_faces
+
+    return make_toy_faces(tmp_path_factory.mktemp("svm") / "toy.h5", n=100, seed=0, size=32)
+
+
+def test_entry_runs_local_ranksvm_with_its_settings_and_streams_rows(toy_with_features, tmp_path):
+    import json
+
+    from relattr_studio.core.jobs import JobContext, Progress
+    from relattr_studio.training.entry import run_ranksvm_training
+    from relattr_studio.training.ranksvm_job import LL_C_GRID
+    from relattr_studio.training.results import ResultRow
+
+    events = []
+    ctx = JobContext(on_event=events.append, min_interval=0.0)
+    rows = run_ranksvm_training(ctx=ctx, dataset=str(toy_with_features), ranker="ranksvm-ll",
+                                attributes=("smiling", "young"), seeds=(0, 1), k=10, test_sample=40,
+                                out_dir=str(tmp_path))
+    assert [e for e in events if isinstance(e, ResultRow)] == rows  # each row streamed as it was measured
+    assert {(r.attribute, r.seed) for r in rows} == {(a, s) for a in ("smiling", "young") for s in (0, 1)}
+    steps = [e for e in events if isinstance(e, Progress) and e.stage == "ranksvm-ll"]
+    assert [p.done for p in steps] == sorted(p.done for p in steps)
+    assert steps[-1].done == steps[-1].total == 2 * 2 * (1 + len(LL_C_GRID))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["k"] == 10 and summary["seeds"]["1"]["young"]["test_pairs"] == 40
+
+
+def test_ranksvm_job_stops_when_cancelled_and_writes_nothing(toy_with_features, tmp_path):
+    from relattr_studio.core.errors import Cancelled, RelAttrError
+    from relattr_studio.core.jobs import JobContext, Progress
+    from relattr_studio.training.entry import run_ranksvm_training
+
+    seen = []
+
+    def on_event(e):
+        if isinstance(e, Progress) and e.stage == "ranksvm":
+            seen.append(e.done)
+
+    ctx = JobContext(on_event=on_event, should_stop=lambda: len(seen) >= 2, min_interval=0.0)
+    with pytest.raises(Cancelled):
+        run_ranksvm_training(ctx=ctx, dataset=str(toy_with_features), ranker="ranksvm", seeds=(0, 1, 2),
+                             out_dir=str(tmp_path))
+    assert seen == [0, 1]  # stopped within the second attribute (after its C search), not at the end
+    assert not (tmp_path / "results.csv").exists()
+    with pytest.raises(RelAttrError, match="not a RankSVM ranker"):
+        run_ranksvm_training(ctx=JobContext(), dataset=str(toy_with_features), ranker="ranknet")
