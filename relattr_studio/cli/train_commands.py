@@ -19,7 +19,9 @@ def register(sub) -> None:
                    help="auto (offline ImageNet weights where the backbone has them; the default), none, or a file")
     p.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
     p.add_argument("--multi-head", action="store_true", help="one model with a head per attribute")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0 .. N-1)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (first-seed .. first-seed + N - 1)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="the first seed (default 0): split the seeds of one table over processes or machines")
     p.add_argument("--protocol", default="default")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--steps", type=int, default=None)
@@ -95,12 +97,12 @@ def cmd_train(args) -> int:
         except ImportError:
             raise RelAttrError("RankSVM is not available in this build (training/ranksvm_job.py missing)") from None
         rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == RANKSVM_LL,
-                       seeds=list(range(args.seeds)), protocol=args.protocol, out_dir=str(out), quiet=args.quiet)
+                       seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol, out_dir=str(out), quiet=args.quiet)
     else:
         from relattr_studio.training.runs import train_rankers
 
         config = _config(args)
-        _, rows = run_job(train_rankers, config, seeds=list(range(args.seeds)), per_attribute=not args.multi_head,
+        _, rows = run_job(train_rankers, config, seeds=list(range(args.first_seed, args.first_seed + args.seeds)), per_attribute=not args.multi_head,
                           quiet=args.quiet)
     if not dist_env().is_main:
         return 0

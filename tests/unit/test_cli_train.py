@@ -50,8 +50,9 @@ def test_train_ranksvm(tmp_path, capsys):
     toy = make_toy_faces(tmp_path / "toy.h5", n=60, seed=0, size=32)
     out = tmp_path / "svm"
     assert main(["train", "--dataset", str(toy), "--ranker", "ranksvm", "--attribute", "smiling", "--out", str(out),
-                 "--quiet"]) == 0
+                 "--seeds", "2", "--first-seed", "3", "--quiet"]) == 0
     assert "smiling" in capsys.readouterr().out
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert {(r["ranker"], r["backbone"], r["attribute"]) for r in rows} == {("ranksvm", "gist+lab", "smiling")}
-    assert (out / "ranksvm-seed0.npz").is_file()
+    assert {r["seed"] for r in rows} == {"3", "4"}  # --first-seed 3, two seeds
+    assert (out / "ranksvm-seed3.npz").is_file() and (out / "ranksvm-seed4.npz").is_file()
