@@ -17,14 +17,21 @@ if TYPE_CHECKING:  # torch loads when a job runs, not when the view is built
     from relattr_studio.analysis.saliency import ChannelAttention, PairSaliency
 
 
+# A pairwise ranker (DACRL) scores an image by its mean P(image > r) over other images r; over
+# all N - 1 of them that is N^2 pair comparisons (300 toy faces: 13 min on one busy CPU core),
+# so the view compares every image with a seeded sample of this many.
+PAIRWISE_REFERENCES = 32
+
+
 @dataclass(frozen=True)
 class Analysis:
     model: object
     info: object  # the checkpoint's CheckpointInfo
     scores: np.ndarray  # N x A
-    features: np.ndarray  # N x D
-    pca: np.ndarray  # N x 2
+    features: np.ndarray | None  # N x D; None for a ranker with no per-image features (DeepSTN)
+    pca: np.ndarray | None  # N x 2, None with the features
     device: str
+    score_note: str = ""  # how the scores were made, where it is not one forward pass per image
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,53 @@ def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str =
     ctx.report(0, None, "loading", Path(checkpoint).name)
     model, info = load_checkpoint(checkpoint, device=dev)
     ds = DatasetFile(dataset_path)
+    note = ""
     try:
-        scores = score_images(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
-        features = extract_features(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
+        if getattr(model, "kind", "pointwise") == "pairwise" and hasattr(model, "pairwise_scores"):
+            scores, note = pairwise_reference_scores(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
+        else:
+            scores = score_images(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
+        # extract_features maps a backbone's or embed()'s features; a ranker with neither has none
+        has_features = hasattr(model, "backbone") or hasattr(model, "embed")
+        features = extract_features(model, ds, batch_size=batch_size, device=dev, ctx=ctx) if has_features else None
     finally:
         ds.close()
     ctx.report(0, None, "PCA")
-    return Analysis(model, info, scores, features, pca_2d(features), dev)
+    return Analysis(model, info, scores, features, None if features is None else pca_2d(features), dev, note)
+
+
+def pairwise_reference_scores(model, dataset, *, batch_size: int = 64, device: str = "cpu", ctx,
+                              references: int = PAIRWISE_REFERENCES, seed: int = 0) -> tuple[np.ndarray, str]:
+    """A pairwise ranker's Borda scores (``model.pairwise_scores``: mean P(i > r)) against a
+    seeded sample of ``references`` images, reported and cancellable per batch of images; an
+    image of the sample is not compared with itself. Returns (N x A scores, a note saying so)."""
+    import torch
+
+    from relattr_studio.analysis.orderings import embed_images
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            feats = embed_images(model, dataset, batch_size=batch_size, device=device, ctx=ctx)
+            n = len(feats)
+            refs = np.sort(np.random.default_rng(seed).choice(n, size=min(references, n), replace=False))
+            m = len(refs)
+            ref = feats[torch.as_tensor(refs)]
+            scores = np.zeros((n, len(model.attributes)), np.float32)
+            step = max(1, 1024 // max(1, m))
+            ctx.report(0, n, "scoring pairs")
+            for start in range(0, n, step):
+                ctx.check()
+                stop = min(n, start + step)
+                scores[start:stop] = model.pairwise_scores(feats[start:stop], reference=ref).float().cpu().numpy()
+                ctx.report(stop, n, "scoring pairs")
+    finally:
+        model.train(was_training)
+    if m > 1:  # against itself an image scores P = 1/2 exactly (antisymmetric): take it out
+        scores[refs] = (scores[refs] * m - 0.5) / (m - 1)
+    others = m - 1 if m == n else m
+    return scores, f"score = mean P(image > r) over {others} reference images"
 
 
 def analyse_pair(*, ctx, model, a: int, b: int, image_a: np.ndarray, image_b: np.ndarray, attribute: int,

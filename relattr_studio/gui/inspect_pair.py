@@ -11,7 +11,9 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWi
 
 from relattr_studio.gui.imaging import pixmap_from_array
 from relattr_studio.gui.plots import AttentionBars
-from relattr_studio.gui.widgets import ImageCanvas
+from relattr_studio.gui.widgets import ACCENT, ACCENT_2, ImageCanvas
+
+HINT = "Pick two images on the strip or the scatter, or a test pair."
 
 _HEAT = pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.float32)
 DISPLAY = 256  # overlays are drawn at this size so that boxes and edges stay crisp
@@ -51,7 +53,7 @@ class PairPanel(QWidget):
         super().__init__(parent)
         self.canvas_a = ImageCanvas(minimum=170, caption="i")
         self.canvas_b = ImageCanvas(minimum=170, caption="j")
-        self.label_a = QLabel("Pick two images on the strip or the scatter, or a test pair.")
+        self.label_a = QLabel(HINT)
         self.label_b = QLabel("")
         self.verdict = QLabel("")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -81,11 +83,28 @@ class PairPanel(QWidget):
         self.attention_maps.hide()
         self.shown: tuple[int, int] | None = None
 
+    def clear(self) -> None:
+        """No pair: a new model's judgement is not the previous model's."""
+        self.shown = None
+        for canvas, caption in ((self.canvas_a, "i"), (self.canvas_b, "j")):
+            canvas.set_pixmap(None)
+            canvas.set_caption(caption)
+            canvas.set_highlight(None)
+        self.label_a.setText(HINT)
+        self.label_b.setText("")
+        self.verdict.setText("")
+        self._show_attention(None)
+
     def show_pending(self, a: int, image_a: np.ndarray, b: int | None, image_b: np.ndarray | None) -> None:
+        self.shown = None
         self.canvas_a.set_pixmap(overlay_pixmap(image_a, None, None))
         self.canvas_a.set_caption(f"#{a}")
+        self.canvas_a.set_highlight(ACCENT)  # the colours of their markers on the histogram
         self.canvas_b.set_pixmap(None if image_b is None else overlay_pixmap(image_b, None, None))
         self.canvas_b.set_caption("" if b is None else f"#{b}")
+        self.canvas_b.set_highlight(None if b is None else ACCENT_2)
+        self.label_a.setText(f"i = #{a}")
+        self.label_b.setText("" if b is None else f"j = #{b}")
         self.verdict.setText("pick a second image…" if b is None else "computing saliency…")
 
     def show_result(self, r, image_a: np.ndarray, image_b: np.ndarray, attribute_name: str) -> None:
@@ -100,9 +119,9 @@ class PairPanel(QWidget):
         if s.score_i is not None:
             self.label_a.setText(f"i = #{r.a}: score r_i = {s.score_i:.3f}")
             self.label_b.setText(f"j = #{r.b}: score r_j = {s.score_j:.3f}")
-        else:
-            self.label_a.setText("pairwise ranker: saliency of the compare logit")
-            self.label_b.setText("")
+        else:  # a pairwise ranker has no score per image: both maps explain the one logit
+            self.label_a.setText(f"i = #{r.a}: saliency of the pair's compare logit")
+            self.label_b.setText(f"j = #{r.b}: saliency of the pair's compare logit")
         self._show_attention(r.attention)
 
     def _show_attention(self, att) -> None:
@@ -117,6 +136,11 @@ class PairPanel(QWidget):
             return
         k = len(att.top)
         self.attention.set_weights(att.weights, k)
+        for item in self.attention.getPlotItem().items:
+            # hundreds of 1-px bars: their black outlines hid the fill (the most attended in
+            # orange) under one black block
+            if isinstance(item, pg.BarGraphItem):
+                item.setOpts(pen=None)
         half = len(att.weights) // 2
         for row, title, idx, maps in ((self.top_row, "most attended", att.top, att.top_maps),
                                       (self.bottom_row, "least attended", att.bottom, att.bottom_maps)):

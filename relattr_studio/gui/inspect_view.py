@@ -46,7 +46,10 @@ class InspectView(QWidget):
         self.order = np.zeros(0, np.int64)
         self.picked: list[int] = []
         self._pending_pair: tuple[int, int] | None = None
-        self._checkpoint: str | None = None
+        self._checkpoint: str | None = None  # the checkpoint shown (reloaded for a new dataset)
+        self._loading: str | None = None  # the checkpoint being loaded
+        self._embedding: tuple | None = None  # (image indices, N x 2, title) on the scatter
+        self._pair_request: tuple | None = None  # (analysis, a, b, attribute) of the pair job
 
         self.load_button = QPushButton("Load checkpoint…")
         self.load_button.clicked.connect(self.choose_checkpoint)
@@ -59,6 +62,13 @@ class InspectView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.runner.cancel)
+        # shown only while a job runs: a full bar reading "done" looked like a button; their
+        # room is kept so the attribute box does not jump
+        for w in (self.progress, self.cancel_button):
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
+            w.hide()
         top = QHBoxLayout()
         for w in (self.load_button, self.model_label):
             top.addWidget(w)
@@ -83,13 +93,16 @@ class InspectView(QWidget):
         strip_label = QLabel("Images sorted by score (strongest first) — click two to compare")
 
         self.histogram = ScoreHistogram()
+        # Borda scores live in [0, 1]: an automatic "(x0.001)" prefix read them as 300..900
+        self.histogram.getAxis("bottom").enableAutoSIPrefix(False)
         self.scatter = EmbeddingScatter(on_pick=self.pick)
         self.pca_button = QPushButton("PCA")
         self.tsne_button = QPushButton("t-SNE")
         self.pca_button.clicked.connect(self.show_pca)
         self.tsne_button.clicked.connect(self.compute_tsne)
+        self.embedding_label = QLabel("Embedding of the backbone features:")
         emb_buttons = QHBoxLayout()
-        emb_buttons.addWidget(QLabel("Embedding of the backbone features:"))
+        emb_buttons.addWidget(self.embedding_label)
         emb_buttons.addWidget(self.pca_button)
         emb_buttons.addWidget(self.tsne_button)
         emb_buttons.addStretch(1)
@@ -99,6 +112,8 @@ class InspectView(QWidget):
         lv.addWidget(self.histogram, 2)
         lv.addLayout(emb_buttons)
         lv.addWidget(self.scatter, 3)
+        self.pca_button.setEnabled(False)
+        self.tsne_button.setEnabled(False)
 
         self.test_pairs = QComboBox()
         self.test_pairs.setPlaceholderText("… or choose a test pair")
@@ -120,6 +135,7 @@ class InspectView(QWidget):
         layout.addWidget(split, 1)
 
         self._on_done = None
+        self._shown_model = "No model loaded"  # the model label's text for the model shown
         self.runner.progress.connect(self._on_progress)
         self.runner.finished.connect(self._on_job_finished)
         self.runner.failed.connect(lambda m: self._job_ended(f"failed: {m}", error=m))
@@ -156,8 +172,9 @@ class InspectView(QWidget):
         ds = self.session.dataset
         if ds is None or self.runner.running:
             return False
-        self._checkpoint = str(path)
+        self._loading = str(path)
         self.model_label.setText(f"Loading {Path(path).name}…")
+        self.model_label.setToolTip(str(path))
         self._start(inspect_jobs.analyse_checkpoint, self._on_analysis, checkpoint=str(path),
                     dataset_path=str(ds.path), device=device)
         return True
@@ -167,6 +184,10 @@ class InspectView(QWidget):
         self.cancel_button.setEnabled(True)
         self.load_button.setEnabled(False)
         self.tsne_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("starting…")
+        self.progress.show()
+        self.cancel_button.show()
         self.runner.start(job, **kwargs)
 
     def _on_job_finished(self, result) -> None:
@@ -188,25 +209,49 @@ class InspectView(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000 if text == "done" else 0)
         self.progress.setFormat(text)
+        self.progress.hide()
+        self.cancel_button.hide()
         self.cancel_button.setEnabled(False)
         self.load_button.setEnabled(self.session.dataset is not None)
-        self.tsne_button.setEnabled(self.analysis is not None)
+        has_features = self.analysis is not None and self.analysis.features is not None
+        self.tsne_button.setEnabled(has_features)
+        self.pca_button.setEnabled(has_features)
+        loading, self._loading = self._loading, None
+        if loading is None or text == "done":
+            return
+        # a load that failed or was cancelled: the model shown before stays, and says it is shown
+        what = "Could not load" if error else "Cancelled loading"
+        still = f" · still showing {self._shown_model}" if self.analysis is not None else ""
+        self.model_label.setText(f"<span style='color:#c0392b'>{what} {Path(loading).name}</span>{still}")
+        self.model_label.setToolTip(f"{loading}: {error}" if error else loading)
         if error:
-            self.model_label.setText("Could not load the model")
-            self.session.show_status(error)
+            self.session.show_status(f"Could not load {Path(loading).name}: {error}")
 
     def _on_analysis(self, a: inspect_jobs.Analysis) -> None:
         self.analysis = a
+        self._checkpoint = self._loading or self._checkpoint
         info = a.info
-        self.model_label.setText(f"<b>{info.ranker}</b> on {info.backbone or '–'} · {a.device}"
-                                 f" · {Path(info.path).name}")
-        self.model_label.setToolTip(f"{info.path}\nbackbone weights: {info.weights_source}")
+        text = f"<b>{info.ranker}</b> on {info.backbone or '–'} · {a.device} · {Path(info.path).name}"
+        tip = f"{info.path}\nbackbone weights: {info.weights_source}" + (f"\n{a.score_note}" if a.score_note else "")
+        self.model_label.setText(text)
+        self.model_label.setToolTip(tip)
+        self._shown_model = text
         self.thumbs.scores = a.scores
         self.attribute.blockSignals(True)
         self.attribute.clear()
         self.attribute.addItems(list(info.attributes))
         self.attribute.blockSignals(False)
+        self._embedding = None  # the previous model's map and pair are not this one's
+        self.picked = []
+        self._pending_pair = None
+        self.pair_panel.clear()
         self._on_attribute(0)
+        has_features = a.features is not None
+        self.scatter.setVisible(has_features)
+        self.embedding_label.setText("Embedding of the backbone features:" if has_features else
+                                     f"No embedding: {info.ranker} gives no per-image backbone features to map.")
+        self.pca_button.setVisible(has_features)
+        self.tsne_button.setVisible(has_features)
         self.show_pca()
 
     # -- attribute: ordering, histogram, colours, test pairs -------------------------------------
@@ -227,8 +272,14 @@ class InspectView(QWidget):
         self.thumbs.set_order(self.order)
         self.histogram.set_histogram(*score_histogram(a.scores, ai))
         self.histogram.setTitle(f"Score histogram: {self.attribute.currentText()}")
+        self.histogram.setLabel("bottom", a.score_note or "score")
+        self.histogram.mark([float(a.scores[i, ai]) for i in self.picked])
         self._recolour()
         self._fill_test_pairs()
+        if len(self.picked) == 2:  # the pair shown was judged on the previous attribute
+            self._pending_pair = (self.picked[0], self.picked[1])
+            self.pair_panel.verdict.setText("computing saliency…")
+            self._next_pair()
 
     def _fill_test_pairs(self) -> None:
         self.test_pairs.clear()
@@ -255,13 +306,13 @@ class InspectView(QWidget):
 
     def show_pca(self) -> None:
         a = self.analysis
-        if a is not None:
+        if a is not None and a.pca is not None:
             self._embedding = (np.arange(len(a.pca)), a.pca, "PCA of backbone features")
             self._recolour()
 
     def compute_tsne(self) -> bool:
         a = self.analysis
-        if a is None or self.runner.running:
+        if a is None or a.features is None or self.runner.running:
             return False
         self._start(inspect_jobs.tsne_job, self._on_tsne, features=a.features)
         return True
@@ -273,7 +324,7 @@ class InspectView(QWidget):
 
     def _recolour(self) -> None:
         a = self.analysis
-        emb = getattr(self, "_embedding", None)
+        emb = self._embedding
         if a is None or emb is None:
             return
         idx, xy, title = emb
@@ -316,6 +367,7 @@ class InspectView(QWidget):
         self._pending_pair = None
         ds = self.session.dataset
         self._pair_images = (ds.image(a), ds.image(b))
+        self._pair_request = (self.analysis, a, b, self.attribute_index)
         self.pair_runner.start(inspect_jobs.analyse_pair, model=self.analysis.model, a=a, b=b,
                                image_a=self._pair_images[0], image_b=self._pair_images[1],
                                attribute=self.attribute_index, device=self.analysis.device)
@@ -323,6 +375,10 @@ class InspectView(QWidget):
     def _on_pair(self, r: inspect_jobs.PairAnalysis) -> None:
         if self._pending_pair is not None:
             return  # a newer pair is waiting: skip drawing this one
+        asked = self._pair_request
+        if asked is None or asked[0] is not self.analysis or list(asked[1:3]) != self.picked \
+                or asked[3] != self.attribute_index:
+            return  # asked of another model, pair or attribute than the one now shown
         self.pair_panel.show_result(r, *self._pair_images, self.attribute.currentText())
 
     # -- lifetime --------------------------------------------------------------------------

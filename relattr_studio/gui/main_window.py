@@ -58,6 +58,10 @@ class MainWindow(QMainWindow):
         self.session.events.dataset.connect(self._on_dataset)
         self.session.events.label_store.connect(self._on_store)
         self.session.events.status.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        # a session handed over with a dataset or label store already open: say so at once
+        if self.session.dataset is not None:
+            self._on_dataset(self.session.dataset)
+        self._on_store(self.session.label_store)
         geometry = self.settings.value("geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1360, 860)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
@@ -73,6 +74,9 @@ class TrainView(QWidget):
         self._ranksvm_out: Path | None = None
         self._last_metric_log = 0.0
         self._started_at = 0.0
+        self._training_progress: Progress | None = None  # the run's last "training …" report
+        self._run_is_ranksvm = False
+        self._seeds = 1  # seeds whose mean the results table shows
 
         self.form = TrainForm()
         self.dataset_label = QLabel("No dataset open")
@@ -98,6 +102,7 @@ class TrainView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(340)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll = scroll
 
         self.device_label = QLabel("Device: –")
         self.weights_label = QLabel("Backbone weights: –")
@@ -108,9 +113,13 @@ class TrainView(QWidget):
         self.progress.setFormat("idle")
         self.progress.setValue(0)
         self.curves = LiveCurves()
+        self.no_curves_note = QLabel("RankSVM is solved per attribute, not trained in steps: it has no loss or "
+                                     "accuracy curves. The results table fills in as each attribute is tested.")
+        self.no_curves_note.setWordWrap(True)
         self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["attribute", "test"])
+        self.table.setHorizontalHeaderLabels(["attribute", "test accuracy (%)"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)  # row numbers would number the mean row too
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -128,6 +137,7 @@ class TrainView(QWidget):
         rv.addLayout(info)
         rv.addWidget(self.weights_label)
         rv.addWidget(self.progress)
+        rv.addWidget(self.no_curves_note)
         split = QSplitter()
         split.setOrientation(split.orientation().Vertical)
         split.addWidget(self.curves)
@@ -150,7 +160,17 @@ class TrainView(QWidget):
         session.events.dataset.connect(self._on_dataset)
         self._on_dataset(session.dataset)
         self.form.ranker.currentTextChanged.connect(lambda _: self._update_buttons())
+        self.form.ranker.currentTextChanged.connect(lambda _: self._fit_form_column())
         self._update_buttons()
+        self._fit_form_column()
+
+    def _fit_form_column(self) -> None:
+        """Keep the form's column at least as wide as the form (and a vertical scrollbar): with
+        horizontal scrolling off, a narrower column clipped the fields' right edges. It only
+        grows, so the column does not jump when another ranker shows other fields."""
+        s = self.form_scroll
+        need = s.widget().minimumSizeHint().width() + 2 * s.frameWidth() + s.verticalScrollBar().sizeHint().width()
+        s.setMinimumWidth(max(s.minimumWidth(), need))
 
     # -- session ---------------------------------------------------------------------------
 
@@ -168,6 +188,11 @@ class TrainView(QWidget):
         self.start_button.setEnabled(self.session.dataset is not None and idle)
         self.resume_button.setEnabled(idle and not self.form.is_ranksvm())  # RankSVM has no checkpoints
         self.cancel_button.setEnabled(not idle)
+        # curves for a neural ranker; RankSVM has none, so no empty plots for it: the running
+        # job decides, else the ranker chosen
+        ranksvm = self._run_is_ranksvm if self.runner.running else self.form.is_ranksvm()
+        self.curves.setVisible(not ranksvm)
+        self.no_curves_note.setVisible(ranksvm)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -196,7 +221,7 @@ class TrainView(QWidget):
             self._log(f"Cannot start: {err}")
             self.session.show_status(f"Cannot start training: {err}")
             return False
-        self._clear_run()
+        self._clear_run(ranksvm=False)
         self.device_label.setText("Device: starting…")
         self.weights_label.setText("Backbone weights: –")
         what = f"resuming from {resume_from}" if resume_from else "starting"
@@ -215,26 +240,33 @@ class TrainView(QWidget):
             self.session.show_status(f"Cannot start training: {err}")
             return False
         out = data_dir() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{settings['ranker']}"
-        self._clear_run()
+        self._clear_run(ranksvm=True, seeds=len(settings["seeds"]))
         self.device_label.setText("Device: CPU (NumPy)")
         self.weights_label.setText(f"Features: {self.form.features.text()}")
         seeds = settings["seeds"]
         self._log(f"starting: {settings['ranker']} on GIST + Lab features, attributes "
                   f"{', '.join(settings['attributes'])}, seed{'s' if len(seeds) > 1 else ''} "
                   f"{', '.join(map(str, seeds))}")
-        self._log("RankSVM is solved per attribute, not trained in steps: the curves stay empty; the progress "
-                  "bar counts attributes × seeds and the results table fills as each attribute is tested.")
+        self._log("RankSVM is solved per attribute, not trained in steps: no curves; the progress bar counts "
+                  "attributes × seeds and the results table fills as each attribute is tested.")
         self.runner.start(self.ranksvm_job, dataset=str(self.session.dataset.path), out_dir=str(out), **settings)
         self._ranksvm_out = out
         self._update_buttons()
         return True
 
-    def _clear_run(self) -> None:
+    def _clear_run(self, *, ranksvm: bool, seeds: int = 1) -> None:
         self.curves.clear()
         self.results.clear()
         self._result_rows = []
         self._ranksvm_out = None
+        self.speed_label.setText("")  # the previous run's pairs/s is not this run's
+        self._training_progress = None
+        self._run_is_ranksvm = ranksvm
+        self._seeds = seeds
         self.table.setRowCount(0)
+        self.table.setColumnCount(2)
+        self.table.setHorizontalHeaderLabels(["attribute", "test accuracy (%)"])
+        self.bottom_tabs.setCurrentWidget(self.log)  # the log is what moves until results come
         self.progress.setRange(0, 0)
         self.progress.setFormat("starting…")
         self._started_at = time.monotonic()
@@ -255,9 +287,19 @@ class TrainView(QWidget):
     # -- job events (GUI thread) ---------------------------------------------------------------
 
     def _on_progress(self, p: Progress) -> None:
-        if p.total and (p.stage or "").startswith("training"):
+        training = (p.stage or "").startswith("training")
+        if p.total and training:
             self.curves.set_steps(p.total)  # the run's length: the curves' step axis
-        if p.total:
+            self._training_progress = p
+        t = self._training_progress
+        if p.total and not training and t is not None:
+            # scoring for a validation (or the test) between training steps: the bar stays on
+            # the run's steps, so a full "scoring: 134 / 134" never reads as the run being done
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * (t.fraction or 0)))
+            self.progress.setFormat(f"{t.stage}: {t.done:,} / {t.total:,} · {p.stage or 'working'} "
+                                    f"{p.done:,} / {p.total:,}")
+        elif p.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * (p.fraction or 0)))
             self.progress.setFormat(f"{p.stage or 'training'}: {p.done:,} / {p.total:,}"
@@ -311,18 +353,24 @@ class TrainView(QWidget):
         for row in self.results.values():
             splits += [s for s in row if s not in splits]
         splits.sort(key=lambda s: (s != "test", s))
+        over = f", mean of {self._seeds} seeds" if self._seeds > 1 else ""
         self.table.setColumnCount(1 + len(splits))
-        self.table.setHorizontalHeaderLabels(["attribute", *[f"{s} accuracy (%)" for s in splits]])
+        self.table.setHorizontalHeaderLabels(["attribute", *[f"{s} accuracy (%{over})" for s in splits]])
         self.table.setRowCount(len(self.results) + 1)
         for r, (attr, row) in enumerate(self.results.items()):
             self.table.setItem(r, 0, QTableWidgetItem(attr))
             for c, s in enumerate(splits, 1):
                 self.table.setItem(r, c, QTableWidgetItem("–" if s not in row else f"{row[s]:.2f}"))
         last = len(self.results)
-        self.table.setItem(last, 0, QTableWidgetItem("mean"))
-        for c, s in enumerate(splits, 1):
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        cells = [QTableWidgetItem("mean over attributes")]
+        for s in splits:
             vals = [row[s] for row in self.results.values() if s in row]
-            self.table.setItem(last, c, QTableWidgetItem(f"{sum(vals) / len(vals):.2f}" if vals else "–"))
+            cells.append(QTableWidgetItem(f"{sum(vals) / len(vals):.2f}" if vals else "–"))
+        for c, item in enumerate(cells):
+            item.setFont(bold)
+            self.table.setItem(last, c, item)
         self.bottom_tabs.setCurrentWidget(self.table)
 
     def _on_finished(self, result) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ACCENT = QColor(52, 132, 228)
@@ -63,6 +63,19 @@ class ImageCanvas(QWidget):
             w = h = side
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
+    def _caption_font(self) -> QFont:
+        f = QFont(self.font())
+        f.setBold(True)
+        return f
+
+    def caption_rect(self) -> QRectF:
+        """The caption's badge in the image's top-left corner, wide enough for its text
+        ("#12345" as well as "i"), never wider than the image."""
+        r = self.image_rect()
+        fm = QFontMetrics(self._caption_font())
+        width = max(34, fm.horizontalAdvance(self._caption) + 12)
+        return QRectF(r.left() + 6, r.top() + 6, min(width, max(24.0, r.width() - 12)), max(24, fm.height() + 6))
+
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Window).darker(118))
@@ -78,10 +91,8 @@ class ImageCanvas(QWidget):
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(r.adjusted(-3, -3, 3, 3))
         if self._caption:
-            f = QFont(self.font())
-            f.setBold(True)
-            p.setFont(f)
-            tr = QRectF(r.left() + 6, r.top() + 6, 34, 24)
+            p.setFont(self._caption_font())
+            tr = self.caption_rect()
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(0, 0, 0, 150))
             p.drawRoundedRect(tr, 5, 5)

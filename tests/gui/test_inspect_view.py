@@ -95,3 +95,165 @@ def test_a_bad_checkpoint_is_a_message(view, qtbot, tmp_path):
     with qtbot.waitSignal(view.runner.ended, timeout=30_000):
         view.load_checkpoint(bad, device="cpu")
     assert view.analysis is None and "failed" in view.progress.format()
+
+
+# -- what the screenshots showed wrong --------------------------------------------------------
+
+
+def _tiny(tmp_path_factory, toy_faces_path, ranker):
+    pytest.importorskip("relattr_studio.training.checkpoint")
+    import torch
+
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.modeling.rankers import RANKERS
+    from relattr_studio.training.checkpoint import save_checkpoint
+
+    with DatasetFile(toy_faces_path) as ds:
+        names = list(ds.attribute_names)
+    torch.manual_seed(0)
+    model = RANKERS.build(ranker, attributes=names, backbone="small-cnn", backbone_options={"width": 8})
+    return save_checkpoint(tmp_path_factory.mktemp(ranker) / f"tiny-{ranker}.ckpt", model)
+
+
+@pytest.fixture(scope="module")
+def tiny_deepstn(tmp_path_factory, toy_faces_path):
+    return _tiny(tmp_path_factory, toy_faces_path, "deepstn")
+
+
+@pytest.fixture(scope="module")
+def tiny_dacrl(tmp_path_factory, toy_faces_path):
+    return _tiny(tmp_path_factory, toy_faces_path, "dacrl")
+
+
+def test_no_done_button_when_idle(view, qtbot, tiny_checkpoint):
+    """A full progress bar reading "done" beside Cancel looked like a button."""
+    view.show()
+    assert not view.progress.isVisible() and not view.cancel_button.isVisible()
+    with qtbot.waitSignal(view.runner.ended, timeout=60_000):
+        assert view.load_checkpoint(tiny_checkpoint, device="cpu")
+        assert view.progress.isVisible() and view.cancel_button.isVisible()
+    assert not view.progress.isVisible() and not view.cancel_button.isVisible()
+
+
+def test_a_failed_load_keeps_the_model_shown_and_says_so(view, qtbot, tiny_checkpoint, tmp_path):
+    """A failed load said "Could not load the model" over the previous model's strip and pair."""
+    _load(view, qtbot, tiny_checkpoint)
+    shown = view.analysis
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with qtbot.waitSignal(view.runner.ended, timeout=30_000):
+        view.load_checkpoint(bad, device="cpu")
+    assert view.analysis is shown
+    text = view.model_label.text()
+    assert "Could not load bad.ckpt" in text and "still showing" in text and "tiny.ckpt" in text
+    assert "bad.ckpt" in view.model_label.toolTip()
+    assert view._checkpoint == str(tiny_checkpoint)  # a new dataset reloads the model shown, not the bad file
+
+
+def test_a_new_model_clears_the_previous_models_pair(view, qtbot, tiny_checkpoint, tiny_deepstn):
+    _load(view, qtbot, tiny_checkpoint)
+    first, last = int(view.thumbs.order[0]), int(view.thumbs.order[-1])
+    with qtbot.waitSignal(view.pair_runner.finished, timeout=30_000):
+        view.pick(first)
+        view.pick(last)
+    assert view.pair_panel.shown == (first, last)
+    _load(view, qtbot, tiny_deepstn)
+    assert view.pair_panel.shown is None and view.picked == []
+    assert view.pair_panel.verdict.text() == "" and view.pair_panel.canvas_a.pixmap() is None
+
+
+def test_changing_the_attribute_judges_the_pair_again(view, qtbot, tiny_checkpoint):
+    _load(view, qtbot, tiny_checkpoint)
+    with qtbot.waitSignal(view.pair_runner.finished, timeout=30_000):
+        view.pick(3)
+        view.pick(7)
+    name = view.attribute.itemText(2)
+    with qtbot.waitSignal(view.pair_runner.finished, timeout=30_000):
+        view.attribute.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: f"P(i more {name} than j)" in view.pair_panel.verdict.text(), timeout=5000)
+    assert view.pair_panel.shown == (3, 7)
+
+
+def test_deepstn_loads_with_crop_boxes_and_says_it_has_no_embedding(view, qtbot, tiny_deepstn):
+    """extract_features has no features for DeepSTN: the whole load failed with a ValueError."""
+    view.show()
+    _load(view, qtbot, tiny_deepstn)
+    assert view.analysis.features is None
+    assert not view.scatter.isVisible() and not view.tsne_button.isVisible()
+    assert "No embedding" in view.embedding_label.text()
+    assert not view.compute_tsne()
+    with qtbot.waitSignal(view.pair_runner.finished, timeout=30_000) as done:
+        view.pick(int(view.thumbs.order[0]))
+        view.pick(int(view.thumbs.order[-1]))
+    result = done.args[0]
+    assert result.box_a is not None and result.box_b is not None and result.box_a.shape == (4,)
+    assert view.pair_panel.shown == (result.a, result.b)
+
+
+def test_dacrl_scores_against_references_with_progress_and_draws_its_attention(view, qtbot, tiny_dacrl):
+    """DACRL's scores compared every image with every other (N^2: minutes for 300 images) with
+    no progress and no cancel; the attention bars' outlines made one black block."""
+    import pyqtgraph as pg
+
+    from relattr_studio.gui import inspect_jobs
+
+    stages = []
+    view.runner.progress.connect(lambda p: stages.append(p.stage))
+    view.show()
+    _load(view, qtbot, tiny_dacrl)
+    assert "scoring pairs" in stages
+    note = view.analysis.score_note
+    assert f"{inspect_jobs.PAIRWISE_REFERENCES} reference images" in note
+    assert view.histogram.getAxis("bottom").labelText == note
+    assert not view.histogram.getAxis("bottom").autoSIPrefix
+    scores = view.analysis.scores
+    assert scores.min() >= 0 and scores.max() <= 1
+    with qtbot.waitSignal(view.pair_runner.finished, timeout=30_000):
+        view.pick(int(view.thumbs.order[0]))
+        view.pick(int(view.thumbs.order[-1]))
+    panel = view.pair_panel
+    assert panel.attention.isVisible() and panel.attention_maps.isVisible()
+    bars = [i for i in panel.attention.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
+    assert bars and all(b.opts["pen"] is None for b in bars)
+    assert panel.label_a.text().startswith("i = #") and panel.label_b.text().startswith("j = #")
+
+
+def test_reference_scores_are_the_borda_count_when_every_image_is_a_reference(toy_faces_path):
+    pytest.importorskip("relattr_studio.training.checkpoint")
+    import numpy as np
+    import torch
+
+    from relattr_studio.analysis.orderings import embed_images
+    from relattr_studio.core.jobs import NULL_CONTEXT
+    from relattr_studio.data.dataset_file import DatasetFile
+    from relattr_studio.gui.inspect_jobs import pairwise_reference_scores
+    from relattr_studio.modeling.rankers import RANKERS
+
+    class First:
+        def __init__(self, ds, n):
+            self.ds, self.n = ds, n
+
+        def __len__(self):
+            return self.n
+
+        def images(self, idx):
+            return self.ds.images(idx)
+
+    torch.manual_seed(0)
+    with DatasetFile(toy_faces_path) as ds:
+        model = RANKERS.build("dacrl", attributes=list(ds.attribute_names), backbone="small-cnn",
+                              backbone_options={"width": 8}).eval()
+        sub = First(ds, 10)
+        with torch.no_grad():
+            feats = embed_images(model, sub)
+            full = model.pairwise_scores(feats).numpy()
+        every, note = pairwise_reference_scores(model, sub, ctx=NULL_CONTEXT, references=10)
+        np.testing.assert_allclose(every, full, atol=1e-5)
+        assert "over 9 reference images" in note
+        some, _ = pairwise_reference_scores(model, sub, ctx=NULL_CONTEXT, references=4, seed=1)
+        refs = np.sort(np.random.default_rng(1).choice(10, size=4, replace=False))
+        with torch.no_grad():
+            for i in range(10):
+                others = [r for r in refs if r != i]
+                expect = model.pairwise_scores(feats[[i]], reference=feats[others]).numpy()[0]
+                np.testing.assert_allclose(some[i], expect, atol=1e-5)

@@ -132,3 +132,18 @@ def test_file_import_dialog_imports_a_folder_and_opens_it(qtbot, tmp_path):
     assert ds.path == out and len(ds) == 4 and ds.attribute_names == ["bright"]
     assert len(ds.pairs()) == 3 and "4 images" in w.dataset_label.text()
     assert w.views["dataset"].model.rowCount() == 4
+
+
+def test_a_session_with_a_dataset_open_shows_it_in_the_status_bar(qtbot, session):
+    """The screenshots' window was given an open session and said "No dataset"."""
+    from relattr_studio.gui.main_window import MainWindow
+
+    w = MainWindow(session)
+    qtbot.addWidget(w)
+    ds = session.dataset
+    assert "No dataset" not in w.dataset_label.text()
+    assert ds.name in w.dataset_label.text() and f"{len(ds):,} images" in w.dataset_label.text()
+    assert ds.name in w.windowTitle()
+    assert "labels.sqlite" in w.store_label.text()
+    session.set_dataset(None)
+    assert w.dataset_label.text() == "No dataset"

@@ -247,11 +247,11 @@ def test_ranksvm_results_fill_the_table_with_the_mean_over_seeds(qtbot, session)
     with qtbot.waitSignal(view.runner.ended, timeout=10_000):
         pass
     header = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
-    assert header == ["attribute", "test accuracy (%)", "fine accuracy (%)"]
+    assert header == ["attribute", "test accuracy (%, mean of 2 seeds)", "fine accuracy (%, mean of 2 seeds)"]
     assert view.table.rowCount() == 3
     assert [view.table.item(r, 1).text() for r in range(3)] == ["75.00", "75.00", "75.00"]  # seeds 0, 1: 70, 80
-    assert view.table.item(2, 0).text() == "mean" and view.table.item(0, 2).text() == "60.00"
-    assert view.curves.points("loss") == 0 and "curves stay empty" in view.log.toPlainText()
+    assert view.table.item(2, 0).text() == "mean over attributes" and view.table.item(0, 2).text() == "60.00"
+    assert view.curves.points("loss") == 0 and "no curves" in view.log.toPlainText()
     assert view.progress.value() == 1000
     view.shutdown()
 
@@ -288,7 +288,7 @@ def test_real_ranksvm_run_from_the_view_fills_the_results_table(qtbot, toy120_vi
     assert view.start()
     with qtbot.waitSignal(view.runner.finished, timeout=60_000):
         pass
-    assert [view.table.item(r, 0).text() for r in range(4)] == ["bald", "dark_hair", "young", "mean"]
+    assert [view.table.item(r, 0).text() for r in range(4)] == ["bald", "dark_hair", "young", "mean over attributes"]
     header = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
     assert header == ["attribute", "test accuracy (%)", "coarse accuracy (%)", "fine accuracy (%)"]
     mean = float(view.table.item(3, 1).text())
@@ -316,3 +316,98 @@ def test_cancelling_a_real_local_ranksvm_run_stops_it_promptly(qtbot, toy120_vie
     assert 0 < view.table.rowCount() < 9  # the attributes measured before the cancel stay
     assert view.start_button.isEnabled() and not view.resume_button.isEnabled()
     assert view.runner.wait(10.0)  # the child process exits
+
+
+# -- what the screenshots showed wrong --------------------------------------------------------
+
+
+def test_scoring_for_a_validation_keeps_the_bar_on_the_runs_steps(view):
+    """A validation's "scoring: 134 / 134" filled the bar mid-run, as if training had ended."""
+    view._clear_run(ranksvm=False)
+    view._on_progress(Progress(63, 134, "training ranknet-small-cnn-smiling-seed0", "loss 0.41"))
+    assert view.progress.value() == int(1000 * 63 / 134)
+    view._on_progress(Progress(134, 134, "scoring"))
+    assert view.progress.value() == int(1000 * 63 / 134)
+    text = view.progress.format()
+    assert text.startswith("training ranknet-small-cnn-smiling-seed0: 63 / 134") and "scoring 134 / 134" in text
+    view._on_progress(Progress(64, 134, "training ranknet-small-cnn-smiling-seed0"))
+    assert view.progress.format() == "training ranknet-small-cnn-smiling-seed0: 64 / 134"
+    # a job with no training stage (RankSVM) shows its own stages as they come
+    view._clear_run(ranksvm=True)
+    view._on_progress(Progress(3, 5, "features"))
+    assert view.progress.format() == "features: 3 / 5" and view.progress.value() == 600
+
+
+def test_ranksvm_shows_no_empty_curves_and_says_why(view, qtbot):
+    view.show()
+    assert view.curves.isVisible() and not view.no_curves_note.isVisible()
+    view.form.ranker.setCurrentText("ranksvm")
+    assert not view.curves.isVisible() and view.no_curves_note.isVisible()
+    assert "no loss or accuracy curves" in view.no_curves_note.text()
+    view.form.ranker.setCurrentText("ranknet")
+    assert view.curves.isVisible() and not view.no_curves_note.isVisible()
+    # a neural run keeps its curves even if the ranker is changed while it runs
+    view.job = lambda **kw: fake_train(**kw, steps=10_000, delay=0.002)
+    assert view.start()
+    view.form.ranker.setCurrentText("ranksvm-ll")
+    assert view.curves.isVisible()
+    with qtbot.waitSignal(view.runner.ended, timeout=5000):
+        view.cancel()
+    assert not view.curves.isVisible()  # idle again: the chosen ranker decides
+
+
+def test_the_log_shows_during_a_run_and_the_results_after_it(view, qtbot):
+    view.form.set_checked(view.form.checked_attributes()[:2])
+    view.bottom_tabs.setCurrentWidget(view.table)
+    assert view.start()
+    assert view.bottom_tabs.currentWidget() is view.log  # not an empty results table
+    with qtbot.waitSignal(view.runner.ended, timeout=10_000):
+        pass
+    assert view.bottom_tabs.currentWidget() is view.table
+    assert not view.table.verticalHeader().isVisible() or view.table.verticalHeader().isHidden()
+    mean = view.table.item(view.table.rowCount() - 1, 0)
+    assert mean.text() == "mean over attributes" and mean.font().bold()
+    assert not view.table.item(0, 0).font().bold()
+
+
+@pytest.mark.parametrize("ranker", ["ranknet", "ranksvm", "ranksvm-ll"])
+def test_the_form_fits_its_column_without_a_horizontal_scrollbar(qtbot, session, ranker):
+    """The form was wider than its column: a horizontal scrollbar and clipped fields."""
+    from relattr_studio.gui.main_window import MainWindow
+
+    window = MainWindow(session)
+    qtbot.addWidget(window)
+    window.resize(1360, 860)
+    window.show()
+    window.tabs.setCurrentIndex([window.tabs.tabText(i) for i in range(window.tabs.count())].index("Train"))
+    view = window.views["train"].view()
+    view.form.ranker.setCurrentText(ranker)
+    qtbot.waitUntil(lambda: view.form_scroll.viewport().width() > 0, timeout=2000)
+    qtbot.wait(50)
+    scroll = view.form_scroll
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+    assert scroll.widget().width() <= scroll.viewport().width()
+    for field in (view.form.ranker, view.form.seed, view.form.device, view.start_button, view.cancel_button):
+        if field.isVisible():  # every visible field ends inside the viewport: nothing clipped
+            right = field.mapTo(scroll.viewport(), field.rect().topRight()).x()
+            assert right <= scroll.viewport().width(), (field, right)
+    window.close()
+
+
+def test_a_new_run_does_not_show_the_previous_runs_speed(qtbot, session):
+    from relattr_studio.gui.train_view import TrainView
+
+    view = TrainView(session, job=fake_train, ranksvm_job=fake_ranksvm)
+    qtbot.addWidget(view)
+    assert view.start()
+    with qtbot.waitSignal(view.runner.ended, timeout=10_000):
+        pass
+    assert "pairs/s" in view.speed_label.text()
+    view.form.ranker.setCurrentText("ranksvm")
+    assert view.start()
+    assert view.speed_label.text() == ""  # RankSVM has no pairs/s: "CPU (NumPy) · 1,000 pairs/s" misled
+    with qtbot.waitSignal(view.runner.ended, timeout=10_000):
+        pass
+    assert view.speed_label.text() == ""
+    view.shutdown()
