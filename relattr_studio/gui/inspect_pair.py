@@ -136,11 +136,6 @@ class PairPanel(QWidget):
             return
         k = len(att.top)
         self.attention.set_weights(att.weights, k)
-        for item in self.attention.getPlotItem().items:
-            # hundreds of 1-px bars: their black outlines hid the fill (the most attended in
-            # orange) under one black block
-            if isinstance(item, pg.BarGraphItem):
-                item.setOpts(pen=None)
         half = len(att.weights) // 2
         for row, title, idx, maps in ((self.top_row, "most attended", att.top, att.top_maps),
                                       (self.bottom_row, "least attended", att.bottom, att.bottom_maps)):

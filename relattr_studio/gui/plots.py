@@ -222,12 +222,13 @@ class AttentionBars(pg.PlotWidget):
         super().__init__(parent, title="Channel attention (sorted)")
         self.setMinimumHeight(110)
         self.setLabel("bottom", "channel rank")
-        self._bars = pg.BarGraphItem(x=[], height=[], width=0.8)
+        # no outlines: hundreds of 1-px bars' black outlines hid the fill under one black block
+        self._bars = pg.BarGraphItem(x=[], height=[], width=0.8, pen=None)
         self.addItem(self._bars)
 
     def set_weights(self, weights: np.ndarray, k: int) -> None:
         w = np.sort(np.asarray(weights, float))[::-1]
         brushes = [pg.mkBrush("#ec8e2c") if i < k else pg.mkBrush("#8aa") if i >= len(w) - k else pg.mkBrush("#bbb")
                    for i in range(len(w))]
-        self._bars.setOpts(x=np.arange(len(w)), height=w, width=0.8, brushes=brushes)
+        self._bars.setOpts(x=np.arange(len(w)), height=w, width=0.8, brushes=brushes, pen=None)
         self.autoRange()
