@@ -52,6 +52,32 @@ def test_config_rebuilds_identical_model():
     assert torch.equal(m(x, x.flip(0)), twin(x, x.flip(0)))
 
 
+def test_head_width_is_the_papers_whatever_the_trunk():
+    """f_M's width is min(C, 512): the paper's FC 1024 on a wide trunk, and a head that does not
+    outweigh the trunk (EfficientNet-Lite0's C = 1280 gave a 44 M-parameter head)."""
+    narrow = _model()
+    c = narrow.backbone.out_channels
+    assert narrow.head_channels == min(c, 512) and narrow.head[0].out_features == 2 * narrow.head_channels
+    wide = DACRLRanker(attributes=["a"], backbone=_FakeTrunk(1280), backbone_name="fake")
+    assert wide.head_channels == 512 and wide.head[0].out_features == 1024  # the paper's FC 1024
+    assert wide.cross_conv[0].in_channels == 2560 and wide.cross_conv[0].out_channels == 512
+    explicit = DACRLRanker(attributes=["a"], backbone=_FakeTrunk(1280), backbone_name="fake", head_channels=64)
+    assert explicit.config()["head_channels"] == 64 and explicit.head[0].out_features == 128
+
+
+class _FakeTrunk(torch.nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        from relattr_studio.modeling.backbones.base import Preprocess
+
+        self.out_channels = channels
+        self.preprocess = Preprocess(size=32)
+        self.conv = torch.nn.Conv2d(3, channels, 1)
+
+    def forward_features(self, x):
+        return self.conv(x)
+
+
 def _brightness_images(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """32 px noise images; the attribute is the brightness of a soft central disc."""
     s = 32

@@ -13,11 +13,15 @@ and the loss is the cross-entropy of p_ij (clipped to [1e-7, 1 - 1e-7]) against 
 
 Sizes. The paper (VGG-16 trunk, C = 512) fixes only the prediction FCs (1024 and 1), the
 attention layout (GAP + two FC) and the Gaussian init (std 0.01, biases 0.01). The rest is
-ours and scales with the trunk's C: attention FC 2C -> 2C/16 -> 2C (the squeeze-and-excitation
-reduction 16), f_M = two 3x3 conv + ReLU, 2C -> C -> C, then a 2 x 2 average pool (so the
-head does not depend on the input size while keeping a coarse layout), prediction
-FC 4C -> 2C (1024 for VGG-16) -> A. With one attribute this is the paper's network; with
-several, trunk, attention and f_M are shared and the last FC has one unit per attribute.
+ours: attention FC 2C -> 2C/16 -> 2C (the squeeze-and-excitation reduction 16), f_M = two
+3x3 conv + ReLU, 2C -> H -> H with H = min(C, 512) (``head_channels``), then a 2 x 2 average
+pool (so the head does not depend on the input size while keeping a coarse layout),
+prediction FC 4H -> 2H (1024 for VGG-16's C = 512, as the paper) -> A. H is capped at VGG-16's
+512 because f_M costs 2C x H x 9 multiply-adds per position of every pair: with
+EfficientNet-Lite0's C = 1280 and H = C the head held 44 M parameters against the trunk's
+3.4 M, and a 64-image toy-faces step took 36 s on a busy CPU core. With one attribute this is
+the paper's network; with several, trunk, attention and f_M are shared and the last FC has one
+unit per attribute.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from relattr_studio.modeling.rankers.registry import RANKERS
 P_CLIP = 1e-7
 ATTENTION_REDUCTION = 16
 POOL = 2
+HEAD_CHANNELS = 512  # f_M's width: VGG-16's C in the paper
 
 __all__ = ["DACRLRanker", "dacrl", "dacrl_loss", "pairwise_scores", "antisymmetric_logits"]
 
@@ -52,7 +57,7 @@ class DACRLRanker(PairwiseRanker):
     train_both_orders = True
 
     def __init__(self, *, attributes: list[str], backbone: Backbone, backbone_name: str,
-                 backbone_options: dict | None = None, attention: bool = True):
+                 backbone_options: dict | None = None, attention: bool = True, head_channels: int | None = None):
         super().__init__()
         if not attributes:
             raise RelAttrError("DACRL needs at least one attribute")
@@ -63,19 +68,20 @@ class DACRLRanker(PairwiseRanker):
         self.preprocess = backbone.preprocess
         self.use_attention = bool(attention)  # False: the paper's "Ours-without-attention"
         c = backbone.out_channels
+        h = self.head_channels = int(head_channels or min(c, HEAD_CHANNELS))
         self.attention = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
             nn.Linear(2 * c, max(1, 2 * c // ATTENTION_REDUCTION)), nn.ReLU(inplace=True),
             nn.Linear(max(1, 2 * c // ATTENTION_REDUCTION), 2 * c), nn.Sigmoid(),
         )
         self.cross_conv = nn.Sequential(
-            nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * c, h, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(h, h, 3, padding=1), nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(POOL), nn.Flatten(),
         )
         self.head = nn.Sequential(
-            nn.Linear(c * POOL * POOL, 2 * c), nn.ReLU(inplace=True),
-            nn.Linear(2 * c, len(self.attributes)),
+            nn.Linear(h * POOL * POOL, 2 * h), nn.ReLU(inplace=True),
+            nn.Linear(2 * h, len(self.attributes)),
         )
         for module in (self.attention, self.cross_conv, self.head):
             for layer in module.modules():
@@ -117,14 +123,16 @@ class DACRLRanker(PairwiseRanker):
 
     def config(self) -> dict:
         return {"attributes": list(self.attributes), "backbone": self.backbone_name,
-                "backbone_options": dict(self.backbone_options), "attention": self.use_attention}
+                "backbone_options": dict(self.backbone_options), "attention": self.use_attention,
+                "head_channels": self.head_channels}
 
 
 @RANKERS.register("dacrl", "DACRL: pair network with channel-attentive cross-image convolution")
 def dacrl(*, attributes: list[str], backbone: str = "small-cnn", weights=None,
-          backbone_options: dict | None = None, attention: bool = True) -> DACRLRanker:
+          backbone_options: dict | None = None, attention: bool = True,
+          head_channels: int | None = None) -> DACRLRanker:
     """Build DACRL on a shared trunk given by registry name (``weights``: None, "auto" or a file)."""
     options = dict(backbone_options or {})
     trunk = build_backbone(backbone, weights=weights, **options)
     return DACRLRanker(attributes=attributes, backbone=trunk, backbone_name=backbone,
-                       backbone_options=options, attention=attention)
+                       backbone_options=options, attention=attention, head_channels=head_channels)
