@@ -58,6 +58,11 @@ def register(sub) -> None:
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
+    r = sub.add_parser("results", help="one table from several results.csv files (seeds run apart, several rankers)")
+    r.add_argument("paths", nargs="+", help="results.csv files, or folders holding one")
+    r.add_argument("--markdown", action="store_true", help="a Markdown table")
+    r.set_defaults(func=cmd_results)
+
 
 def _config(args):
     from relattr_studio.training.config import TrainConfig
@@ -122,4 +127,25 @@ def cmd_eval(args) -> int:
     print(format_table(rows))
     if args.out:
         print(f"results: {write_results_csv(Path(args.out) / 'results.csv', rows)}", file=sys.stderr)
+    return 0
+
+
+def cmd_results(args) -> int:
+    from relattr_studio.core.errors import RelAttrError
+    from relattr_studio.training.results import format_table, read_results_csv
+
+    rows = []
+    for given in args.paths:
+        path = Path(given) / "results.csv" if Path(given).is_dir() else Path(given)
+        if not path.is_file():
+            raise RelAttrError(f"{given}: no results.csv there")
+        rows += read_results_csv(path)
+    seen = {}
+    for row in rows:  # the same seed twice would be counted twice in the mean and the std
+        key = (row.ranker, row.backbone, row.attribute, row.test_split, row.seed)
+        if key in seen:
+            raise RelAttrError(f"seed {row.seed} of {row.ranker}/{row.backbone} {row.attribute} "
+                               f"[{row.test_split}] appears twice among {', '.join(args.paths)}")
+        seen[key] = row
+    print(format_table(rows, markdown=args.markdown))
     return 0

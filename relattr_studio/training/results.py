@@ -44,8 +44,9 @@ def read_results_csv(path: str | Path) -> list[ResultRow]:
                           r["test_split"]) for r in csv.DictReader(f)]
 
 
-def format_table(rows: list[ResultRow]) -> str:
-    """Per attribute (rows) and ranker/backbone/split (columns): mean ± std over seeds, then the mean."""
+def format_table(rows: list[ResultRow], *, markdown: bool = False) -> str:
+    """Per attribute (rows) and ranker/backbone/split (columns): mean ± std over seeds, then the
+    mean over attributes (per seed, then mean ± std over seeds). ``markdown``: a Markdown table."""
     cells: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     attributes: list[str] = []
     for r in rows:
@@ -65,8 +66,7 @@ def format_table(rows: list[ResultRow]) -> str:
             return f"{values[0]:.2f}"
         return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
 
-    for a in attributes:
-        lines.append(a.ljust(width) + "".join(cell(cells[c][a]).rjust(colw) for c in columns))
+    body = [[a] + [cell(cells[c][a]) for c in columns] for a in attributes]
     means = []
     for c in columns:
         # mean over attributes for each seed, then mean ± std over seeds
@@ -75,5 +75,12 @@ def format_table(rows: list[ResultRow]) -> str:
             if (r.ranker, r.backbone, r.test_split) == c:
                 per_seed[r.seed].append(r.accuracy)
         means.append(cell([float(np.mean(v)) for v in per_seed.values()]))
+    if markdown:
+        seeds = sorted({r.seed for r in rows})
+        out = ["| attribute | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+        out += ["| " + " | ".join(line) + " |" for line in body]
+        out.append("| **mean** | " + " | ".join(f"**{m}**" for m in means) + " |")
+        return "\n".join(out) + f"\n\nseeds: {', '.join(map(str, seeds))}"
+    lines += [line[0].ljust(width) + "".join(v.rjust(colw) for v in line[1:]) for line in body]
     lines.append("mean".ljust(width) + "".join(m.rjust(colw) for m in means))
     return "\n".join(lines)

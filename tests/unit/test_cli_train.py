@@ -56,3 +56,21 @@ def test_train_ranksvm(tmp_path, capsys):
     assert {(r["ranker"], r["backbone"], r["attribute"]) for r in rows} == {("ranksvm", "gist+lab", "smiling")}
     assert {r["seed"] for r in rows} == {"3", "4"}  # --first-seed 3, two seeds
     assert (out / "ranksvm-seed3.npz").is_file() and (out / "ranksvm-seed4.npz").is_file()
+
+
+def test_results_joins_seeds_run_apart_and_refuses_a_seed_twice(tmp_path, capsys):
+    from relattr_studio.training.results import ResultRow, write_results_csv
+
+    def run(folder, seed, accs):
+        write_results_csv(tmp_path / folder / "results.csv",
+                          [ResultRow("ranknet", "small-cnn", a, seed, v, "test") for a, v in accs.items()])
+
+    run("s0", 0, {"smiling": 80.0, "young": 90.0})
+    run("s1", 1, {"smiling": 84.0, "young": 94.0})
+    assert main(["results", str(tmp_path / "s0"), str(tmp_path / "s1" / "results.csv"), "--markdown"]) == 0
+    table = capsys.readouterr().out
+    assert "| smiling | 82.00 ± 2.00 |" in table and "| **mean** | **87.00 ± 2.00** |" in table
+    assert "seeds: 0, 1" in table
+    assert main(["results", str(tmp_path / "s0"), str(tmp_path / "s0")]) == 2
+    assert "seed 0 of ranknet/small-cnn smiling [test] appears twice" in capsys.readouterr().err
+    assert main(["results", str(tmp_path / "nowhere")]) == 2
