@@ -20,9 +20,10 @@ class ProgressBar:
         self.width = width
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._stage = None
-        # when each stage first reported (and its count then): a stage that comes back after
-        # another one (training after a validation) goes on with its own clock and rate
-        self._starts: dict[str, tuple[float, int]] = {}
+        # per stage: when it began, its count then, and its last count. A stage that comes back
+        # after another one (training after a validation) goes on with its own clock and rate;
+        # one whose count starts again from the beginning (each validation's scoring) restarts
+        self._starts: dict[str, tuple[float | None, int, int]] = {}
         self._last_plain = 0.0
 
     def __call__(self, event: object) -> None:
@@ -32,7 +33,10 @@ class ProgressBar:
             if self._stage is not None and self.tty:
                 self.stream.write("\n")
             self._stage = event.stage
-        t0, done0 = self._starts.setdefault(event.stage, (time.monotonic(), event.done))
+        t0, done0, last = self._starts.get(event.stage, (None, 0, 0))
+        if t0 is None or event.done < last:  # first report, or the stage began a new round
+            t0, done0 = time.monotonic(), event.done
+        self._starts[event.stage] = (t0, done0, event.done)
         elapsed = time.monotonic() - t0
         if event.fraction is not None:
             filled = int(self.width * event.fraction)

@@ -33,3 +33,20 @@ def test_durations_read_as_people_write_them():
     assert progress._duration(42) == "42s"
     assert progress._duration(125) == "2m05s"
     assert progress._duration(7300) == "2h01m"
+
+
+def test_a_stage_that_starts_a_new_round_restarts_its_clock(monkeypatch):
+    now = {"t": 0.0}
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now["t"])
+    out = Tty()
+    bar = progress.ProgressBar(out)
+    bar(Progress(0, 10, "scoring"))
+    now["t"] += 5.0
+    bar(Progress(10, 10, "scoring"))
+    bar(Progress(5, 100, "training"))
+    now["t"] += 1000.0  # an hour of training later, the next validation scores again
+    bar(Progress(0, 10, "scoring"))
+    now["t"] += 2.0
+    bar(Progress(5, 10, "scoring"))
+    last = out.getvalue().split("\r")[-1]
+    assert "5/10   2.0s (~2s left)" in last
