@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from relattr_studio.cli import progress
 from relattr_studio.core.jobs import Progress
 
@@ -13,11 +15,18 @@ class Tty(io.StringIO):
         return True
 
 
-def test_a_stage_that_comes_back_keeps_its_clock_and_rate(monkeypatch):
+@pytest.fixture
+def bar(monkeypatch):
+    """A bar on a fake terminal (``bar.stream``) with a clock the test moves (``bar.now``)."""
     now = {"t": 100.0}
     monkeypatch.setattr(progress.time, "monotonic", lambda: now["t"])
-    out = Tty()
-    bar = progress.ProgressBar(out)
+    bar = progress.ProgressBar(Tty())
+    bar.now = now
+    return bar
+
+
+def test_a_stage_that_comes_back_keeps_its_clock_and_rate(bar):
+    out, now = bar.stream, bar.now
     bar(Progress(0, 100, "training"))
     now["t"] += 50.0
     bar(Progress(50, 100, "training"))
@@ -35,11 +44,8 @@ def test_durations_read_as_people_write_them():
     assert progress._duration(7300) == "2h01m"
 
 
-def test_a_stage_that_starts_a_new_round_restarts_its_clock(monkeypatch):
-    now = {"t": 0.0}
-    monkeypatch.setattr(progress.time, "monotonic", lambda: now["t"])
-    out = Tty()
-    bar = progress.ProgressBar(out)
+def test_a_stage_that_starts_a_new_round_restarts_its_clock(bar):
+    out, now = bar.stream, bar.now
     bar(Progress(0, 10, "scoring"))
     now["t"] += 5.0
     bar(Progress(10, 10, "scoring"))
