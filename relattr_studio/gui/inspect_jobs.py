@@ -57,7 +57,7 @@ def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str =
                        batch_size: int = 64) -> Analysis:
     """Load a checkpoint, score every image of the dataset, take its features and their PCA."""
     from relattr_studio.analysis.embedding import extract_features, pca_2d
-    from relattr_studio.analysis.orderings import score_images
+    from relattr_studio.analysis.orderings import reference_count, score_images
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.training.checkpoint import load_checkpoint
 
@@ -67,10 +67,9 @@ def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str =
     ds = DatasetFile(dataset_path)
     note = ""
     try:
+        scores = score_images(model, ds, batch_size=batch_size, device=dev, ctx=ctx, references=PAIRWISE_REFERENCES)
         if getattr(model, "kind", "pointwise") == "pairwise" and hasattr(model, "pairwise_scores"):
-            scores, note = pairwise_reference_scores(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
-        else:
-            scores = score_images(model, ds, batch_size=batch_size, device=dev, ctx=ctx)
+            note = f"score = mean P(image > r) over {reference_count(len(ds), PAIRWISE_REFERENCES)} reference images"
         # extract_features maps a backbone's or embed()'s features; a ranker with neither has none
         has_features = hasattr(model, "backbone") or hasattr(model, "embed")
         features = extract_features(model, ds, batch_size=batch_size, device=dev, ctx=ctx) if has_features else None
@@ -78,40 +77,6 @@ def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str =
         ds.close()
     ctx.report(0, None, "PCA")
     return Analysis(model, info, scores, features, None if features is None else pca_2d(features), dev, note)
-
-
-def pairwise_reference_scores(model, dataset, *, batch_size: int = 64, device: str = "cpu", ctx,
-                              references: int = PAIRWISE_REFERENCES, seed: int = 0) -> tuple[np.ndarray, str]:
-    """A pairwise ranker's Borda scores (``model.pairwise_scores``: mean P(i > r)) against a
-    seeded sample of ``references`` images, reported and cancellable per batch of images; an
-    image of the sample is not compared with itself. Returns (N x A scores, a note saying so)."""
-    import torch
-
-    from relattr_studio.analysis.orderings import embed_images
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            feats = embed_images(model, dataset, batch_size=batch_size, device=device, ctx=ctx)
-            n = len(feats)
-            refs = np.sort(np.random.default_rng(seed).choice(n, size=min(references, n), replace=False))
-            m = len(refs)
-            ref = feats[torch.as_tensor(refs)]
-            scores = np.zeros((n, len(model.attributes)), np.float32)
-            step = max(1, 1024 // max(1, m))
-            ctx.report(0, n, "scoring pairs")
-            for start in range(0, n, step):
-                ctx.check()
-                stop = min(n, start + step)
-                scores[start:stop] = model.pairwise_scores(feats[start:stop], reference=ref).float().cpu().numpy()
-                ctx.report(stop, n, "scoring pairs")
-    finally:
-        model.train(was_training)
-    if m > 1:  # against itself an image scores P = 1/2 exactly (antisymmetric): take it out
-        scores[refs] = (scores[refs] * m - 0.5) / (m - 1)
-    others = m - 1 if m == n else m
-    return scores, f"score = mean P(image > r) over {others} reference images"
 
 
 def analyse_pair(*, ctx, model, a: int, b: int, image_a: np.ndarray, image_b: np.ndarray, attribute: int,

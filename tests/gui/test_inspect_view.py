@@ -223,10 +223,8 @@ def test_reference_scores_are_the_borda_count_when_every_image_is_a_reference(to
     import numpy as np
     import torch
 
-    from relattr_studio.analysis.orderings import embed_images
-    from relattr_studio.core.jobs import NULL_CONTEXT
+    from relattr_studio.analysis.orderings import embed_images, reference_count, score_images
     from relattr_studio.data.dataset_file import DatasetFile
-    from relattr_studio.gui.inspect_jobs import pairwise_reference_scores
     from relattr_studio.modeling.rankers import RANKERS
 
     class First:
@@ -247,10 +245,10 @@ def test_reference_scores_are_the_borda_count_when_every_image_is_a_reference(to
         with torch.no_grad():
             feats = embed_images(model, sub)
             full = model.pairwise_scores(feats).numpy()
-        every, note = pairwise_reference_scores(model, sub, ctx=NULL_CONTEXT, references=10)
+        every = score_images(model, sub, references=10)
         np.testing.assert_allclose(every, full, atol=1e-5)
-        assert "over 9 reference images" in note
-        some, _ = pairwise_reference_scores(model, sub, ctx=NULL_CONTEXT, references=4, seed=1)
+        assert reference_count(10, 10) == 9 and reference_count(10, None) == 9 and reference_count(10, 4) == 4
+        some = score_images(model, sub, references=4, seed=1)
         refs = np.sort(np.random.default_rng(1).choice(10, size=4, replace=False))
         with torch.no_grad():
             for i in range(10):
