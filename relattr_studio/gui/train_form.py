@@ -163,8 +163,8 @@ class TrainForm(QWidget):
             try:
                 c = float(text)
             except ValueError:
-                c = -1.0
-            if not c > 0 or c == float("inf"):
+                pass
+            if c is None or not (0 < c < float("inf")):
                 raise ValueError(f"C must be a positive number (or empty to choose it on validation), not {text!r}")
         ranker = self.ranker.currentText()
         first = int(self.seed.value())
