@@ -9,6 +9,10 @@ from relattr_studio.core.errors import RelAttrError
 from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm, trainable_rankers
 
 
+MAX_TEST_HELP = ("test on a seeded sample of this many image pairs, each with all its labels (default all): "
+                 "a pairwise ranker such as DACRL runs its head once per test image pair")
+
+
 def register(sub) -> None:
     """Add ``train`` and ``eval``."""
     p = sub.add_parser("train", help="train rankers; writes results.csv, checkpoints and metrics.jsonl")
@@ -23,10 +27,13 @@ def register(sub) -> None:
     p.add_argument("--first-seed", type=int, default=0,
                    help="the first seed (default 0): split the seeds of one table over processes or machines")
     p.add_argument("--protocol", default="default")
+    p.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32, help="images per step (32 = 16 pairs)")
     p.add_argument("--batching", choices=("all-pairs", "siamese"), default="all-pairs")
+    p.add_argument("--max-pairs", type=int, default=None,
+                   help="image pairs a step at most (default all); bounds DACRL's pair head on dense labels")
     p.add_argument("--preset", choices=("paper", "scratch", "finetune"), default=None,
                    help="paper: RMSProp 1e-4/1e-5 (default for ImageNet backbones); scratch: Adam 1e-3 (default for small-cnn); finetune: Adam 1e-3/1e-4")
     p.add_argument("--optimizer", default=None)
@@ -54,6 +61,7 @@ def register(sub) -> None:
     e.add_argument("--dataset", required=True)
     e.add_argument("--protocol", default="default")
     e.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    e.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
     e.add_argument("--out", default=None, help="folder for results.csv")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
@@ -75,7 +83,8 @@ def _config(args):
     preset = args.preset or ("scratch" if args.backbone == "small-cnn" else "paper")
     c = TrainConfig(dataset=args.dataset, protocol=args.protocol, attributes=tuple(args.attribute),
                     ranker=args.ranker, backbone=args.backbone, backbone_options=options, weights=args.weights,
-                    batch_size=args.batch_size, batching=args.batching, schedule=args.schedule,
+                    batch_size=args.batch_size, batching=args.batching, max_pairs=args.max_pairs,
+                    max_test_pairs=args.max_test_pairs, schedule=args.schedule,
                     warmup_steps=args.warmup_steps, patience=args.patience, augment=args.augment,
                     device=args.device, amp=args.amp, channels_last=args.channels_last, freeze_bn=args.freeze_bn,
                     out_dir=args.out)
@@ -123,7 +132,7 @@ def cmd_eval(args) -> int:
     from relattr_studio.training.runs import evaluate_checkpoint
 
     rows = run_job(evaluate_checkpoint, args.checkpoint, args.dataset, protocol=args.protocol, device=args.device,
-                   quiet=args.quiet)
+                   max_pairs=args.max_test_pairs, quiet=args.quiet)
     print(format_table(rows))
     if args.out:
         print(f"results: {write_results_csv(Path(args.out) / 'results.csv', rows)}", file=sys.stderr)

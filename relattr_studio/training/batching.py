@@ -112,11 +112,15 @@ class PairSampler:
     ``dense``: per-image category strengths (see :func:`category_strengths`); with it,
     all-pairs batches sample images, not pairs. ``rank``/``world`` shard every global step.
     ``both_orders``: add (j, i, 1 - t) for every pair (pairwise rankers such as DACRL).
+    ``max_pairs``: keep at most this many image pairs a step (each with all its attributes'
+    labels), drawn at random. A pairwise ranker compares every image pair of a batch through
+    its own head, so all-pairs batching of 32 category-labelled images costs 496 (992 in both
+    orders) head passes; the cap bounds that while every image is still scored once.
     """
 
     def __init__(self, pairs: PairTable, *, batch_size: int, batching: str = "all-pairs",
                  dense: np.ndarray | None = None, seed: int = 0, rank: int = 0, world: int = 1,
-                 both_orders: bool = False, n_heads: int | None = None):
+                 both_orders: bool = False, n_heads: int | None = None, max_pairs: int | None = None):
         if batching not in BATCHINGS:
             raise ValueError(f"batching must be one of {BATCHINGS}")
         if len(pairs) == 0:
@@ -126,6 +130,11 @@ class PairSampler:
         self.rank, self.world, self.both_orders = rank, world, both_orders
         self.n_heads = n_heads if n_heads is not None else int(pairs.attribute.max()) + 1
         self.rng = np.random.default_rng(seed)
+        if max_pairs is not None and max_pairs < 1:
+            raise ValueError("max_pairs must be at least 1")
+        self.max_pairs = max_pairs
+        # its own stream, per rank: ranks draw from it unevenly, and the shared order must not drift
+        self.cap_rng = np.random.default_rng([seed, rank, 1])
         self.n_images = int(max(pairs.a.max(), pairs.b.max())) + 1
         if batching == "all-pairs" and dense is not None:
             self.train_images = np.unique(np.concatenate([pairs.a, pairs.b])).astype(np.int64)
@@ -145,9 +154,10 @@ class PairSampler:
     def steps_per_epoch(self) -> int:
         """Global steps for as many labelled pairs as the training set has (an epoch)."""
         if self.batching == "all-pairs" and self.dense is not None:
-            per_step = self.batch_size * (self.batch_size - 1) // 2 * self.dense.shape[1]
+            image_pairs = self.batch_size * (self.batch_size - 1) // 2
+            per_step = min(image_pairs, self.max_pairs or image_pairs) * self.dense.shape[1]
         else:
-            per_step = self.batch_size // 2
+            per_step = min(self.batch_size // 2, self.max_pairs or self.batch_size)
         return max(1, -(-self.labelled_pairs // (per_step * self.world)))
 
     @property
@@ -155,10 +165,13 @@ class PairSampler:
         return self.order.epoch
 
     def state(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "order": self.order.state()}
+        return {"rng": self.rng.bit_generator.state, "order": self.order.state(),
+                "cap_rng": self.cap_rng.bit_generator.state}
 
     def load_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
+        if "cap_rng" in state:
+            self.cap_rng.bit_generator.state = state["cap_rng"]
         self.order.load(state["order"])
 
     def next(self) -> Batch:
@@ -168,11 +181,21 @@ class PairSampler:
             batch = self._sparse_batch()
         else:
             batch = self._siamese_batch()
+        if self.max_pairs is not None:
+            batch = self._capped(batch)
         if self.both_orders:
             batch = Batch(batch.images, np.concatenate([batch.i, batch.j]), np.concatenate([batch.j, batch.i]),
                           np.concatenate([batch.head, batch.head]),
                           np.concatenate([batch.target, 1.0 - batch.target]).astype(np.float32), batch.separate)
         return batch
+
+    def _capped(self, batch: Batch) -> Batch:
+        key = batch.i * len(batch.images) + batch.j
+        unique = np.unique(key)
+        if len(unique) <= self.max_pairs:
+            return batch
+        keep = np.isin(key, self.cap_rng.choice(unique, self.max_pairs, replace=False))
+        return Batch(batch.images, batch.i[keep], batch.j[keep], batch.head[keep], batch.target[keep], batch.separate)
 
     def _shard(self, k: int) -> np.ndarray:
         chunk = self.order.take(k * self.world)

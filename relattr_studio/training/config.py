@@ -51,6 +51,7 @@ class TrainConfig:
     steps: int | None = None  # overrides epochs
     batch_size: int = 32  # images per step and per process (32 = the paper's 16 pairs)
     batching: str = "all-pairs"
+    max_pairs: int | None = None  # image pairs a step at most (None: all); bounds a pairwise ranker's head passes
     optimizer: str = "rmsprop"
     lr: float = 1e-4  # head lr; the backbone gets lr * backbone_lr_scale
     backbone_lr_scale: float = 0.1
@@ -61,6 +62,7 @@ class TrainConfig:
     eval_every: int | None = None  # steps between validations; None: once per epoch
     patience: int | None = None  # validations without improvement before stopping; None: never
     max_eval_pairs: int = 20000  # cap on validation pairs scored
+    max_test_pairs: int | None = None  # test on a seeded sample of this many image pairs (None: all)
     log_every: int = 10
     augment: bool = False  # random flips and small shifts
     seed: int = 0
@@ -85,6 +87,8 @@ class TrainConfig:
                 raise RelAttrError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if self.batch_size < 2:
             raise RelAttrError("batch_size must be at least 2 images")
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise RelAttrError("max_pairs must be at least 1 image pair a step")
         if self.lr <= 0 or not (self.steps or self.epochs > 0):
             raise RelAttrError("lr and the training length (epochs or steps) must be positive")
 

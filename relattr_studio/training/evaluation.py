@@ -78,17 +78,33 @@ def pair_margins(model, bank: ImageBank, pairs: PairTable, device, *, heads: np.
     pos = np.full(int(images.max()) + 1 if len(images) else 1, -1, np.int64)
     pos[images] = np.arange(len(images))
     feats = score_images(model, bank, images, device, batch_size=batch_size, amp=amp, ctx=ctx)
-    ia, ib, h = torch.from_numpy(pos[pairs.a]), torch.from_numpy(pos[pairs.b]), torch.from_numpy(heads)
+    h = torch.from_numpy(heads)
     if model.kind != "pairwise":
+        ia, ib = torch.from_numpy(pos[pairs.a]), torch.from_numpy(pos[pairs.b])
         return (feats[ia, h] - feats[ib, h]).numpy()
-    out = []
-    for s in range(0, len(pairs), 256):
-        fi = feats[ia[s:s + 256]].to(device)
-        fj = feats[ib[s:s + 256]].to(device)
+    key, where = np.unique(pos[pairs.a] * len(images) + pos[pairs.b], return_inverse=True)
+    ua, ub = torch.from_numpy(key // len(images)), torch.from_numpy(key % len(images))
+    out = []  # each image pair compared once; its logits hold every head
+    for s in range(0, len(key), 256):
+        ctx.check()
         with _autocast(device, amp):
-            logits = model.compare(fi, fj).float().cpu()
-        out.append(logits[torch.arange(len(fi)), h[s:s + 256]])
-    return torch.cat(out).numpy() if out else np.zeros(0)
+            out.append(model.compare(feats[ua[s:s + 256]].to(device), feats[ub[s:s + 256]].to(device)).float().cpu())
+        ctx.report(min(s + 256, len(key)), len(key), "comparing pairs")
+    if not out:
+        return np.zeros(0)
+    return torch.cat(out)[torch.from_numpy(where.reshape(-1)), h].numpy()
+
+
+def sample_image_pairs(pairs: PairTable, max_pairs: int | None, seed: int = 0) -> PairTable:
+    """The rows of at most ``max_pairs`` image pairs (seeded), each with all its labels; all if fewer."""
+    if max_pairs is None or len(pairs) == 0:
+        return pairs
+    key = pairs.a.astype(np.int64) * (int(max(pairs.a.max(), pairs.b.max())) + 1) + pairs.b
+    unique = np.unique(key)
+    if len(unique) <= max_pairs:
+        return pairs
+    chosen = np.random.default_rng(seed).choice(unique, max_pairs, replace=False)
+    return pairs.select(np.isin(key, chosen))
 
 
 def accuracy(margin: np.ndarray, label: np.ndarray) -> float:
@@ -100,11 +116,13 @@ def accuracy(margin: np.ndarray, label: np.ndarray) -> float:
 
 
 def evaluate_pairs(model, bank: ImageBank, pairs: PairTable, device, *, attribute_ids: list[int],
-                   amp: str = "off", ctx: JobContext = NULL_CONTEXT, split: int = Split.TEST) -> dict[str, dict[int, float]]:
+                   amp: str = "off", ctx: JobContext = NULL_CONTEXT, split: int = Split.TEST,
+                   max_pairs: int | None = None) -> dict[str, dict[int, float]]:
     """``{"test": {attribute id: %}, "test/coarse": ..., "test/fine": ...}`` on ``split``'s
-    non-equal pairs of ``attribute_ids`` (model heads in that order); groups where present."""
+    non-equal pairs of ``attribute_ids`` (model heads in that order); groups where present.
+    ``max_pairs``: a seeded sample of that many image pairs (with all their labels) instead of all."""
     rows = pairs.where(split=split, non_equal=True)
-    rows = rows.select(np.isin(rows.attribute, attribute_ids))
+    rows = sample_image_pairs(rows.select(np.isin(rows.attribute, attribute_ids)), max_pairs)
     name = {int(Split.TEST): "test", int(Split.VAL): "val", int(Split.TRAIN): "train"}.get(int(split), "test")
     if len(rows) == 0:
         return {name: {}}

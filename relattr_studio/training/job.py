@@ -107,6 +107,7 @@ class RankerTrainer:
         self.freeze_bn = c.freeze_bn == "on" or (c.freeze_bn == "auto" and pretrained)
         self.sampler = PairSampler(train, batch_size=c.batch_size, batching=c.batching, dense=dense, seed=c.seed,
                                    rank=self.env.rank, world=self.env.world_size, n_heads=len(ids),
+                                   max_pairs=c.max_pairs,
                                    both_orders=bool(getattr(self.model, "train_both_orders", False)))
         self.loss_module: nn.Module = PairLoss(self.model)
         if self.env.active:
@@ -284,7 +285,7 @@ class RankerTrainer:
         """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
         D.sync_buffers(self.model, self.env)
         acc = evaluate_pairs(self.model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
-                             amp=self.amp, split=Split.TEST, ctx=self.ctx)
+                             amp=self.amp, split=Split.TEST, ctx=self.ctx, max_pairs=self.config.max_test_pairs)
         names = self.ds.attribute_names
         return {key: {names[a]: v for a, v in per.items()} for key, per in acc.items()}
 

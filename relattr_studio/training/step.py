@@ -16,7 +16,9 @@ class PairLoss(nn.Module):
     ``x``: the batch's images; ``i``, ``j``: positions of each pair's images in ``x``; ``head``:
     the attribute head; ``target``: P(i > j). ``separate`` > 0 (siamese batching): the first
     ``separate`` images and the rest are forwarded apart. Pointwise rankers score each image
-    once; pairwise rankers embed each image once and compare pairs. Returns (loss, margins).
+    once; pairwise rankers embed each image once and compare each image pair once (a pair
+    carries one label per attribute head in a multi-head batch, and the comparison yields every
+    head's logit). Returns (loss, margins).
     """
 
     def __init__(self, model: nn.Module):
@@ -30,10 +32,11 @@ class PairLoss(nn.Module):
 
     def forward(self, x, i, j, head, target, separate: int = 0):
         m = self.model
-        rows = torch.arange(len(i), device=x.device)
         if m.kind == "pairwise":
             f = self._features(m.embed, x, separate)
-            margin = m.compare(f[i], f[j])[rows, head]
+            key, where = torch.unique(i * len(f) + j, return_inverse=True)
+            logits = m.compare(f[torch.div(key, len(f), rounding_mode="floor")], f[key % len(f)])
+            margin = logits[where, head]
             return ranknet_loss(margin, torch.zeros_like(margin), target), margin.detach()
         s = self._features(m, x, separate)
         si, sj = s[i, head], s[j, head]

@@ -147,3 +147,58 @@ def test_loss_is_clipped_and_matches_bce():
     ref = torch.nn.functional.binary_cross_entropy_with_logits(logits[:2], t[:2])
     assert torch.allclose(dacrl_loss(logits[:2], t[:2]), ref, atol=1e-5)
     assert torch.isfinite(dacrl_loss(logits, t))
+
+
+class _Images:
+    """The one method ImageBank reads from a dataset file."""
+
+    def __init__(self, n: int):
+        self.pixels = torch.randint(0, 256, (n, 64, 64, 3), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def images(self, indices):
+        return self.pixels[torch.as_tensor(indices)].numpy()
+
+
+def _counting(m: DACRLRanker) -> list[int]:
+    seen, compare = [], m.compare
+    m.compare = lambda fi, fj: (seen.append(len(fi)), compare(fi, fj))[1]
+    return seen
+
+
+def test_engine_compares_each_image_pair_once_for_all_its_heads():
+    """Training and evaluation run DACRL's head once per image pair (a multi-head batch labels
+    a pair once per attribute), with the margins of a per-row comparison."""
+    import numpy as np
+
+    from relattr_studio.data.pairs import PairTable
+    from relattr_studio.training.evaluation import ImageBank, pair_margins, sample_image_pairs
+    from relattr_studio.training.step import PairLoss
+
+    m = _model().eval()
+    x = torch.randn(5, 3, 64, 64)
+    i, j = np.triu_indices(5, 1)
+    i, j, head = np.r_[i, i, j], np.r_[j, j, i], np.r_[np.zeros(10), np.ones(10), np.zeros(10)].astype(np.int64)
+    ti, tj, th = (torch.from_numpy(v.astype(np.int64)) for v in (i, j, head))
+    with torch.no_grad():
+        f = m.embed(x)
+        want = m.compare(f[ti], f[tj])[torch.arange(len(ti)), th]
+        seen = _counting(m)
+        _, margin = PairLoss(m)(x, ti, tj, th, torch.rand(len(ti)))
+    assert seen == [20] and torch.allclose(margin, want, atol=1e-6)
+
+    data = _Images(8)
+    table = PairTable.build(i + 3, j + 3, head, np.where(np.arange(30) % 2, 1, -1))
+    with torch.no_grad():
+        f = m.embed(ImageBank(data).tensor(np.arange(3, 8), m.preprocess, "cpu"))
+        want = m.compare(f[ti], f[tj])[torch.arange(len(ti)), th].numpy()
+    seen = _counting(m)
+    got = pair_margins(m, ImageBank(data), table, torch.device("cpu"), heads=head)
+    assert sum(seen) == 20 and np.allclose(got, want, atol=1e-5)
+
+    sample = sample_image_pairs(table, 4, seed=1)
+    keys = set(zip(sample.a.tolist(), sample.b.tolist()))
+    assert len(keys) == 4 and len(sample) == sum((a, b) in keys for a, b in zip(table.a, table.b))
+    assert sample_image_pairs(table, 100) is table and sample_image_pairs(table, None) is table

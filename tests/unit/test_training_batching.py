@@ -76,3 +76,33 @@ def test_phase_steps_split_the_budget():
     assert phase_steps([Phase("stn", {"stn": 1.0}, fraction=0.25), Phase("all", fraction=0.75)], 100, 10) == [25, 75]
     assert phase_steps([Phase("warm", epochs=2), Phase("rest")], 100, 10) == [20, 80]
     assert Phase("x", {"head": 2.0}).multiplier("backbone") is None
+
+
+def test_max_pairs_caps_image_pairs_and_keeps_all_their_labels():
+    meta, pairs = category_data()
+    dense = category_strengths(meta, pairs, [0, 1])
+    s = PairSampler(pairs, batch_size=16, batching="all-pairs", dense=dense, seed=0, max_pairs=10)
+    b = s.next()
+    key = b.i * len(b.images) + b.j
+    assert len(b.images) == 16 and len(np.unique(key)) == 10
+    assert b.n_pairs == 20  # both attributes' labels of each kept image pair
+    truth = np.sign(dense[b.images[b.i], b.head] - dense[b.images[b.j], b.head])
+    assert np.array_equal(b.target, (truth + 1) / 2)
+    uncapped = PairSampler(pairs, batch_size=16, batching="all-pairs", dense=dense, seed=0)
+    assert s.steps_per_epoch == -(-uncapped.labelled_pairs // 20) > uncapped.steps_per_epoch
+    assert np.array_equal(uncapped.next().images, b.images)  # the cap draws from its own stream
+
+
+def test_max_pairs_state_round_trip_and_both_orders():
+    meta, pairs = category_data()
+    dense = category_strengths(meta, pairs, [0, 1])
+    s = PairSampler(pairs, batch_size=16, batching="all-pairs", dense=dense, seed=0, max_pairs=6, both_orders=True)
+    s.next()
+    state = s.state()
+    want = s.next()
+    t = PairSampler(pairs, batch_size=16, batching="all-pairs", dense=dense, seed=5, max_pairs=6, both_orders=True)
+    t.load_state(state)
+    got = t.next()
+    assert np.array_equal(got.i, want.i) and np.array_equal(got.j, want.j) and np.array_equal(got.images, want.images)
+    half = len(got.i) // 2
+    assert np.array_equal(got.i[:half], got.j[half:]) and len(np.unique(got.i[:half] * 16 + got.j[:half])) == 6
