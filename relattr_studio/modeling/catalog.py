@@ -23,6 +23,10 @@ _RANKERS = "relattr_studio.modeling.rankers."
 for _name in ("ranknet", "deepstn", "dacrl"):
     RANKERS.declare(_name, _RANKERS + _name)
 
+# Rankers that compare two images through a head of their own (kind "pairwise"): their cost
+# grows with a step's image pairs, so the window offers them a cap by default.
+PAIRWISE_RANKERS: tuple[str, ...] = ("dacrl",)
+
 # RankSVM and its local-learning variant: linear rankers on the project's GIST + Lab features,
 # trained by ``training.ranksvm_job.run_ranksvm`` (no torch, no backbone). They are not torch
 # builders, so they are not in RANKERS; this is the one place their names are spelled.

@@ -186,7 +186,8 @@ def _row_shown(form, widget) -> bool:
 
 def test_choosing_ranksvm_shows_only_its_settings_and_switching_back_restores_them(view):
     form = view.form
-    neural = [form.backbone, form.weights, form.epochs, form.batch_size, form.lr, form.batching, form.device]
+    neural = [form.backbone, form.weights, form.epochs, form.batch_size, form.lr, form.batching, form.max_pairs,
+              form.max_test_pairs, form.device]
     svm = [form.features, form.seeds, form.svm_c]
     local = [form.k, form.test_sample]
     form.lr.setValue(0.0005)
@@ -216,6 +217,26 @@ def test_choosing_ranksvm_shows_only_its_settings_and_switching_back_restores_th
     form.ranker.setCurrentText("ranknet")
     assert all(_row_shown(form, w) for w in neural) and not any(_row_shown(form, w) for w in svm + local)
     assert form.lr.value() == 0.0005 and view.resume_button.isEnabled()
+
+
+def test_a_pairwise_ranker_gets_caps_on_its_pairs_suggested_and_the_config_carries_them(view):
+    from relattr_studio.gui.train_form import PAIRWISE_MAX_PAIRS, PAIRWISE_MAX_TEST_PAIRS
+
+    form = view.form
+    assert form.config_kwargs()["max_pairs"] is None and form.config_kwargs()["max_test_pairs"] is None
+    assert form.max_pairs.text() == "all"
+    form.ranker.setCurrentText("dacrl")
+    assert (form.max_pairs.value(), form.max_test_pairs.value()) == (PAIRWISE_MAX_PAIRS, PAIRWISE_MAX_TEST_PAIRS)
+    form.max_pairs.setValue(8)
+    kwargs = form.config_kwargs()
+    assert kwargs["max_pairs"] == 8 and kwargs["max_test_pairs"] == PAIRWISE_MAX_TEST_PAIRS
+    config = view.config_factory(dataset="d.h5", out_dir="o", **kwargs)
+    assert (config.max_pairs, config.max_test_pairs) == (8, PAIRWISE_MAX_TEST_PAIRS)
+    form.ranker.setCurrentText("ranksvm")  # not a pairwise ranker, but its settings hide these: keep them
+    form.ranker.setCurrentText("dacrl")
+    assert form.max_pairs.value() == 8
+    form.ranker.setCurrentText("ranknet")
+    assert form.config_kwargs()["max_pairs"] is None and form.config_kwargs()["max_test_pairs"] is None
 
 
 def fake_ranksvm(*, ctx, dataset, ranker, attributes=(), seeds=(0,), out_dir=None, **settings):

@@ -59,3 +59,10 @@ def test_catalog_declares_exactly_what_the_modules_register():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "efficientnet-lite0" in out.stdout and "dacrl" in out.stdout
+
+
+def test_the_catalog_names_exactly_the_pairwise_rankers():
+    from relattr_studio.modeling.catalog import PAIRWISE_RANKERS, RANKERS
+
+    kinds = {name: RANKERS.build(name, attributes=["a"], backbone="small-cnn").kind for name in RANKERS.names()}
+    assert {name for name, kind in kinds.items() if kind == "pairwise"} == set(PAIRWISE_RANKERS)
