@@ -27,6 +27,12 @@ def register(sub) -> None:
     p.add_argument("--first-seed", type=int, default=0,
                    help="the first seed (default 0): split the seeds of one table over processes or machines")
     p.add_argument("--protocol", default="default")
+    p.add_argument("--c", type=float, default=None,
+                   help="RankSVM: the C (default: chosen per attribute on a validation split)")
+    p.add_argument("--k", type=int, default=100, help="ranksvm-ll: nearest training pairs per test pair (default 100)")
+    p.add_argument("--test-sample", type=int, default=None,
+                   help="ranksvm-ll: a seeded sample of this many test pairs per attribute (default 1000; "
+                        "it fits one model per test pair)")
     p.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--steps", type=int, default=None)
@@ -110,8 +116,13 @@ def cmd_train(args) -> int:
             from relattr_studio.training.ranksvm_job import run_ranksvm
         except ImportError:
             raise RelAttrError("RankSVM is not available in this build (training/ranksvm_job.py missing)") from None
+        if args.c is not None and not args.c > 0:
+            raise RelAttrError(f"--c must be a positive number, not {args.c}")
+        if args.k < 1 or (args.test_sample is not None and args.test_sample < 1):
+            raise RelAttrError("--k and --test-sample must be at least 1")
         rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == RANKSVM_LL,
-                       seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol, out_dir=str(out), quiet=args.quiet)
+                       seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol,
+                       c=args.c, k=args.k, test_sample=args.test_sample, out_dir=str(out), quiet=args.quiet)
     else:
         from relattr_studio.training.runs import train_rankers
 

@@ -131,12 +131,16 @@ def pair_accuracy(scores_a: np.ndarray, scores_b: np.ndarray, y: np.ndarray) -> 
     return float(np.mean(np.sign(scores_a[keep] - scores_b[keep]) == np.sign(y[keep])))
 
 
-def choose_c(x: np.ndarray, train: tuple, val: tuple, grid=DEFAULT_C_GRID) -> tuple[float, dict[float, float]]:
+def choose_c(x: np.ndarray, train: tuple, val: tuple, grid=DEFAULT_C_GRID,
+             ctx=None) -> tuple[float, dict[float, float]]:
     """The C of ``grid`` with the best pairwise accuracy on ``val`` (ties: the smaller C).
-    ``train``/``val``: (a, b, y) index arrays into ``x``."""
+    ``train``/``val``: (a, b, y) index arrays into ``x``. ``ctx``: a JobContext, checked for
+    cancel before each fit."""
     accs = {}
     w = None
     for c in sorted(grid):
+        if ctx is not None:
+            ctx.check()
         w = fit_ranksvm(x, *train, c, w0=w)
         s = x @ w
         va, vb, vy = val

@@ -91,7 +91,7 @@ def run_ranksvm(
     Reports progress through ``ctx`` (stage ``ranker``: one unit per attribute and seed, plus
     one per C_local tried when local learning chooses C) and emits each :class:`ResultRow`
     through ``ctx.emit`` as soon as it is measured. Stops when asked between feature batches,
-    between attributes, after each C search and fit, and between chunks of 128 pairs of local
+    between attributes, before each fit of the C search and after the final fit, and between chunks of 128 pairs of local
     learning (about a second each on PubFig).
     Features are the dataset's ``gist+lab`` descriptors, computed once and cached in the file.
     """
@@ -125,9 +125,8 @@ def run_ranksvm(
                 inner, val, how = _validation(train, pairs.where(attribute=ai, split=Split.VAL), seed, len(dataset))
                 info: dict = {"train_pairs": len(train), "validation": how}
                 if c is None:
-                    c_attr, accs = choose_c(x, inner, val, DEFAULT_C_GRID)
+                    c_attr, accs = choose_c(x, inner, val, DEFAULT_C_GRID, ctx=ctx)
                     info["val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in accs.items()}
-                    ctx.check()
                 else:
                     c_attr = float(c)
                 cs.append(c_attr)

@@ -74,3 +74,21 @@ def test_results_joins_seeds_run_apart_and_refuses_a_seed_twice(tmp_path, capsys
     assert main(["results", str(tmp_path / "s0"), str(tmp_path / "s0")]) == 2
     assert "seed 0 of ranknet/small-cnn smiling [test] appears twice" in capsys.readouterr().err
     assert main(["results", str(tmp_path / "nowhere")]) == 2
+
+
+def test_ranksvm_takes_c_k_and_the_test_sample_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from relattr_studio.data.procedural import make_toy_faces
+
+    toy = make_toy_faces(tmp_path / "toy.h5", n=60, seed=0, size=32)
+    out = tmp_path / "ll"
+    assert main(["train", "--dataset", str(toy), "--ranker", "ranksvm-ll", "--attribute", "smiling", "--c", "0.5",
+                 "--k", "7", "--test-sample", "9", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    info = summary["seeds"]["0"]["smiling"]
+    assert summary["k"] == 7 and info["c"] == 0.5 and "val_accuracy" not in info
+    assert info["test_pairs"] == 9
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(toy), "--ranker", "ranksvm", "--c", "0", "--out", str(out), "--quiet"]) == 2
+    assert "--c must be a positive number" in capsys.readouterr().err

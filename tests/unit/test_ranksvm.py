@@ -180,3 +180,26 @@ def test_ranksvm_job_stops_when_cancelled_and_writes_nothing(toy_with_features, 
     assert not (tmp_path / "results.csv").exists()
     with pytest.raises(RelAttrError, match="not a RankSVM ranker"):
         run_ranksvm_training(ctx=JobContext(), dataset=str(toy_with_features), ranker="ranknet")
+
+
+def test_choose_c_checks_for_cancel_before_each_fit():
+    from relattr_studio.core.errors import Cancelled
+    from relattr_studio.modeling.ranksvm import choose_c
+
+    x, s, a, b, y = _synthetic(n=80, d=6, pairs=400, seed=2)
+    train, val = (a[:300], b[:300], y[:300]), (a[300:], b[300:], y[300:])
+
+    class Ctx:
+        calls = 0
+
+        def check(self):
+            self.calls += 1
+            if self.calls > 2:
+                raise Cancelled("cancelled")
+
+    ctx = Ctx()
+    with pytest.raises(Cancelled):
+        choose_c(x, train, val, grid=(0.01, 0.1, 1.0, 10.0), ctx=ctx)
+    assert ctx.calls == 3  # two fits ran, the third was not started
+    best, accs = choose_c(x, train, val, grid=(0.01, 1.0))
+    assert best in accs and len(accs) == 2
