@@ -49,6 +49,9 @@ def register(sub) -> None:
     p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of the training images (category labels) or pairs held out for validation when "
+                        "the dataset has no validation split (default 0.1; 0: train on all, no validation)")
     p.add_argument("--augment", action="store_true")
     p.add_argument("--image-size", type=int, default=None, help="backbone input size")
     p.add_argument("--width", type=int, default=None, help="small-cnn width")
@@ -97,7 +100,8 @@ def _config(args):
     c = c.with_preset(preset)
     changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("optimizer", args.optimizer),
                                  ("lr", args.lr), ("backbone_lr_scale", args.backbone_lr_scale),
-                                 ("weight_decay", args.weight_decay)) if v is not None}
+                                 ("weight_decay", args.weight_decay), ("val_fraction", args.val_fraction))
+               if v is not None}
     return c.replace(**changes)
 
 
