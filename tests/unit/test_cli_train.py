@@ -92,3 +92,15 @@ def test_ranksvm_takes_c_k_and_the_test_sample_from_the_command_line(tmp_path, c
     capsys.readouterr()
     assert main(["train", "--dataset", str(toy), "--ranker", "ranksvm", "--c", "0", "--out", str(out), "--quiet"]) == 2
     assert "--c must be a positive number" in capsys.readouterr().err
+
+
+def test_training_flags_reach_the_config():
+    from relattr_studio.cli import build_parser
+    from relattr_studio.cli.train_commands import _config
+
+    args = build_parser().parse_args(["train", "--dataset", "d.h5", "--ranker", "dacrl", "--max-pairs", "24",
+                                      "--max-test-pairs", "5000", "--val-fraction", "0", "--out", "o"])
+    c = _config(args)
+    assert (c.ranker, c.max_pairs, c.max_test_pairs, c.val_fraction) == ("dacrl", 24, 5000, 0.0)
+    default = _config(build_parser().parse_args(["train", "--dataset", "d.h5", "--out", "o"]))
+    assert (default.max_pairs, default.max_test_pairs, default.val_fraction) == (None, None, 0.1)
