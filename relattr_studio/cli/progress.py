@@ -22,8 +22,9 @@ class ProgressBar:
         self._stage = None
         # per stage: when it began, its count then, and its last count. A stage that comes back
         # after another one (training after a validation) goes on with its own clock and rate;
-        # one whose count starts again from the beginning (each validation's scoring) restarts
-        self._starts: dict[str, tuple[float | None, int, int]] = {}
+        # one that begins a new round restarts: its count goes back, or its last round finished, or
+        # its total changed (the test's scoring after the validations' scoring)
+        self._starts: dict[str, tuple[float | None, int, int, int | None]] = {}
         self._last_plain = 0.0
 
     def __call__(self, event: object) -> None:
@@ -33,10 +34,11 @@ class ProgressBar:
             if self._stage is not None and self.tty:
                 self.stream.write("\n")
             self._stage = event.stage
-        t0, done0, last = self._starts.get(event.stage, (None, 0, 0))
-        if t0 is None or event.done < last:  # first report, or the stage began a new round
+        t0, done0, last, total = self._starts.get(event.stage, (None, 0, 0, None))
+        new_round = event.done < last or event.total != total or (total is not None and last >= total > 0)
+        if t0 is None or new_round:
             t0, done0 = time.monotonic(), event.done
-        self._starts[event.stage] = (t0, done0, event.done)
+        self._starts[event.stage] = (t0, done0, event.done, event.total)
         elapsed = time.monotonic() - t0
         if event.fraction is not None:
             filled = int(self.width * event.fraction)

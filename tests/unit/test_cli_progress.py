@@ -56,3 +56,22 @@ def test_a_stage_that_starts_a_new_round_restarts_its_clock(bar):
     bar(Progress(5, 10, "scoring"))
     last = out.getvalue().split("\r")[-1]
     assert "5/10   2.0s (~2s left)" in last
+
+
+def test_a_stage_with_a_new_total_or_after_a_finished_round_restarts_its_clock(bar):
+    """The test's scoring (531 images) after the validations' scoring (24) is a new round, even
+    though its first count (64) is above the last one (24)."""
+    out, now = bar.stream, bar.now
+    bar(Progress(0, 24, "scoring"))
+    now["t"] += 3.0
+    bar(Progress(24, 24, "scoring"))
+    bar(Progress(100, 120, "training"))
+    now["t"] += 700.0
+    bar(Progress(24, 24, "scoring"))  # a whole round reported at once, later
+    assert "24/24   0.0s" in out.getvalue().split("\r")[-1]
+    now["t"] += 1.0
+    bar(Progress(64, 531, "scoring"))
+    now["t"] += 4.0
+    bar(Progress(128, 531, "scoring"))
+    last = out.getvalue().split("\r")[-1]
+    assert "128/531   4.0s" in last and "(~25s left)" in last
