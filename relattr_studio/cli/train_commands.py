@@ -52,7 +52,11 @@ def register(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=None,
                    help="share of the training images (category labels) or pairs held out for validation when "
                         "the dataset has no validation split (default 0.1; 0: train on all, no validation)")
-    p.add_argument("--augment", action="store_true")
+    p.add_argument("--augment", action="store_true", help="random flips and shifts of the training images")
+    p.add_argument("--augment-zoom", type=float, default=0.0,
+                   help="with --augment: random crops of side 1 - Z .. 1 of the image instead of the shift (e.g. 0.15)")
+    p.add_argument("--augment-color", type=float, default=0.0,
+                   help="with --augment: contrast and brightness jitter of this size (e.g. 0.2)")
     p.add_argument("--image-size", type=int, default=None, help="backbone input size")
     p.add_argument("--width", type=int, default=None, help="small-cnn width")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
@@ -95,6 +99,7 @@ def _config(args):
                     batch_size=args.batch_size, batching=args.batching, max_pairs=args.max_pairs,
                     max_test_pairs=args.max_test_pairs, schedule=args.schedule,
                     warmup_steps=args.warmup_steps, patience=args.patience, augment=args.augment,
+                    augment_zoom=args.augment_zoom, augment_color=args.augment_color,
                     device=args.device, amp=args.amp, channels_last=args.channels_last, freeze_bn=args.freeze_bn,
                     out_dir=args.out)
     c = c.with_preset(preset)

@@ -65,6 +65,8 @@ class TrainConfig:
     max_test_pairs: int | None = None  # test on a seeded sample of this many image pairs (None: all)
     log_every: int = 10
     augment: bool = False  # random flips and small shifts
+    augment_zoom: float = 0.0  # with augment: random crops of side 1 - zoom .. 1 instead of the shift
+    augment_color: float = 0.0  # with augment: contrast and brightness jitter of this size
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"  # auto: bf16 (or fp16 without bf16) on CUDA, off elsewhere
@@ -87,6 +89,8 @@ class TrainConfig:
                 raise RelAttrError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
         if self.batch_size < 2:
             raise RelAttrError("batch_size must be at least 2 images")
+        if not (0.0 <= self.augment_zoom < 1.0 and 0.0 <= self.augment_color < 1.0):
+            raise RelAttrError("augment_zoom and augment_color must lie in [0, 1)")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise RelAttrError("max_pairs must be at least 1 image pair a step")
         if self.lr <= 0 or not (self.steps or self.epochs > 0):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import PairGroup, PairLabel, Split
@@ -25,23 +26,47 @@ class ImageBank:
         self.pixels = torch.from_numpy(dataset.images(self.indices))
 
     def tensor(self, images: np.ndarray, preprocess, device, *, channels_last: bool = False,
-               augment: torch.Generator | None = None) -> torch.Tensor:
+               augment: torch.Generator | None = None, zoom: float = 0.0, color: float = 0.0) -> torch.Tensor:
+        """Preprocessed images; with ``augment`` (a seeded generator), augmented (see augment_batch)."""
         x = preprocess(self.pixels[torch.from_numpy(self.where[images])], device=device)
         if augment is not None:
-            x = augment_batch(x, augment)
+            x = augment_batch(x, augment, zoom=zoom, color=color)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
 
-def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal flips per image and one random shift of up to 1/16 of the size."""
-    flip = torch.rand(len(x), generator=gen) < 0.5
-    x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
-    pad = max(1, x.shape[-1] // 16)
-    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
-    return padded[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
+def augment_batch(x: torch.Tensor, gen: torch.Generator, *, zoom: float = 0.0, color: float = 0.0) -> torch.Tensor:
+    """Random horizontal flips per image and one random shift of up to 1/16 of the size.
+
+    ``zoom`` > 0: instead of the shift, each image is cropped at a random side of (1 - zoom) to 1
+    of the image, at a random place inside it, and resized back (bilinear). ``color`` > 0: each
+    image's contrast is scaled by a factor in [1 - color, 1 + color] about its mean and a
+    brightness offset in [-color, color] standard units is added.
+    """
+    n = len(x)
+    flip = torch.rand(n, generator=gen) < 0.5
+    if zoom > 0:
+        side = 1.0 - zoom * torch.rand(n, generator=gen)
+        centre = (1.0 - side).unsqueeze(1) * (2.0 * torch.rand(n, 2, generator=gen) - 1.0)
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = torch.where(flip, -side, side)
+        theta[:, 1, 1] = side
+        theta[:, :, 2] = centre
+        grid = nn.functional.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        x = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    else:
+        x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+        pad = max(1, x.shape[-1] // 16)
+        dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
+        padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+        x = padded[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
+    if color > 0:
+        contrast = 1.0 + color * (2.0 * torch.rand(n, 1, 1, 1, generator=gen) - 1.0)
+        offset = color * (2.0 * torch.rand(n, 1, 1, 1, generator=gen) - 1.0)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * contrast.to(x.device, x.dtype) + mean + offset.to(x.device, x.dtype)
+    return x
 
 
 def _autocast(device: torch.device, amp: str):

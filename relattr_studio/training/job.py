@@ -207,7 +207,7 @@ class RankerTrainer:
     def _train_step(self) -> None:
         batch = self.sampler.next()
         x = self.bank.tensor(batch.images, self.model.preprocess, self.device, channels_last=self.channels_last,
-                             augment=self.augment_gen)
+                             augment=self.augment_gen, zoom=self.config.augment_zoom, color=self.config.augment_color)
         t = lambda a, dt=torch.int64: torch.as_tensor(a, dtype=dt, device=self.device)  # noqa: E731
         with _autocast(self.device, self.amp):
             loss, margin = self.loss_module(x, t(batch.i), t(batch.j), t(batch.head), t(batch.target, torch.float32),
