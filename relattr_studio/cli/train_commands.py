@@ -12,6 +12,8 @@ from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm, trainable_ra
 MAX_TEST_HELP = ("test on a seeded sample of this many image pairs, each with all its labels (default all): "
                  "a pairwise ranker such as DACRL runs its head once per test image pair")
 
+TEST_FLIP_HELP = "test margins averaged over the images and their mirror images (twice the scoring)"
+
 
 def register(sub) -> None:
     """Add ``train`` and ``eval``."""
@@ -34,6 +36,7 @@ def register(sub) -> None:
                    help="ranksvm-ll: a seeded sample of this many test pairs per attribute (default 1000; "
                         "it fits one model per test pair)")
     p.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
+    p.add_argument("--test-flip", action="store_true", help=TEST_FLIP_HELP)
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32, help="images per step (32 = 16 pairs)")
@@ -75,6 +78,7 @@ def register(sub) -> None:
     e.add_argument("--protocol", default="default")
     e.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     e.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
+    e.add_argument("--test-flip", action="store_true", help=TEST_FLIP_HELP)
     e.add_argument("--out", default=None, help="folder for results.csv")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
@@ -97,7 +101,7 @@ def _config(args):
     c = TrainConfig(dataset=args.dataset, protocol=args.protocol, attributes=tuple(args.attribute),
                     ranker=args.ranker, backbone=args.backbone, backbone_options=options, weights=args.weights,
                     batch_size=args.batch_size, batching=args.batching, max_pairs=args.max_pairs,
-                    max_test_pairs=args.max_test_pairs, schedule=args.schedule,
+                    max_test_pairs=args.max_test_pairs, test_flip=args.test_flip, schedule=args.schedule,
                     warmup_steps=args.warmup_steps, patience=args.patience, augment=args.augment,
                     augment_zoom=args.augment_zoom, augment_color=args.augment_color,
                     device=args.device, amp=args.amp, channels_last=args.channels_last, freeze_bn=args.freeze_bn,
@@ -152,7 +156,7 @@ def cmd_eval(args) -> int:
     from relattr_studio.training.runs import evaluate_checkpoint
 
     rows = run_job(evaluate_checkpoint, args.checkpoint, args.dataset, protocol=args.protocol, device=args.device,
-                   max_pairs=args.max_test_pairs, quiet=args.quiet)
+                   max_pairs=args.max_test_pairs, test_flip=args.test_flip, quiet=args.quiet)
     print(format_table(rows))
     if args.out:
         print(f"results: {write_results_csv(Path(args.out) / 'results.csv', rows)}", file=sys.stderr)

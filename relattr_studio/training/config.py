@@ -63,6 +63,7 @@ class TrainConfig:
     patience: int | None = None  # validations without improvement before stopping; None: never
     max_eval_pairs: int = 20000  # cap on validation pairs scored
     max_test_pairs: int | None = None  # test on a seeded sample of this many image pairs (None: all)
+    test_flip: bool = False  # test margins averaged over the images and their mirror images
     log_every: int = 10
     augment: bool = False  # random flips and small shifts
     augment_zoom: float = 0.0  # with augment: random crops of side 1 - zoom .. 1 instead of the shift

@@ -77,14 +77,18 @@ def _autocast(device: torch.device, amp: str):
 
 @torch.no_grad()
 def score_images(model, bank: ImageBank, images: np.ndarray, device, *, batch_size: int = 64, amp: str = "off",
-                 channels_last: bool = False, ctx: JobContext = NULL_CONTEXT, stage: str = "scoring") -> torch.Tensor:
-    """Pointwise scores (len(images) x A, float32 CPU), or a pairwise ranker's embeddings."""
+                 channels_last: bool = False, ctx: JobContext = NULL_CONTEXT, stage: str = "scoring",
+                 mirror: bool = False) -> torch.Tensor:
+    """Pointwise scores (len(images) x A, float32 CPU), or a pairwise ranker's embeddings;
+    ``mirror``: of the horizontally flipped images."""
     model.eval()
     fn = model.embed if model.kind == "pairwise" else model
     out = []
     for start in range(0, len(images), batch_size):
         ctx.check()
         x = bank.tensor(images[start:start + batch_size], model.preprocess, device, channels_last=channels_last)
+        if mirror:
+            x = x.flip(-1)
         with _autocast(device, amp):
             out.append(fn(x).float().cpu())
         ctx.report(min(start + batch_size, len(images)), len(images), stage)
@@ -93,16 +97,26 @@ def score_images(model, bank: ImageBank, images: np.ndarray, device, *, batch_si
 
 @torch.no_grad()
 def pair_margins(model, bank: ImageBank, pairs: PairTable, device, *, heads: np.ndarray, batch_size: int = 64,
-                 amp: str = "off", ctx: JobContext = NULL_CONTEXT) -> np.ndarray:
+                 amp: str = "off", ctx: JobContext = NULL_CONTEXT, test_flip: bool = False) -> np.ndarray:
     """Per pair, a value whose sign says which image shows its attribute more (positive: a).
 
     ``heads``: per pair, the model's head for its attribute. Pointwise: r(a) - r(b) with every
     image scored once. Pairwise: logit of P(a > b) from compare(embed(a), embed(b)).
+    ``test_flip``: the mean of that value on the images and on their mirror images.
     """
+    if test_flip:
+        views = [_pair_margins(model, bank, pairs, device, heads=heads, batch_size=batch_size, amp=amp, ctx=ctx,
+                               mirror=m) for m in (False, True)]
+        return (views[0] + views[1]) / 2
+    return _pair_margins(model, bank, pairs, device, heads=heads, batch_size=batch_size, amp=amp, ctx=ctx)
+
+
+def _pair_margins(model, bank, pairs, device, *, heads, batch_size, amp, ctx, mirror: bool = False) -> np.ndarray:
     images = np.unique(np.concatenate([pairs.a, pairs.b])).astype(np.int64)
     pos = np.full(int(images.max()) + 1 if len(images) else 1, -1, np.int64)
     pos[images] = np.arange(len(images))
-    feats = score_images(model, bank, images, device, batch_size=batch_size, amp=amp, ctx=ctx)
+    feats = score_images(model, bank, images, device, batch_size=batch_size, amp=amp, ctx=ctx, mirror=mirror,
+                         stage="scoring mirrored" if mirror else "scoring")
     h = torch.from_numpy(heads)
     if model.kind != "pairwise":
         ia, ib = torch.from_numpy(pos[pairs.a]), torch.from_numpy(pos[pairs.b])
@@ -142,10 +156,11 @@ def accuracy(margin: np.ndarray, label: np.ndarray) -> float:
 
 def evaluate_pairs(model, bank: ImageBank, pairs: PairTable, device, *, attribute_ids: list[int],
                    amp: str = "off", ctx: JobContext = NULL_CONTEXT, split: int = Split.TEST,
-                   max_pairs: int | None = None) -> dict[str, dict[int, float]]:
+                   max_pairs: int | None = None, test_flip: bool = False) -> dict[str, dict[int, float]]:
     """``{"test": {attribute id: %}, "test/coarse": ..., "test/fine": ...}`` on ``split``'s
     non-equal pairs of ``attribute_ids`` (model heads in that order); groups where present.
-    ``max_pairs``: a seeded sample of that many image pairs (with all their labels) instead of all."""
+    ``max_pairs``: a seeded sample of that many image pairs (with all their labels) instead of all.
+    ``test_flip``: each pair's margin is averaged over the images and their mirror images."""
     rows = pairs.where(split=split, non_equal=True)
     rows = sample_image_pairs(rows.select(np.isin(rows.attribute, attribute_ids)), max_pairs)
     name = {int(Split.TEST): "test", int(Split.VAL): "val", int(Split.TRAIN): "train"}.get(int(split), "test")
@@ -153,7 +168,7 @@ def evaluate_pairs(model, bank: ImageBank, pairs: PairTable, device, *, attribut
         return {name: {}}
     head_of = {a: k for k, a in enumerate(attribute_ids)}
     heads = np.array([head_of[int(a)] for a in rows.attribute], np.int64)
-    margin = pair_margins(model, bank, rows, device, heads=heads, amp=amp, ctx=ctx)
+    margin = pair_margins(model, bank, rows, device, heads=heads, amp=amp, ctx=ctx, test_flip=test_flip)
     out: dict[str, dict[int, float]] = {name: {}}
     groups = [(None, name)] + [(g, f"{name}/{g.name.lower()}") for g in (PairGroup.COARSE, PairGroup.FINE)
                                if (rows.group == g).any()]

@@ -285,7 +285,8 @@ class RankerTrainer:
         """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
         D.sync_buffers(self.model, self.env)
         acc = evaluate_pairs(self.model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
-                             amp=self.amp, split=Split.TEST, ctx=self.ctx, max_pairs=self.config.max_test_pairs)
+                             amp=self.amp, split=Split.TEST, ctx=self.ctx, max_pairs=self.config.max_test_pairs,
+                             test_flip=self.config.test_flip)
         names = self.ds.attribute_names
         return {key: {names[a]: v for a, v in per.items()} for key, per in acc.items()}
 

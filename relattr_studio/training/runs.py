@@ -40,10 +40,11 @@ def train_rankers(config: TrainConfig, *, seeds: list[int], per_attribute: bool 
 
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, protocol: str = "default",
-                        device: str = "auto", max_pairs: int | None = None,
+                        device: str = "auto", max_pairs: int | None = None, test_flip: bool = False,
                         ctx: JobContext = NULL_CONTEXT) -> list[ResultRow]:
     """Test accuracy of a saved model on ``dataset``; attributes matched by name. ``max_pairs``:
-    a seeded sample of that many test image pairs, as ``relattr train --max-test-pairs``."""
+    a seeded sample of that many test image pairs, as ``relattr train --max-test-pairs``;
+    ``test_flip``: margins averaged over the images and their mirror images."""
     dev = resolve_device(device)
     model, info = load_checkpoint(checkpoint, device=dev)
     ds = DatasetFile(dataset)
@@ -56,7 +57,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, protocol
         test = pairs.where(split=Split.TEST)
         bank = ImageBank(ds, np.concatenate([test.a, test.b]))
         acc = evaluate_pairs(model, bank, pairs, dev, attribute_ids=ids, amp=resolve_amp("auto", dev), ctx=ctx,
-                             max_pairs=max_pairs)
+                             max_pairs=max_pairs, test_flip=test_flip)
     finally:
         ds.close()
     named = {k: {ds.attribute_names[a]: v for a, v in per.items()} for k, per in acc.items()}

@@ -99,8 +99,11 @@ def test_training_flags_reach_the_config():
     from relattr_studio.cli.train_commands import _config
 
     args = build_parser().parse_args(["train", "--dataset", "d.h5", "--ranker", "dacrl", "--max-pairs", "24",
-                                      "--max-test-pairs", "5000", "--val-fraction", "0", "--out", "o"])
+                                      "--max-test-pairs", "5000", "--val-fraction", "0", "--test-flip",
+                                      "--augment", "--augment-zoom", "0.15", "--augment-color", "0.2", "--out", "o"])
     c = _config(args)
-    assert (c.ranker, c.max_pairs, c.max_test_pairs, c.val_fraction) == ("dacrl", 24, 5000, 0.0)
+    assert (c.ranker, c.max_pairs, c.max_test_pairs, c.val_fraction, c.test_flip) == ("dacrl", 24, 5000, 0.0, True)
+    assert (c.augment, c.augment_zoom, c.augment_color) == (True, 0.15, 0.2)
     default = _config(build_parser().parse_args(["train", "--dataset", "d.h5", "--out", "o"]))
-    assert (default.max_pairs, default.max_test_pairs, default.val_fraction) == (None, None, 0.1)
+    assert (default.max_pairs, default.max_test_pairs, default.val_fraction, default.test_flip) == (None, None, 0.1, False)
+    assert (default.augment, default.augment_zoom, default.augment_color) == (False, 0.0, 0.0)

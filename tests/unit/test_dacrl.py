@@ -149,19 +149,6 @@ def test_loss_is_clipped_and_matches_bce():
     assert torch.isfinite(dacrl_loss(logits, t))
 
 
-class _Images:
-    """The one method ImageBank reads from a dataset file."""
-
-    def __init__(self, n: int):
-        self.pixels = torch.randint(0, 256, (n, 64, 64, 3), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-    def images(self, indices):
-        return self.pixels[torch.as_tensor(indices)].numpy()
-
-
 def _counting(m: DACRLRanker) -> list[int]:
     seen, compare = [], m.compare
     m.compare = lambda fi, fj: (seen.append(len(fi)), compare(fi, fj))[1]
@@ -176,6 +163,7 @@ def test_engine_compares_each_image_pair_once_for_all_its_heads():
     from relattr_studio.data.pairs import PairTable
     from relattr_studio.training.evaluation import ImageBank, pair_margins, sample_image_pairs
     from relattr_studio.training.step import PairLoss
+    from tests.unit._analysis_models import ArrayDataset
 
     m = _model().eval()
     x = torch.randn(5, 3, 64, 64)
@@ -189,7 +177,7 @@ def test_engine_compares_each_image_pair_once_for_all_its_heads():
         _, margin = PairLoss(m)(x, ti, tj, th, torch.rand(len(ti)))
     assert seen == [20] and torch.allclose(margin, want, atol=1e-6)
 
-    data = _Images(8)
+    data = ArrayDataset(np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8))
     table = PairTable.build(i + 3, j + 3, head, np.where(np.arange(30) % 2, 1, -1))
     with torch.no_grad():
         f = m.embed(ImageBank(data).tensor(np.arange(3, 8), m.preprocess, "cpu"))
