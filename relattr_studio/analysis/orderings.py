@@ -55,10 +55,15 @@ def _reference_scores(model, dataset, *, batch_size, device, ctx, n_ref: int = 1
     return (scores / (2 * len(refs))).cpu().numpy().astype(np.float32)
 
 
+def _sample_size(n: int, references: int | None) -> int:
+    """Reference images drawn from ``n``: all of them, or ``references`` at most."""
+    return n if references is None else min(int(references), n)
+
+
 def reference_count(n: int, references: int | None) -> int:
     """How many other images a pairwise ranker compares each of ``n`` images with (see
     :func:`score_images`): all the others, or the sample of ``references``."""
-    m = n if references is None else min(int(references), n)
+    m = _sample_size(n, references)
     return m - 1 if m == n else m
 
 
@@ -69,7 +74,7 @@ def _borda_scores(model, dataset, *, references: int | None, seed: int, batch_si
     Reported and cancellable per chunk of images."""
     feats = embed_images(model, dataset, batch_size=batch_size, device=device, ctx=ctx)
     n = len(feats)
-    m = n if references is None else min(int(references), n)
+    m = _sample_size(n, references)
     refs = np.arange(n) if m == n else np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
     ref = feats[torch.as_tensor(refs)]
     scores = np.zeros((n, len(model.attributes)), np.float32)

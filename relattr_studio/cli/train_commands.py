@@ -164,7 +164,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from relattr_studio.core.errors import RelAttrError
     from relattr_studio.training.results import format_table, read_results_csv
 
     rows = []
