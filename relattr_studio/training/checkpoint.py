@@ -21,8 +21,6 @@ refused. :func:`load_checkpoint` rebuilds the model from the file alone via the 
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import torch
 
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.modeling.backbones import Preprocess
+from relattr_studio.modeling.model_file import read_model_file, save_model_file
 
 FORMAT_NAME = "relattr-checkpoint"
 FORMAT_VERSION = 1
@@ -86,38 +85,13 @@ def checkpoint_payload(model, *, train_state: dict | None = None, results: dict 
 
 def save_checkpoint(path: str | Path, model, **kwargs) -> Path:
     """Write ``model`` (+ training state) to ``path`` atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = checkpoint_payload(model, **kwargs)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return save_model_file(path, checkpoint_payload(model, **kwargs))
 
 
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
     """The raw payload, loaded with ``weights_only=True``; refuses anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(path, "no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise DataFileError(path, "needs pickle to load; RelAttr Studio does not execute code from model files",
-                            f"only plain tensors and containers are accepted ({str(err).splitlines()[0][:160]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise DataFileError(path, f"not a readable checkpoint: {str(err).splitlines()[0][:200]}",
-                            "the file may be truncated; use another checkpoint") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
-        raise DataFileError(path, "not a RelAttr Studio checkpoint (no relattr-checkpoint format field)")
-    if int(payload.get("format_version", -1)) > FORMAT_VERSION:
-        raise DataFileError(path, f"checkpoint format version {payload['format_version']} is newer than this "
-                            f"program reads ({FORMAT_VERSION})", "update RelAttr Studio")
-    return payload
+    return read_model_file(path, format_name=FORMAT_NAME, format_version=FORMAT_VERSION, what="checkpoint",
+                           device=device)
 
 
 def checkpoint_info(payload: dict, path: str | Path = "") -> CheckpointInfo:
