@@ -114,3 +114,87 @@ class IdentityPrior:
     @classmethod
     def from_dict(cls, d: dict) -> IdentityPrior:
         return cls(tuple(d["attributes"]), np.asarray(d["mean"]), np.asarray(d["cov"]), int(d["z_dim"]))
+
+
+INTRA, INTER = 0, 1  # SyntheticPairs.kind
+
+
+@dataclass(frozen=True)
+class SyntheticPairs:
+    """Generated images and the pairs among them, all for one attribute.
+
+    ``a``/``b`` index ``images`` (and ``y``/``z``); ``auto_label`` is the order the requested
+    strengths imply (DSynth-Auto's label): A_MORE where y_a(A) > y_b(A). Which image of a pair
+    comes first is random, so the label carries no position bias.
+    """
+
+    attribute: int
+    images: np.ndarray  # m x S x S x 3 uint8
+    y: np.ndarray  # m x A requested strengths
+    z: np.ndarray  # m x z_dim
+    a: np.ndarray  # n
+    b: np.ndarray  # n
+    kind: np.ndarray  # n, INTRA or INTER
+
+    @property
+    def auto_label(self) -> np.ndarray:
+        from relattr_studio.core.types import PairLabel
+
+        d = self.y[self.a, self.attribute] - self.y[self.b, self.attribute]
+        return np.where(d > 0, PairLabel.A_MORE, np.where(d < 0, PairLabel.B_MORE, PairLabel.EQUAL)).astype(np.int8)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+def semantic_jitter_latents(prior: IdentityPrior, attribute: int | str, n_pairs: int, rng: np.random.Generator, *,
+                            intra_share: float = 0.5, amount: float = 2.0
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The latents of ``n_pairs`` semantic-jitter pairs on one attribute, before any image is made.
+
+    Identities j = 0..m-1 each give x_j^-, x_j, x_j^+ (latent rows 3j, 3j+1, 3j+2). A share
+    ``intra_share`` of the pairs are intra-identity, (x_j^-, x_j) or (x_j, x_j^+); the rest are
+    inter-identity, (x_j, x_k^+) or (x_k^-, x_j) with k != j. Each identity serves one pair of
+    each kind, as the paper samples them. Returns (y 3m x A, z 3m x z_dim, a, b, kind), where the
+    rows no pair uses are dropped.
+    """
+    if n_pairs < 1:
+        raise RelAttrError("ask for at least one synthetic pair")
+    if not 0.0 <= intra_share <= 1.0:
+        raise RelAttrError("intra_share must lie in [0, 1]")
+    k_attr = prior.index(attribute)
+    n_intra = round(n_pairs * intra_share)
+    n_inter = n_pairs - n_intra
+    m = max(n_intra, n_inter, 2 if n_inter else 1)
+    y0, z0 = prior.sample(rng, m)
+    lo, hi = prior.tweak(y0, k_attr, amount)
+    y = np.stack([lo, y0, hi], axis=1).reshape(3 * m, -1)  # rows 3j + (0: minus, 1: base, 2: plus)
+    z = np.repeat(z0, 3, axis=0)
+    ids = np.arange(m)
+    plus = rng.uniform(size=m) < 0.5
+    # intra: (minus_j, base_j) or (base_j, plus_j); inter: (base_j, plus_k) or (minus_k, base_j)
+    ia = np.where(plus, 3 * ids + 1, 3 * ids)[:n_intra]
+    ib = np.where(plus, 3 * ids + 2, 3 * ids + 1)[:n_intra]
+    other = (ids + rng.integers(1, m, size=m)) % m if m > 1 else ids
+    plus2 = rng.uniform(size=m) < 0.5
+    ea = np.where(plus2, 3 * ids + 1, 3 * other)[:n_inter]
+    eb = np.where(plus2, 3 * other + 2, 3 * ids + 1)[:n_inter]
+    a = np.concatenate([ia, ea])
+    b = np.concatenate([ib, eb])
+    kind = np.concatenate([np.full(n_intra, INTRA), np.full(n_inter, INTER)]).astype(np.int8)
+    swap = rng.uniform(size=len(a)) < 0.5  # random presentation order
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+    used, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    return y[used], z[used], inverse[: len(a)], inverse[len(a):], kind
+
+
+def semantic_jitter_pairs(generator, attribute: int | str, n_pairs: int, rng: np.random.Generator, *,
+                          prior: IdentityPrior | None = None, intra_share: float = 0.5, amount: float = 2.0,
+                          batch_size: int = 256) -> SyntheticPairs:
+    """``n_pairs`` synthetic pairs on one attribute, images made by ``generator`` (its ``generate(y, z)``)."""
+    prior = prior or IdentityPrior.of_generator(generator)
+    y, z, a, b, kind = semantic_jitter_latents(prior, attribute, n_pairs, rng, intra_share=intra_share,
+                                               amount=amount)
+    images = np.concatenate([generator.generate(y[i:i + batch_size], z[i:i + batch_size])
+                             for i in range(0, len(y), batch_size)])
+    return SyntheticPairs(prior.index(attribute), images, y, z, a, b, kind)
