@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,17 +46,23 @@ def read_results_csv(path: str | Path) -> list[ResultRow]:
                           r["test_split"]) for r in csv.DictReader(f)]
 
 
-def format_table(rows: list[ResultRow], *, markdown: bool = False) -> str:
-    """Per attribute (rows) and ranker/backbone/split (columns): mean ± std over seeds, then the
-    mean over attributes (per seed, then mean ± std over seeds). ``markdown``: a Markdown table."""
-    cells: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+def result_column(row: ResultRow) -> str:
+    """A results table's column head: ranker/backbone, and the test split unless plain "test"."""
+    return f"{row.ranker}/{row.backbone}" + (f" [{row.test_split}]" if row.test_split != "test" else "")
+
+
+def format_table(rows: list, *, markdown: bool = False, column: Callable[[Any], str] = result_column) -> str:
+    """Per attribute (rows) and ``column(row)`` (columns; default ranker/backbone/split): mean ± std
+    over seeds, then the mean over attributes (per seed, then mean ± std over seeds).
+    ``markdown``: a Markdown table. Rows need ``attribute``, ``seed`` and ``accuracy``."""
+    cells: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     attributes: list[str] = []
     for r in rows:
-        cells[(r.ranker, r.backbone, r.test_split)][r.attribute].append(r.accuracy)
+        cells[column(r)][r.attribute].append(r.accuracy)
         if r.attribute not in attributes:
             attributes.append(r.attribute)
     columns = list(cells)
-    heads = [f"{rk}/{bb}" + (f" [{sp}]" if sp != "test" else "") for rk, bb, sp in columns]
+    heads = columns
     width = max([len(a) for a in attributes] + [9])
     colw = max([len(h) for h in heads] + [14]) + 2
     lines = ["attribute".ljust(width) + "".join(h.rjust(colw) for h in heads)]
@@ -72,7 +80,7 @@ def format_table(rows: list[ResultRow], *, markdown: bool = False) -> str:
         # mean over attributes for each seed, then mean ± std over seeds
         per_seed: dict[int, list[float]] = defaultdict(list)
         for r in rows:
-            if (r.ranker, r.backbone, r.test_split) == c:
+            if column(r) == c:
                 per_seed[r.seed].append(r.accuracy)
         means.append(cell([float(np.mean(v)) for v in per_seed.values()]))
     if markdown:

@@ -1,0 +1,109 @@
+"""The semantic-jitter experiment's pools and runs, with stand-in generator and oracle."""
+
+import numpy as np
+import pytest
+
+from relattr_studio.analysis.experiment_report import read_experiment_csv, write_report
+from relattr_studio.analysis.jitter_experiment import (
+    CONDITIONS,
+    JitterExperimentConfig,
+    run_semantic_jitter_experiment,
+)
+from relattr_studio.analysis.low_level_jitter import JitterRanges, low_level_jitter
+from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.types import PairSource, Split
+from relattr_studio.data.annotator import AnnotatorConfig
+from relattr_studio.data.dataset_file import DatasetFile
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class PaintedGenerator:
+    """Paints the requested strengths into pixel row 0 (channel 0), at 24 px: a perfect generator
+    as far as :class:`PixelOracle` can tell."""
+
+    def __init__(self, attributes, size=24):
+        self.attributes = list(attributes)
+        self.prior_mean = np.full(len(attributes), 0.5)
+        self.prior_cov = np.eye(len(attributes)) * 0.04
+        self.z_dim, self.image_size = 3, size
+
+    def generate(self, y, z):
+        img = np.full((len(y), self.image_size, self.image_size, 3), 90, np.uint8)
+        img[:, 0, : y.shape[1], 0] = np.clip(np.round(np.asarray(y) * 100 + 100), 0, 255)
+        img[:, 1:, :, 1] = np.clip(np.round(np.asarray(z)[:, :1, None] * 20 + 128), 0, 255)
+        return img
+
+
+class PixelOracle:
+    def __init__(self, attributes):
+        self.attribute_names = list(attributes)
+
+    def strengths(self, images):
+        images = np.asarray(images)
+        return (images[:, 0, : len(self.attribute_names), 0].astype(np.float64) - 100) / 100
+
+
+def test_low_level_jitter_moves_and_recolours_and_is_seeded():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(6, 20, 20, 3), dtype=np.uint8)
+    one = low_level_jitter(images, np.random.default_rng(1))
+    two = low_level_jitter(images, np.random.default_rng(1))
+    assert one.shape == images.shape and one.dtype == np.uint8
+    assert np.array_equal(one, two) and not np.array_equal(one, images)
+    none = JitterRanges(translate=0, scale=0, rotate_degrees=0, contrast=0, colour=0)
+    assert np.abs(low_level_jitter(images, rng, none).astype(int) - images).max() <= 1
+
+
+def test_every_condition_trains_on_its_own_pool(toy240, tmp_path):
+    ds = DatasetFile(toy240)
+    names = ds.meta.attribute_names[:2]
+    gen, oracle = PaintedGenerator(names), PixelOracle(names)
+    cfg = JitterExperimentConfig(
+        dataset=str(toy240), generator="", oracle="", out_dir=str(tmp_path), budget=12, seeds=(0,),
+        attributes=tuple(names), steps=3, batch_size=8, keep_datasets=True,
+        annotator=AnnotatorConfig(noise=0.0, discard_rate=0.25))
+    result = run_semantic_jitter_experiment(cfg, generator=gen, oracle=oracle)
+    assert {r.condition for r in result.rows} == set(CONDITIONS)
+    assert {r.test_split for r in result.rows} == {"test", "test/coarse", "test/fine"}
+    assert {r.attribute for r in result.rows} == set(names)
+    assert 0 < result.discarded < result.judged  # DSynth's discards were replaced
+    train, made_pairs = {}, {}
+    for c in CONDITIONS:
+        pool = DatasetFile(tmp_path / "pools" / f"{c}-seed0.h5")
+        p = pool.pairs()
+        tr = p.where(split=Split.TRAIN)
+        train[c] = tr
+        made_image = np.array([n.startswith("made/") for n in pool.image_names])
+        made_pairs[c] = int((made_image[tr.a] & made_image[tr.b]).sum())
+        assert not (made_image[tr.a] ^ made_image[tr.b]).any()  # no pair mixes a real and a made image
+        assert pool.image_shape == (24, 24)  # real images downsized to the generator's size
+        assert len(p.where(split=Split.TEST)) == len(ds.pairs().where(split=Split.TEST).where(attribute=0)) + len(
+            ds.pairs().where(split=Split.TEST).where(attribute=1))
+        if c == "dsynth-auto":  # made pairs carry the order their strengths were generated with
+            made = tr.source == PairSource.SYNTHETIC_AUTO
+            s = PixelOracle(names).strengths(pool.images(np.arange(len(pool))))
+            diff = s[tr.a[made], tr.attribute[made]] - s[tr.b[made], tr.attribute[made]]
+            assert np.all(np.sign(diff) == tr.label[made])
+    sizes = {c: len(t) for c, t in train.items()}
+    assert sizes == {"real": 24, "real+": 48, "jitter": 48, "dsynth": 24, "dsynth-auto": 48}
+    assert made_pairs == {"real": 0, "real+": 0, "jitter": 24, "dsynth": 12, "dsynth-auto": 24}  # DSynth: half replaced
+    paths = write_report(result.rows, tmp_path / "report")
+    assert len(read_experiment_csv(paths["csv"])) == len(result.rows)
+    assert "dsynth-auto" in paths["table"].read_text() and paths["plot test/fine"].stat().st_size > 1000
+
+
+def test_config_and_attributes_are_checked(toy240, tmp_path):
+    with pytest.raises(RelAttrError, match="unknown condition"):
+        JitterExperimentConfig(dataset="", generator="", oracle="", out_dir="", conditions=("real", "magic"))
+    ds = DatasetFile(toy240)
+    cfg = JitterExperimentConfig(dataset=str(toy240), generator="", oracle="", out_dir=str(tmp_path),
+                                 attributes=("sporty",), seeds=(0,))
+    with pytest.raises(RelAttrError, match="not in both"):
+        run_semantic_jitter_experiment(cfg, generator=PaintedGenerator(ds.meta.attribute_names),
+                                       oracle=PixelOracle(ds.meta.attribute_names))
+    big = JitterExperimentConfig(dataset=str(toy240), generator="", oracle="", out_dir=str(tmp_path),
+                                 budget=100000, seeds=(0,))
+    with pytest.raises(RelAttrError, match="fewer than the budget"):
+        run_semantic_jitter_experiment(big, generator=PaintedGenerator(ds.meta.attribute_names),
+                                       oracle=PixelOracle(ds.meta.attribute_names))
