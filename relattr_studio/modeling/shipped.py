@@ -1,0 +1,31 @@
+"""Models that ship with RelAttr Studio (the repository's ``models/``, packaged as
+``relattr_studio/resources/models``): a generator and an oracle per procedural dataset, so a
+new user slides attributes and runs the semantic-jitter experiment without training first."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+from relattr_studio.core.errors import RelAttrError
+
+KINDS = ("generator", "oracle")
+
+
+def shipped_model(kind: str, dataset: str) -> Path | None:
+    """The shipped ``kind`` model for dataset ``dataset`` (e.g. "toy-faces"), or None."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    path = importlib.resources.files("relattr_studio.resources").joinpath(f"models/{dataset}-{kind}.pt")
+    return Path(str(path)) if path.is_file() else None
+
+
+def model_argument(value: str | None, kind: str, dataset: str) -> Path:
+    """A model path from a command-line value: a file, or "shipped" / None for the shipped one."""
+    if value and value != "shipped":
+        return Path(value)
+    found = shipped_model(kind, dataset)
+    if found is None:
+        raise RelAttrError(f"no shipped {kind} for a dataset named {dataset!r} (there are toy-faces and "
+                           f"toy-shoes); give a {kind} model file")
+    return found
