@@ -12,14 +12,18 @@ pairs discarded). The confidence is how sure a careful Thurstonian observer woul
 label it gave: 2 * Phi(|perceived diff| / (sqrt(2) * noise)) - 1, in [0, 1].
 
 Strengths come from an *oracle* (:class:`StrengthOracle`): for the procedural datasets the
-exact ground truth (:class:`GroundTruthOracle`); later a trained attribute regressor that
-scores generated images plugs into the same seam.
+exact ground truth (:class:`GroundTruthOracle`); for generated images a trained attribute
+regressor (``relattr_studio.modeling.oracle.AttributeOracle``, whose refs are uint8 image
+arrays). An oracle that can also tell which images it cannot read (:class:`ReadingOracle`)
+makes the annotator discard every pair showing such an image, on top of ``discard_rate``:
+what people do with illegible generated pairs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.special import ndtr
@@ -35,6 +39,15 @@ class StrengthOracle(Protocol):
 
     def strengths(self, refs: Any) -> np.ndarray:
         """n x A strengths for ``refs`` (image indices, or images, as the oracle defines)."""
+        ...
+
+
+@runtime_checkable
+class ReadingOracle(StrengthOracle, Protocol):
+    """A StrengthOracle that also says which images it can read (e.g. the trained attribute oracle)."""
+
+    def read(self, refs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(n x A strengths, n bool legible) for ``refs``."""
         ...
 
 
@@ -82,11 +95,16 @@ class AnnotatorConfig:
 
 @dataclass
 class Judgements:
-    """Labels for n pairs; discarded pairs keep a label of EQUAL and NaN confidence."""
+    """Labels for n pairs; discarded pairs keep a label of EQUAL and NaN confidence.
+
+    ``illegible`` marks the discarded pairs that show an image the oracle cannot read (None:
+    the oracle does not tell); the rest of ``discarded`` is the random ``discard_rate``.
+    """
 
     label: np.ndarray  # int8 PairLabel values
     confidence: np.ndarray  # float32 in [0, 1]
     discarded: np.ndarray  # bool
+    illegible: np.ndarray | None = None  # bool
 
     @property
     def kept(self) -> np.ndarray:
@@ -101,8 +119,12 @@ class SimulatedAnnotator:
         self.config = config or AnnotatorConfig()
         self._rng = np.random.default_rng([seed, 0xA220])
 
-    def judge_strengths(self, s_a: np.ndarray, s_b: np.ndarray) -> Judgements:
-        """Judge pairs from the two images' strengths of the attribute in question (n each)."""
+    def judge_strengths(self, s_a: np.ndarray, s_b: np.ndarray, *, illegible: np.ndarray | None = None) -> Judgements:
+        """Judge pairs from the two images' strengths of the attribute in question (n each).
+
+        Pairs where ``illegible`` is True are discarded whatever the dice say; the random draws
+        are the same with or without it, so the other pairs' labels do not change.
+        """
         cfg, rng = self.config, self._rng
         s_a = np.asarray(s_a, np.float64).reshape(-1)
         s_b = np.asarray(s_b, np.float64).reshape(-1)
@@ -118,13 +140,26 @@ class SimulatedAnnotator:
         else:
             confidence = np.ones(n)
         discarded = rng.uniform(size=n) < cfg.discard_rate
+        if illegible is not None:
+            illegible = np.asarray(illegible, bool).reshape(-1)
+            if illegible.shape != (n,):
+                raise ValueError(f"illegible has {illegible.size} values for {n} pairs")
+            discarded |= illegible
         confidence = np.where(discarded, np.nan, confidence).astype(np.float32)
         label[discarded] = PairLabel.EQUAL
-        return Judgements(label, confidence, discarded)
+        return Judgements(label, confidence, discarded, illegible)
 
     def annotate(self, a: Any, b: Any, attribute: int | np.ndarray) -> Judgements:
-        """Judge pairs (a[i], b[i]) on ``attribute`` (one index, or one per pair)."""
-        sa, sb = self.oracle.strengths(a), self.oracle.strengths(b)
+        """Judge pairs (a[i], b[i]) on ``attribute`` (one index, or one per pair).
+
+        With a :class:`ReadingOracle` a pair showing an image it cannot read is discarded.
+        """
+        illegible = None
+        if isinstance(self.oracle, ReadingOracle):
+            (sa, legible_a), (sb, legible_b) = self.oracle.read(a), self.oracle.read(b)
+            illegible = ~(np.asarray(legible_a, bool) & np.asarray(legible_b, bool))
+        else:
+            sa, sb = self.oracle.strengths(a), self.oracle.strengths(b)
         attr = np.broadcast_to(np.asarray(attribute, np.int64), (len(sa),))
         rows = np.arange(len(sa))
-        return self.judge_strengths(sa[rows, attr], sb[rows, attr])
+        return self.judge_strengths(sa[rows, attr], sb[rows, attr], illegible=illegible)

@@ -7,7 +7,7 @@ import pytest
 
 from relattr_studio.core.types import PairLabel
 from relattr_studio.data.annotator import (
-    AnnotatorConfig, GroundTruthOracle, SimulatedAnnotator, StrengthOracle,
+    AnnotatorConfig, GroundTruthOracle, ReadingOracle, SimulatedAnnotator, StrengthOracle,
 )
 
 N = 20_000
@@ -96,3 +96,45 @@ def test_per_pair_attributes():
 def test_bad_config_is_refused(kwargs):
     with pytest.raises(ValueError):
         AnnotatorConfig(**kwargs)
+
+
+class _ReadingOracle:
+    """Strengths of image indices, and a set of indices it cannot read."""
+
+    def __init__(self, strengths, unreadable):
+        self._truth = GroundTruthOracle(strengths, ["a", "b", "c"])
+        self.attribute_names = self._truth.attribute_names
+        self.unreadable = np.asarray(unreadable)
+
+    def strengths(self, refs):
+        return self._truth.strengths(refs)
+
+    def read(self, refs):
+        return self.strengths(refs), ~np.isin(np.asarray(refs), self.unreadable)
+
+
+def test_reading_oracle_discards_pairs_it_cannot_read_and_leaves_the_rest_alone():
+    oracle, s = _oracle()
+    reading = _ReadingOracle(s, unreadable=np.arange(0, 2000, 10))  # one image in ten
+    assert isinstance(reading, ReadingOracle) and not isinstance(oracle, ReadingOracle)
+    a, b = _pairs(len(s))
+    cfg = AnnotatorConfig(noise=0.05, flip_rate=0.02, equal_threshold=0.01, discard_rate=0.1)
+    plain = SimulatedAnnotator(oracle, cfg, seed=4).annotate(a, b, 1)
+    read = SimulatedAnnotator(reading, cfg, seed=4).annotate(a, b, 1)
+    shows_unreadable = (a % 10 == 0) | (b % 10 == 0)
+    np.testing.assert_array_equal(read.illegible, shows_unreadable)
+    assert plain.illegible is None
+    assert read.discarded[shows_unreadable].all()
+    assert np.isnan(read.confidence[shows_unreadable]).all()
+    assert (read.label[shows_unreadable] == PairLabel.EQUAL).all()
+    # the other pairs get exactly the labels and random discards a non-reading annotator gives
+    rest = ~shows_unreadable
+    np.testing.assert_array_equal(read.label[rest], plain.label[rest])
+    np.testing.assert_array_equal(read.discarded[rest], plain.discarded[rest])
+    expected = 1 - 0.9 ** 2 + 0.9 ** 2 * 0.1  # an unreadable image in the pair, or the random discard
+    assert abs(read.discarded.mean() - expected) < 0.01
+
+
+def test_illegible_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError):
+        SimulatedAnnotator(_oracle()[0]).judge_strengths(np.zeros(3), np.ones(3), illegible=np.zeros(2, bool))

@@ -1,0 +1,141 @@
+"""``relattr oracle train | score | faithfulness``: the attribute oracle from the command line.
+
+Also runs alone: ``python -m relattr_studio.cli.oracle_commands oracle train ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def register(sub) -> None:
+    """Add ``oracle`` with its sub-commands ``train``, ``score`` and ``faithfulness``."""
+    p = sub.add_parser("oracle", help="attribute oracles: regressors that read strengths off (generated) images")
+    osub = p.add_subparsers(dest="oracle_command", required=True, metavar="ACTION")
+
+    t = osub.add_parser("train", help="train an oracle on a dataset's exact strengths; writes a model file")
+    t.add_argument("--dataset", required=True, help="dataset file (.h5) with attribute strengths")
+    t.add_argument("--out", required=True, help="model file to write (.pt)")
+    t.add_argument("--test-dataset", default=None,
+                   help="held-out accuracy on this dataset file (e.g. a procedural set of another seed); "
+                        "default: the held-out identities of --dataset")
+    t.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--width", type=int, default=16, help="channels of the first conv stage (default 16)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--legible-quantile", type=float, default=0.99,
+                   help="share of held-out real images the legibility threshold lets through (default 0.99)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    s = osub.add_parser("score", help="held-out MAE and Spearman per attribute of an oracle on a dataset")
+    s.add_argument("--model", required=True, help="oracle model file")
+    s.add_argument("--dataset", required=True, help="dataset file (.h5) with attribute strengths")
+    s.add_argument("--max-images", type=int, default=None, help="a seeded sample of this many images (default all)")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_score)
+
+    f = osub.add_parser("faithfulness", help="Spearman between the y a generator is asked for and the y an oracle "
+                                             "reads off its images, per attribute")
+    f.add_argument("--generator", required=True, help="generator model file")
+    f.add_argument("--model", required=True, help="oracle model file")
+    f.add_argument("--n", type=int, default=2000, help="identities drawn from the generator's prior (default 2000)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--markdown", action="store_true", help="a Markdown table")
+    f.add_argument("--json", action="store_true", help="print the figures as JSON")
+    f.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_faithfulness)
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.training.oracle_job import OracleConfig, train_oracle
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = OracleConfig(dataset=args.dataset, out=args.out, test_dataset=args.test_dataset, steps=args.steps,
+                          batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed,
+                          legible_quantile=args.legible_quantile)
+    oracle = run_job(train_oracle, config, quiet=args.quiet)
+    print(format_scores(oracle.metrics))
+    print(f"oracle: {args.out} ({oracle.training['seconds']:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_score(args) -> int:
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.core.errors import RelAttrError
+    from relattr_studio.modeling.oracle import load_oracle
+    from relattr_studio.training.oracle_job import score_dataset
+
+    if args.max_images is not None and args.max_images < 3:
+        raise RelAttrError("--max-images must be at least 3")
+    oracle = load_oracle(args.model)
+    metrics = run_job(score_dataset, oracle, args.dataset, max_images=args.max_images, quiet=args.quiet)
+    print(json.dumps(metrics, indent=1) if args.json else format_scores(metrics))
+    return 0
+
+
+def cmd_faithfulness(args) -> int:
+    from relattr_studio.analysis.faithfulness import faithfulness_report
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.modeling.generator import load_generator
+    from relattr_studio.modeling.oracle import load_oracle
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    generator, oracle = load_generator(args.generator), load_oracle(args.model)
+    report = run_job(faithfulness_report, generator, oracle, n=args.n, seed=args.seed, quiet=args.quiet)
+    print(json.dumps(report.to_dict(), indent=1) if args.json else report.table(markdown=args.markdown))
+    return 0
+
+
+def format_scores(metrics: dict, *, markdown: bool = False) -> str:
+    """The per-attribute table of :func:`relattr_studio.training.oracle_job.evaluate`'s figures."""
+    cols = ("mae", "spearman", "mae_degraded", "spearman_degraded")
+    heads = ("MAE", "Spearman", "MAE degraded", "Spearman degraded")
+    rows = [(name, *(v.get(c, math.nan) for c in cols)) for name, v in metrics["attributes"].items()]
+    means = tuple(sum(r[i] for r in rows) / len(rows) for i in range(1, 5))
+    rows.append(("mean", *means))
+    if markdown:
+        lines = ["| attribute | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+        lines += [f"| {r[0]} | " + " | ".join(f"{x:.3f}" for x in r[1:]) + " |" for r in rows]
+    else:
+        lines = [f"{'attribute':18s}" + "".join(f"{h:>19s}" for h in heads)]
+        lines += [f"{r[0]:18s}" + "".join(f"{x:19.3f}" for x in r[1:]) for r in rows]
+    tail = [f"{k.replace('_', ' ')}: {100 * metrics[k]:.1f} % of images" for k in ("legible", "legible_degraded")
+            if k in metrics]
+    return "\n".join(lines + [f"{metrics.get('data', '')}"] + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``relattr oracle ...`` as a program of its own, with the ``relattr`` command's error handling."""
+    import argparse
+
+    from relattr_studio.core.errors import Cancelled, RelAttrError
+
+    parser = argparse.ArgumentParser(prog="relattr")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Cancelled:
+        print("relattr: cancelled; nothing was written", file=sys.stderr)
+        return 130
+    except RelAttrError as err:
+        print(f"relattr: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Training the attribute oracle: MSE on a dataset's exact strengths, with degradations that make
+it read generated images, then a legibility calibration on held-out real images.
+
+Generated images are blurrier and less clean than renderings, so every training batch is
+degraded at random (:class:`Degrade`): small affine jitter, Gaussian blur of a random sigma,
+colour and contrast jitter, pixel noise. A share of the training file's identities is held
+out: half of it fits the Gaussian of last-stage features (see :mod:`relattr_studio.modeling.oracle`),
+the other half sets the threshold at ``legible_quantile`` of its distances (clean and degraded
+copies alike: a blurred real image is still one a person reads). Held-out accuracy is measured on ``test_dataset`` (a disjoint
+seed) when given, else on the held-out identities.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import spearmanr
+
+from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.modeling.oracle import (
+    AttributeOracle,
+    FeatureGaussian,
+    Legibility,
+    normalise,
+    to_input,
+)
+from relattr_studio.training.events import Metrics
+
+
+@dataclass(frozen=True)
+class Degrade:
+    """Random degradations of [0, 1] image batches; each applied to a share ``p_*`` of images."""
+
+    p_affine: float = 0.5
+    max_shift: float = 0.06  # of the half-width (0.06 ~ 2 px at 64 px)
+    max_rotation: float = 0.05  # radians
+    max_zoom: float = 0.05
+    p_blur: float = 0.6
+    blur_sigma: tuple[float, float] = (0.3, 1.6)  # pixels
+    p_color: float = 0.8
+    brightness: float = 0.08
+    contrast: float = 0.2
+    saturation: float = 0.2
+    channel_gain: float = 0.06
+    p_noise: float = 0.5
+    max_noise: float = 0.04
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        n = len(x)
+
+        def u(lo: float, hi: float, *shape) -> torch.Tensor:
+            return lo + (hi - lo) * torch.rand((n, *shape), generator=gen)
+
+        def chosen(p: float) -> torch.Tensor:
+            return torch.rand(n, generator=gen) < p
+
+        sel = chosen(self.p_affine)
+        if sel.any():
+            x = x.clone()
+            x[sel] = _affine(x[sel], u(-self.max_rotation, self.max_rotation)[sel],
+                             u(1 - self.max_zoom, 1 + self.max_zoom)[sel], u(-self.max_shift, self.max_shift, 2)[sel])
+        sel = chosen(self.p_blur)
+        if sel.any():
+            x = x.clone()
+            x[sel] = gaussian_blur(x[sel], u(*self.blur_sigma)[sel])
+        sel = chosen(self.p_color).float().view(n, 1, 1, 1)
+        grey = x.mean(dim=1, keepdim=True)
+        jittered = grey + (x - grey) * u(1 - self.saturation, 1 + self.saturation, 1, 1, 1)
+        mean = jittered.mean(dim=(1, 2, 3), keepdim=True)
+        jittered = mean + (jittered - mean) * u(1 - self.contrast, 1 + self.contrast, 1, 1, 1)
+        jittered = jittered * u(1 - self.channel_gain, 1 + self.channel_gain, 3, 1, 1)
+        jittered = jittered + u(-self.brightness, self.brightness, 1, 1, 1)
+        x = sel * jittered + (1 - sel) * x
+        sel = chosen(self.p_noise).float().view(n, 1, 1, 1)
+        noise = torch.randn(x.shape, generator=gen) * u(0.0, self.max_noise, 1, 1, 1)
+        return (x + sel * noise).clamp_(0.0, 1.0)
+
+
+def _affine(x: torch.Tensor, angle: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int = 4) -> torch.Tensor:
+    """Separable Gaussian blur of n x C x H x W with one sigma (pixels) per image."""
+    n, c, h, w = x.shape
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma.clamp_min(1e-3).view(-1, 1).to(x.dtype)) ** 2)
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)
+    y = F.pad(x.reshape(1, n * c, h, w), (radius, radius, 0, 0), mode="reflect")
+    y = F.conv2d(y, k.view(n * c, 1, 1, -1), groups=n * c)
+    y = F.pad(y, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(y, k.view(n * c, 1, -1, 1), groups=n * c).view(n, c, h, w)
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    dataset: str
+    out: str | None = None  # model file to write; None keeps it in memory only
+    test_dataset: str | None = None  # held-out accuracy on this file (a disjoint seed)
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    width: int = 16
+    seed: int = 0
+    holdout_fraction: float = 0.1  # identities held out for legibility calibration
+    legible_quantile: float = 0.99
+    degrade: Degrade = field(default_factory=Degrade)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 2 or self.width < 1 or not self.lr > 0:
+            raise RelAttrError("steps, batch size, width and learning rate must be positive (batch size >= 2)")
+        if not 0.0 < self.holdout_fraction < 0.9 or not 0.5 <= self.legible_quantile <= 1.0:
+            raise RelAttrError("holdout fraction must be in (0, 0.9) and the legible quantile in [0.5, 1]")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["degrade"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["degrade"].items()}
+        return d
+
+
+def _load(path: str, ctx: JobContext, stage: str, indices: np.ndarray | None = None
+          ) -> tuple[DatasetFile, np.ndarray, np.ndarray]:
+    """(dataset, images, strengths) held in memory: all images, or those at ``indices``."""
+    ds = DatasetFile(path)
+    if ds.strengths is None:
+        raise RelAttrError(f"{path}: the dataset has no attribute strengths; an oracle learns from strengths")
+    indices = np.arange(len(ds)) if indices is None else np.asarray(indices)
+    n, images = len(indices), np.empty((len(indices), *ds.image_shape, 3), np.uint8)
+    for start in range(0, n, 1000):
+        ctx.check()
+        images[start:start + 1000] = ds.images(indices[start:start + 1000])
+        ctx.report(min(n, start + 1000), n, stage=stage)
+    return ds, images, ds.strengths[indices].astype(np.float64)
+
+
+def _holdout(ds: DatasetFile, fraction: float, seed: int) -> np.ndarray:
+    """A bool mask of held-out images: whole identities where the dataset has them."""
+    rng = np.random.default_rng([seed, 0x0AC1E])
+    groups = ds.meta.identities if ds.meta.identities is not None else np.arange(len(ds))
+    ids = np.unique(groups)
+    out = rng.permutation(ids)[:max(2, round(fraction * len(ids)))]
+    return np.isin(groups, out)
+
+
+def _lr(step: int, cfg: OracleConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def train_oracle(config: OracleConfig, *, ctx: JobContext = NULL_CONTEXT) -> AttributeOracle:
+    """Train, calibrate and (when ``config.out``) save an attribute oracle; returns it.
+
+    Reproducible from ``config.seed`` on one machine and thread count. Cancelling stops between
+    steps and writes nothing.
+    """
+    t0 = time.monotonic()
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng([config.seed, 0x0AC1E, 1])
+    ds, images, truth = _load(config.dataset, ctx, "loading")
+    held = _holdout(ds, config.holdout_fraction, config.seed)
+    train = np.flatnonzero(~held & np.isfinite(truth).any(axis=1))
+    if len(train) < config.batch_size:
+        raise RelAttrError(f"{config.dataset}: {len(train)} training images with strengths; need at least "
+                           f"a batch ({config.batch_size})")
+    mean, std = np.nanmean(truth[train], axis=0), np.nanstd(truth[train], axis=0)
+    if not np.all(np.isfinite(mean)):
+        raise RelAttrError(f"{config.dataset}: an attribute has no known strength among the training images")
+    std = np.where(std > 1e-8, std, 1.0)
+    oracle = AttributeOracle.new(ds.attribute_names, target_mean=mean, target_std=std, width=config.width,
+                                 image_size=ds.image_shape[0])
+    net = oracle.net.train()
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    rest = [p for p in net.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=config.lr)
+    target = torch.as_tensor((truth - mean) / std, dtype=torch.float32)
+    order, pos, ema = rng.permutation(train), 0, None
+    for step in range(config.steps):
+        ctx.check()
+        if pos + config.batch_size > len(order):
+            order, pos = rng.permutation(train), 0
+        idx = order[pos:pos + config.batch_size]
+        pos += config.batch_size
+        x = config.degrade(to_input(images[idx], oracle.image_size), gen)
+        y = target[idx]
+        known = torch.isfinite(y)
+        pred = net(normalise(x))
+        loss = ((pred - torch.nan_to_num(y)) ** 2 * known).sum() / known.sum().clamp_min(1)
+        if not torch.isfinite(loss):
+            raise RelAttrError(f"the oracle's loss became {loss.item()} at step {step}; lower the learning rate")
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, config)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        ctx.report(step + 1, config.steps, stage="training", message=f"loss {ema:.4f}")
+        if (step + 1) % 50 == 0 or step + 1 == config.steps:
+            ctx.emit(Metrics(step + 1, (step + 1) * config.batch_size / len(train), {"loss": ema}, "oracle"))
+    net.eval()
+    ctx.report(0, 1, stage="calibrating")
+    groups = ds.meta.identities[held] if ds.meta.identities is not None else None
+    oracle.legibility = calibrate(oracle, images[held], groups=groups, quantile=config.legible_quantile,
+                                  seed=config.seed, degrade=config.degrade)
+    ctx.report(1, 1, stage="calibrating")
+    if config.test_dataset:
+        test_ds, test_images, test_truth = _load(config.test_dataset, ctx, "loading test")
+        metrics = evaluate(oracle, test_images, _columns(test_truth, test_ds, oracle), degrade=config.degrade)
+        metrics["data"] = f"{config.test_dataset} ({len(test_images)} images)"
+    else:
+        metrics = evaluate(oracle, images[held], truth[held], degrade=config.degrade)
+        metrics["data"] = f"held-out identities of {config.dataset} ({int(held.sum())} images)"
+    oracle.metrics = metrics
+    oracle.training = {"config": config.to_dict(), "dataset": config.dataset, "provenance": ds.meta.provenance,
+                       "train_images": len(train), "seconds": round(time.monotonic() - t0, 1),
+                       "threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+    if config.out:
+        oracle.save(config.out)
+    return oracle
+
+
+def _read(oracle: AttributeOracle, images: np.ndarray, degrade: Degrade | None, seed: int, batch: int = 256
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(strengths, distances, features) of images, degraded first when ``degrade`` is given."""
+    gen = torch.Generator().manual_seed(seed)
+    out_s, out_d, out_f = [], [], []
+    for start in range(0, len(images), batch):
+        x = to_input(images[start:start + batch], oracle.image_size)
+        if degrade is not None:
+            x = degrade(x, gen)
+        s, f = oracle.outputs(x)
+        out_s.append(s)
+        out_f.append(f)
+        out_d.append(oracle.legibility.gaussian.distance(f) if oracle.legibility is not None else np.zeros(len(f)))
+    return np.concatenate(out_s), np.concatenate(out_d), np.concatenate(out_f)
+
+
+def calibrate(oracle: AttributeOracle, images: np.ndarray, *, groups: np.ndarray | None = None,
+              quantile: float = 0.99, seed: int = 0, degrade: Degrade | None = None) -> Legibility:
+    """Fit the legibility model on real held-out ``images``: the feature Gaussian on half of the
+    groups (identities), the threshold at ``quantile`` of the other half's distances.
+
+    With ``degrade``, each image counts twice: as rendered and degraded once.
+    """
+    n = len(images)
+    if n < 20:
+        raise RelAttrError(f"calibrating legibility needs at least 20 held-out images, not {n}")
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    ids = np.random.default_rng([seed, 0xCA1]).permutation(np.unique(groups))
+    fit = np.isin(groups, ids[: len(ids) // 2])
+    views = [_read(oracle, images, None, seed)[2]]
+    if degrade is not None:
+        views.append(_read(oracle, images, degrade, seed + 1)[2])
+    gaussian = FeatureGaussian.fit(np.concatenate([f[fit] for f in views]))
+    distances = gaussian.distance(np.concatenate([f[~fit] for f in views]))
+    return Legibility(gaussian, float(np.quantile(distances, quantile)), float(quantile), n)
+
+
+def evaluate(oracle: AttributeOracle, images: np.ndarray, truth: np.ndarray, *, degrade: Degrade | None = None,
+             seed: int = 1234) -> dict:
+    """Held-out MAE and Spearman per attribute against ``truth`` (n x A, the oracle's attribute order),
+    on the images as given and (with ``degrade``) on a seeded degraded copy; legible shares."""
+    views = {"": _read(oracle, images, None, seed)}
+    if degrade is not None:
+        views["_degraded"] = _read(oracle, images, degrade, seed)
+    per_attribute: dict[str, dict[str, float]] = {name: {} for name in oracle.attribute_names}
+    out: dict = {"n": len(images), "attributes": per_attribute}
+    for suffix, (pred, dist, _) in views.items():
+        for a, name in enumerate(oracle.attribute_names):
+            known = np.isfinite(truth[:, a])
+            err = np.abs(pred[known, a] - truth[known, a])
+            per_attribute[name]["mae" + suffix] = float(err.mean()) if known.any() else float("nan")
+            per_attribute[name]["spearman" + suffix] = _spearman(pred[known, a], truth[known, a])
+        if oracle.legibility is not None:
+            out["legible" + suffix] = float((dist <= oracle.legibility.threshold).mean())
+    return out
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _columns(truth: np.ndarray, ds: DatasetFile, oracle: AttributeOracle) -> np.ndarray:
+    """The dataset's strengths in the oracle's attribute order (by name, never by position)."""
+    missing = [a for a in oracle.attribute_names if a not in ds.attribute_names]
+    if missing:
+        raise RelAttrError(f"{ds.path}: the dataset lacks the oracle's attributes {', '.join(missing)} "
+                           f"(it has {', '.join(ds.attribute_names)})")
+    return truth[:, [ds.attribute_names.index(a) for a in oracle.attribute_names]]
+
+
+def score_dataset(oracle: AttributeOracle, path: str, *, max_images: int | None = None, seed: int = 0,
+                  ctx: JobContext = NULL_CONTEXT) -> dict:
+    """:func:`evaluate` on a dataset file's images (a seeded sample of ``max_images`` when given)."""
+    n = len(DatasetFile(path))
+    pick = None
+    if max_images is not None and max_images < n:
+        pick = np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+    ds, images, truth = _load(path, ctx, "loading", pick)
+    ctx.report(0, 1, stage="scoring")
+    metrics = evaluate(oracle, images, _columns(truth, ds, oracle), degrade=Degrade())
+    ctx.report(1, 1, stage="scoring")
+    metrics["data"] = f"{path} ({len(images)} images)"
+    return metrics
+
