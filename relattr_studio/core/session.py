@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the session holds these, but core must not import the data 
 
 
 class Session:
-    """Current dataset, label store, attribute and selection.
+    """Current dataset, label store, generator, attribute and selection.
 
     Events (callback arguments in brackets):
 
@@ -27,16 +27,19 @@ class Session:
     - ``image_selected`` [index or None]: an image was selected in some view;
     - ``pair_selected`` [(a, b, attribute)]: a pair was chosen to look at;
     - ``labels_changed`` [None]: a judgement was recorded or undone;
-    - ``status`` [message]: a short message for the status bar.
+    - ``status`` [message]: a short message for the status bar;
+    - ``generator`` [generator or None]: another generator model was loaded;
+    - ``queue_changed`` [number of pairs added]: pairs were put in the label store's labeling queue.
     """
 
     def __init__(self) -> None:
         self.events = Events("dataset", "label_store", "attribute", "image_selected",
-                             "pair_selected", "labels_changed", "status")
+                             "pair_selected", "labels_changed", "status", "generator", "queue_changed")
         self._dataset: DatasetFile | None = None
         self._label_store: Any = None
         self._attribute: str | None = None
         self._selected_image: int | None = None
+        self._generator: Any = None
 
     # -- dataset ---------------------------------------------------------------------------
 
@@ -77,6 +80,23 @@ class Session:
 
     def notify_labels_changed(self) -> None:
         self.events.labels_changed.emit(None)
+
+    def notify_queue_changed(self, added: int) -> None:
+        """Pairs were queued for labeling (views that serve the queue may pick them up)."""
+        self.events.queue_changed.emit(int(added))
+
+    # -- generator -------------------------------------------------------------------------
+
+    @property
+    def generator(self) -> Any:
+        """The generator model being explored (its ``generate(y, z)``, attributes and prior), or None."""
+        return self._generator
+
+    def set_generator(self, generator: Any) -> None:
+        if generator is self._generator:
+            return
+        self._generator = generator
+        self.events.generator.emit(generator)
 
     # -- attribute and selection -------------------------------------------------------------
 

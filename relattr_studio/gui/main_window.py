@@ -13,6 +13,7 @@ from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.paths import config_dir, default_dataset_path, default_label_store_path
 from relattr_studio.core.session import Session
 from relattr_studio.gui import dialogs
+from relattr_studio.gui.train_tabs import LazyTab
 from relattr_studio.gui.workers import JobProgressDialog, JobRunner
 
 MAX_RECENT = 8
@@ -81,6 +82,13 @@ class MainWindow(QMainWindow):
         for key, title, tab in train_and_inspect_tabs(self.session):  # built when first shown
             self.views[key] = tab
             self.tabs.addTab(tab, title)
+        self.views["explore"] = LazyTab(self._explore_view)  # loads a generator (torch) when first shown
+        self.tabs.addTab(self.views["explore"], "Explore")
+
+    def _explore_view(self):
+        from relattr_studio.gui.explore_view import ExploreView
+
+        return ExploreView(self.session)
 
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
@@ -91,6 +99,8 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self._action(file, "Open &label store…", self.choose_label_store, "Ctrl+L")
         self._action(file, "&Export labels…", self.choose_export, "Ctrl+E")
+        file.addSeparator()
+        self._action(file, "Open &generator model…", self.choose_generator, "Ctrl+G")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view = self.menuBar().addMenu("&View")
@@ -187,6 +197,11 @@ class MainWindow(QMainWindow):
             return IMPORTERS[kind](source, out, ctx=ctx)
 
         self._run(import_job, f"Importing {kind}", f"Reading {source} into {out.name}", on_done=self.open_dataset)
+
+    def choose_generator(self) -> None:
+        """Show the Explore tab and ask it for a generator model file."""
+        self.tabs.setCurrentWidget(self.views["explore"])
+        self.views["explore"].view().choose_generator_file()
 
     def choose_label_store(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Open or create a label store", str(default_label_store_path()),
