@@ -1,4 +1,4 @@
-"""Make the Train and Inspect screenshots in docs/ again, under a real X server.
+"""Make the Train, Inspect and Explore screenshots in docs/ again, under a real X server.
 
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python docs/make_screenshots.py
 
@@ -15,7 +15,10 @@ It draws toy-faces (300 images, seed 0) and trains a small-cnn RankNet, DeepSTN 
 - screenshot-inspect-view.png: Inspect on the RankNet checkpoint (strip, histogram, a pair with
   saliency, t-SNE);
 - screenshot-inspect-deepstn.png / -dacrl.png: Inspect on DeepSTN (crop boxes) and DACRL (channel
-  attention).
+  attention);
+- explore.png: the Explore view on the shipped toy-faces generator (or, where none is installed,
+  the procedural stand-in generator, which the view's header names), a strip along ``smiling``,
+  and semantic-jitter pairs just queued for labeling.
 
 Torch runs with one thread (the training child inherits ``OMP_NUM_THREADS=1``). A few minutes
 on two busy CPU cores.
@@ -36,7 +39,7 @@ DOCS = Path(__file__).resolve().parent
 SIZE = (1360, 860)
 ATTRIBUTE = "smiling"
 NEURAL = {"ranknet": 150, "deepstn": 100, "dacrl": 100}  # ranker -> CLI training steps
-SHOTS = ("train", "ranksvm", "inspect", "deepstn", "dacrl")
+SHOTS = ("train", "ranksvm", "inspect", "deepstn", "dacrl", "explore")
 
 
 def _parse(argv):
@@ -121,7 +124,7 @@ class Shooter:
             time.sleep(0.02)
 
     def tab(self, key: str):
-        titles = {"train": "Train", "inspect": "Inspect"}
+        titles = {"train": "Train", "inspect": "Inspect", "explore": "Explore"}
         tabs = self.window.tabs
         tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index(titles[key]))
         view = self.window.views[key].view()
@@ -182,6 +185,29 @@ class Shooter:
         self.wait(lambda: view.pair_panel.shown == (int(order[3]), int(order[-4])), 120, "the pair's saliency")
         self.save(name)
 
+    def explore(self) -> None:
+        view = self.tab("explore")  # loads the shipped toy-faces generator, where there is one
+        self.wait(lambda: not view.runner.running, 300, "the generator to load")
+        if self.window.session.generator is None:
+            from relattr_studio.gui.explore_pairs import ProceduralGenerator
+
+            print("no shipped generator: the Explore shot uses the procedural stand-in", flush=True)
+            view.set_generator(ProceduralGenerator("toy-faces"))
+        view.seed.setValue(3)
+        names = view.sliders.names
+        for name, sigmas in (("smiling", 1.0), ("young", 1.2), ("dark_hair", 0.8), ("big_eyes", 0.6)):
+            if name in names:
+                k = names.index(name)
+                view.sliders.sliders[k].setValue(view.sliders.position(k, view.prior.mean[k]
+                                                                       + sigmas * view.prior.sigma[k]))
+        if ATTRIBUTE in names:
+            view.attribute_box.setCurrentText(ATTRIBUTE)
+        view.request_strip()
+        view.pair_count.setValue(20)
+        assert view.make_pairs(), view.pairs_note.text()
+        self.wait(lambda: not view.runner.running and not view.live.pending(), 300, "the pairs and the strip")
+        self.save("explore.png")
+
     def close(self) -> None:
         self.window.close()
         self.settle(0.2)
@@ -220,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                 shooter.inspect(checkpoints["deepstn"], "screenshot-inspect-deepstn.png", tsne=False)
             if "dacrl" in only:
                 shooter.inspect(checkpoints["dacrl"], "screenshot-inspect-dacrl.png", tsne=False)
+            if "explore" in only:
+                shooter.explore()
         finally:
             shooter.close()
     finally:
