@@ -14,7 +14,7 @@ from relattr_studio.core.errors import Cancelled, RelAttrError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relattr_studio.cli import commands
+    from relattr_studio.cli import commands, generator_commands
 
     parser = argparse.ArgumentParser(
         prog="relattr", description="RelAttr Studio on the command line.",
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"relattr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.register(sub)
+    generator_commands.register(sub)
     return parser
 
 

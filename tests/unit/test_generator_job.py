@@ -1,0 +1,158 @@
+"""Training the generator: the loss falls, resume continues exactly, cancel and NaN keep the last
+good file, strengths come from a ranker where a dataset has none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from relattr_studio.core.errors import Cancelled, DataFileError
+from relattr_studio.core.jobs import JobContext
+from relattr_studio.modeling.generator import (
+    AttributeGenerator,
+    load_generator,
+    load_generator_with_info,
+    read_generator,
+)
+from relattr_studio.training import generator_job
+from relattr_studio.training.events import CheckpointSaved, Failed, Metrics
+from relattr_studio.training.generator_job import (
+    GeneratorTrainConfig,
+    GeneratorTrainingFailed,
+    train_generator,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def tiny(dataset, out, **kw) -> GeneratorTrainConfig:
+    base = {"z_dim": 4, "image_size": 32, "width": 4, "hidden": 32, "steps": 10, "batch_size": 16, "lr": 3e-3,
+            "kl_warmup": 0, "kl_weight": 0.5, "log_every": 2, "checkpoint_every": 4, "holdout_fraction": 0.1,
+            "device": "cpu"}
+    return GeneratorTrainConfig(str(dataset), str(out), **{**base, **kw})
+
+
+def collect(events: list, **kw) -> JobContext:
+    return JobContext(on_event=events.append, min_interval=0, **kw)
+
+
+def test_training_lowers_the_loss_and_writes_a_shippable_file(toy240, tmp_path):
+    config = tiny(toy240, tmp_path / "g.pt", steps=30, log_every=1, lr=1e-2)
+    data = generator_job.prepare_data(config, torch.device("cpu"), JobContext())
+    untrained = AttributeGenerator(data.attributes, **config.architecture())
+    untrained.set_strength_statistics(data.strengths[data.train])
+    before = generator_job.reconstruction_error(untrained, data.images[data.holdout], data.strengths[data.holdout],
+                                                "cpu")
+    events: list = []
+    result = train_generator(config, ctx=collect(events))
+    recon = [e.values["recon_mse"] for e in events if isinstance(e, Metrics) and e.model == "generator"]
+    assert len(recon) == 30 and np.mean(recon[-10:]) < 0.9 * np.mean(recon[:3])
+    assert result.metrics["recon_mse"] < 0.85 * before["recon_mse"]
+    g, info = load_generator_with_info(result.path)
+    assert info.generator_id == result.generator_id == g.generator_id and info.step == 30
+    assert 0 < result.metrics["recon_mse"] < 0.2 and result.metrics["psnr"] > 7
+    assert result.metrics["holdout_images"] == 24 and info.dataset["images"] == 240
+    payload = read_generator(result.path)
+    assert payload["train_state"]["finished"] and "optimizer" not in payload["train_state"]
+    from relattr_studio.data.dataset_file import DatasetFile
+
+    with DatasetFile(toy240) as ds:  # the prior is that of the training images' strengths
+        s = ds.strengths.astype(np.float64)
+    assert np.allclose(g.prior_mean, s.mean(0), atol=0.03) and g.attributes == ds.attribute_names
+    assert g.generate(g.prior_mean[None], np.zeros((1, 4))).shape == (1, 32, 32, 3)
+
+
+def test_same_seed_same_weights_and_a_resumed_run_matches_one_run(toy240, tmp_path):
+    straight = train_generator(tiny(toy240, tmp_path / "a.pt"))
+    again = train_generator(tiny(toy240, tmp_path / "b.pt"))
+    assert straight.generator_id == again.generator_id
+
+    steps: list = []
+    ctx = JobContext(on_event=lambda e: steps.append(e.step) if isinstance(e, Metrics) else None,
+                     should_stop=lambda: bool(steps) and steps[-1] >= 6, min_interval=0)
+    with pytest.raises(Cancelled):
+        train_generator(tiny(toy240, tmp_path / "c.pt"), ctx=ctx)
+    assert read_generator(tmp_path / "c.pt")["train_state"]["step"] == 6  # saved on cancel
+    resumed = train_generator(tiny(toy240, tmp_path / "c.pt"), resume=True)
+    assert resumed.steps == 10 and resumed.generator_id == straight.generator_id
+
+
+def test_cancel_stops_within_a_step_and_keeps_the_state(toy240, tmp_path):
+    events: list = []
+    ctx = JobContext(on_event=events.append, min_interval=0,
+                     should_stop=lambda: any(isinstance(e, Metrics) for e in events))
+    with pytest.raises(Cancelled):
+        train_generator(tiny(toy240, tmp_path / "g.pt", steps=100), ctx=ctx)
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert failed and failed[-1].reason == "cancelled" and failed[-1].checkpoint.endswith("g.pt")
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [2]
+
+
+def test_resume_refuses_other_settings(toy240, tmp_path):
+    train_generator(tiny(toy240, tmp_path / "g.pt", steps=4))
+    with pytest.raises(DataFileError, match="z_dim"):
+        train_generator(tiny(toy240, tmp_path / "g.pt", steps=8, z_dim=6), resume=True)
+
+
+def test_nan_loss_fails_with_a_message_and_leaves_the_last_good_file(toy240, tmp_path, monkeypatch):
+    real = generator_job.elbo_terms
+    calls = {"n": 0}
+
+    def poisoned(model, x, y):
+        calls["n"] += 1
+        recon, kl = real(model, x, y)
+        return (recon * float("nan"), kl) if calls["n"] == 7 else (recon, kl)
+
+    monkeypatch.setattr(generator_job, "elbo_terms", poisoned)
+    events: list = []
+    with pytest.raises(GeneratorTrainingFailed, match="nan at step 7.*g.pt"):
+        train_generator(tiny(toy240, tmp_path / "g.pt"), ctx=collect(events))
+    assert read_generator(tmp_path / "g.pt")["train_state"]["step"] == 4
+    assert load_generator(tmp_path / "g.pt").z_dim == 4
+    assert isinstance(events[-1], Failed) and "nan" in events[-1].reason
+
+
+def test_images_are_resized_to_the_generator_size(toy240, tmp_path):
+    result = train_generator(tiny(toy240, tmp_path / "g.pt", image_size=16, steps=2))
+    assert load_generator(result.path).generate(np.zeros((1, 8)), np.zeros((1, 4))).shape == (1, 16, 16, 3)
+
+
+def test_a_dataset_without_strengths_needs_a_ranker(toy240, tmp_path):
+    from relattr_studio.data.dataset_file import DatasetFile, write_dataset
+
+    with DatasetFile(toy240) as ds:
+        meta, images = ds.meta, ds.images(np.arange(len(ds)))
+    meta.strengths = None
+    bare = write_dataset(tmp_path / "bare.h5", images, meta)
+    with pytest.raises(DataFileError, match="no attribute strengths.*--strengths-from"):
+        train_generator(tiny(bare, tmp_path / "g.pt"))
+    with pytest.raises(DataFileError, match="no attribute 'grumpy'"):
+        train_generator(tiny(toy240, tmp_path / "g.pt", attributes=("grumpy",)))
+
+
+def test_strengths_from_a_ranker_checkpoint(toy240, tmp_path):
+    from relattr_studio.training.config import TrainConfig
+    from relattr_studio.training.job import train_ranker
+
+    ranker = train_ranker(TrainConfig(str(toy240), attributes=("smiling", "young"), ranker="ranknet",
+                                      backbone="small-cnn", backbone_options={"width": 4}, steps=3, batch_size=16,
+                                      val_fraction=0.0, device="cpu", out_dir=str(tmp_path / "r"))
+                          .with_preset("scratch"))
+    result = train_generator(tiny(toy240, tmp_path / "g.pt", attributes=("young",),
+                                  strengths_from=ranker.checkpoint, steps=3))
+    g, info = load_generator_with_info(result.path)
+    assert g.attributes == ["young"] and info.dataset["strengths_from"] == ranker.checkpoint
+    # standardised scores: the prior is N(0, 1) up to the held-out share
+    assert abs(g.prior_mean[0]) < 0.2 and abs(g.prior_cov[0, 0] - 1.0) < 0.2
+    with pytest.raises(DataFileError, match="no head for bald"):
+        train_generator(tiny(toy240, tmp_path / "h.pt", attributes=("bald",), strengths_from=ranker.checkpoint))
+
+
+def test_config_round_trips_and_checks_values():
+    c = GeneratorTrainConfig("d.h5", "g.pt", attributes=["a"], z_dim=8)
+    assert GeneratorTrainConfig.from_dict(c.to_dict()) == c
+    for bad in ({"steps": 0}, {"lr": 0}, {"holdout_fraction": 0.6}, {"device": "tpu"}):
+        with pytest.raises(Exception, match="must"):
+            c.replace(**bad)
+    assert torch.get_num_threads() == 1
