@@ -47,6 +47,7 @@ class ExploreView(QWidget):
         self.session = session
         self.autoload = autoload  # load a shipped generator when first shown, if none is loaded
         self.generator: LockedGenerator | None = None
+        self.model_id = ""
         self.prior = None
         self.z = np.zeros(0)
         self.image: np.ndarray | None = None  # the image on screen
@@ -217,6 +218,7 @@ class ExploreView(QWidget):
         self._strip_timer.stop()
         if generator is None:
             self.generator = self.prior = None
+            self.model_id = ""
             self.live.set_generator(None)
             self.sliders.set_attributes([], [], [])
             self.attribute_box.clear()
@@ -242,7 +244,8 @@ class ExploreView(QWidget):
         self.attribute_box.blockSignals(False)
         self.pairs_attribute.setText(f"pairs on “{wanted}”")
         self.z = self._z_of(self.seed.value())
-        self._say(f"<b>{generator_id(generator)}</b>  ·  {len(names)} attributes  ·  z of {self.prior.z_dim}  ·  "
+        self.model_id = generator_id(generator)  # a digest of the weights for a trained model: once
+        self._say(f"<b>{self.model_id}</b>  ·  {len(names)} attributes  ·  z of {self.prior.z_dim}  ·  "
                   f"{int(getattr(generator, 'image_size', 64))} px")
         self._update_enabled()
         self.request_image()
@@ -319,7 +322,7 @@ class ExploreView(QWidget):
         if name is None:
             return
         k = self.prior.index(name)
-        offsets = (ys[:, k] - ys[len(ys) // 2, k]) / max(float(self.prior.sigma[k]), 1e-12)
+        offsets = np.round((ys[:, k] - ys[:, k].mean()) / max(float(self.prior.sigma[k]), 1e-12), 1) + 0.0
         captions = [f"{v:.2f}" if len(ys) > 11 else f"{v:.2f} ({o:+.1f}σ)" for v, o in zip(ys[:, k], offsets)]
         current = int(np.argmin(np.abs(ys[:, k] - self.sliders.value(k))))
         self.strip_images = out.images
@@ -340,7 +343,7 @@ class ExploreView(QWidget):
             self._say("There is no strip to export yet.", error=True)
             return None
         if path is None:
-            name = f"{generator_id(self.generator).replace('/', '-')}-{self.attribute_box.currentText()}-strip.png"
+            name = f"{self.model_id.replace('/', '-')}-{self.attribute_box.currentText()}-strip.png"
             chosen, _ = QFileDialog.getSaveFileName(self, "Export strip as PNG", str(Path.home() / name),
                                                     "PNG images (*.png)")
             if not chosen:

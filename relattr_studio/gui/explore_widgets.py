@@ -46,8 +46,9 @@ class Generated:
     images: np.ndarray | None  # n x S x S x 3 uint8
     buffers: list | None  # the images in Qt's RGB32 layout, ready for qimage_view
     requested: float  # perf_counter() when it was asked for
-    seconds: float  # time spent generating
+    seconds: float  # wall-clock time spent generating
     error: str | None = None
+    cpu_seconds: float = 0.0  # the worker thread's CPU time generating (what a busy machine does not inflate)
 
     def pixmaps(self) -> list[QPixmap]:
         """GUI thread only."""
@@ -123,7 +124,7 @@ class LiveGenerator(QObject):
         self.mailbox.close()
 
     def _run(self) -> None:  # worker thread: no Qt
-        strip: tuple[_Request, list, float] | None = None  # a strip being made: request, parts, seconds
+        strip: tuple[_Request, list, float, float] | None = None  # being made: request, parts, seconds, cpu
         threads_set = False
         while True:
             with self._lock:
@@ -133,7 +134,7 @@ class LiveGenerator(QObject):
                 if self._quit:
                     return
                 if self._waiting[STRIP] is not None:  # a newer strip replaces one half made
-                    strip, self._waiting[STRIP] = (self._waiting[STRIP], [], 0.0), None
+                    strip, self._waiting[STRIP] = (self._waiting[STRIP], [], 0.0, 0.0), None
                 image, self._waiting[IMAGE] = self._waiting[IMAGE], None  # the live image first
                 generator = self._generator
             if not threads_set and "torch" in sys.modules:  # the model loaded torch: set this thread's
@@ -144,30 +145,30 @@ class LiveGenerator(QObject):
             elif strip is not None:
                 # a strip is made a few images at a time, so that a slider move waits for one
                 # part at most, never for the whole strip
-                req, parts, seconds = strip
+                req, parts, seconds, cpu = strip
                 k = sum(len(p) for p in parts)
                 out, images = self._make(generator, req, req.y[k:k + STRIP_PART], req.z[k:k + STRIP_PART])
                 parts.append(images)
-                strip = (req, parts, seconds + out.seconds)
+                strip = (req, parts, seconds + out.seconds, cpu + out.cpu_seconds)
                 if out.error or k + STRIP_PART >= len(req.y):
                     if out.error is None:
                         images = np.concatenate(parts)
                         out = Generated(STRIP, req.tag, req.epoch, images, thumbnail_buffers(images, images.shape[1]),
-                                        req.requested, strip[2])
+                                        req.requested, strip[2], cpu_seconds=strip[3])
                     self.mailbox.post(out)
                     strip = None
-            time.sleep(0)  # let the GUI thread take the GIL and deliver
 
     @staticmethod
     def _make(generator, req: _Request, y: np.ndarray, z: np.ndarray) -> tuple[Generated, np.ndarray | None]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             if generator is None:
                 raise RuntimeError("no generator is loaded")
             images = np.asarray(generator.generate(y, z), np.uint8)
+            seconds, cpu = time.perf_counter() - t0, time.thread_time() - c0
             buffers = thumbnail_buffers(images, images.shape[1]) if req.kind == IMAGE else None
-            return Generated(req.kind, req.tag, req.epoch, images, buffers, req.requested,
-                             time.perf_counter() - t0), images
+            return Generated(req.kind, req.tag, req.epoch, images, buffers, req.requested, seconds,
+                             cpu_seconds=cpu), images
         except Exception as err:  # a failing model must not kill the worker: say why instead
             return Generated(req.kind, req.tag, req.epoch, None, None, req.requested, time.perf_counter() - t0,
                              f"{type(err).__name__}: {err}"), None
@@ -251,7 +252,8 @@ class AttributeSliders(QWidget):
 
     def _show_value(self, i: int) -> None:
         v = self.value(i)
-        self.value_labels[i].setText(f"{v:.2f}  ({(v - self._mean[i]) / self._sigma[i]:+.1f}σ)")
+        sigmas = round((v - self._mean[i]) / self._sigma[i], 1) or 0.0  # never "-0.0"
+        self.value_labels[i].setText(f"{v:.2f}  ({sigmas:+.1f}σ)")
 
     def _on_slider(self, i: int, _pos: int) -> None:
         self._show_value(i)
