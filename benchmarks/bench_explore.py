@@ -237,11 +237,11 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     sys.setswitchinterval(0.0005)  # as app.main() does
     generator, described = make_generator(args.generator)
-    from relattr_studio.gui import explore_widgets
+    from relattr_studio.gui import explore_pairs
 
     if args.threads:
-        explore_widgets.WORKER_TORCH_THREADS = args.threads
-    threads = explore_widgets.WORKER_TORCH_THREADS if "torch" in sys.modules else "n/a (no torch)"
+        explore_pairs.WORKER_TORCH_THREADS = args.threads
+    threads = explore_pairs.WORKER_TORCH_THREADS if "torch" in sys.modules else "n/a (no torch)"
     r = bench(app, generator, moves, strips, drag)
     rows = [
         ("(a) slider move -> image painted", r["move"], "16 ms"),

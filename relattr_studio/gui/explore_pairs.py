@@ -1,20 +1,35 @@
-"""The Explore view's plain work (no Qt): loading a generator, semantic-jitter pairs for the
-labeling queue, spectrum strips as PNG, and a procedural stand-in generator for previews.
+"""The Explore view's work off the GUI thread: the live generator worker, loading a generator,
+semantic-jitter pairs for the labeling queue, spectrum strips as PNG, and a procedural stand-in
+generator for previews.
 
-Everything here runs on worker threads or in tests; nothing imports Qt, and torch is only
+:class:`LiveGenerator` runs the generator on its own thread so that a slow model never freezes
+the window. Every request carries a tag; a request that is replaced before the worker starts
+it is never made (that is the debouncing: while one image is being made, slider moves only
+overwrite the one waiting request), and a result older than the one on screen is never
+painted. The live image goes before the strip, which is made a few images at a time. The
+worker never touches Qt: it posts plain arrays to a :class:`~relattr_studio.gui.workers.Mailbox`,
+polled every millisecond, and only while something is on its way. Everything else here is
+plain Python (the jobs run on a :class:`~relattr_studio.gui.workers.JobRunner`); torch is only
 imported by the generator module when a model file is loaded.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QPixmap
 
 from relattr_studio.core.errors import DataFileError, RelAttrError
+from relattr_studio.gui.imaging import qimage_view, thumbnail_buffers
+from relattr_studio.gui.workers import Mailbox
 
 PAIR_KINDS = {"intra": 1.0, "inter": 0.0, "both": 0.5}  # kind -> share of intra-identity pairs
 ORIGIN = "explore"  # queue entries' origin: "explore intra" / "explore inter"
@@ -56,6 +71,162 @@ def load_generator_job(*, ctx, path: str) -> Any:
     return gen
 
 
+# --------------------------------------------------------------------------- the live worker
+
+IMAGE, STRIP = "image", "strip"
+# torch threads of the generator worker: half the cores. With both of a 2-core machine's cores,
+# other work (the GUI thread, a training process) descheduling one OpenMP thread stalled every
+# call: slider-to-image p95 went from 18 ms to 306 ms under load (benchmarks/bench_explore.py).
+# With OpenMP (torch's CPU backend here) the setting is per thread: other threads keep theirs.
+WORKER_TORCH_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
+STRIP_PART = 3  # strip images made per generator call, between which a live image may go first
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What the worker made for one request (plain data; crosses threads)."""
+
+    kind: str  # IMAGE or STRIP
+    tag: int
+    epoch: int  # which generator made it (results of a replaced generator are dropped)
+    images: np.ndarray | None  # n x S x S x 3 uint8
+    buffers: list | None  # the images in Qt's RGB32 layout, ready for qimage_view
+    requested: float  # perf_counter() when it was asked for
+    seconds: float  # wall-clock time spent generating
+    error: str | None = None
+    cpu_seconds: float = 0.0  # the worker thread's CPU time generating (what a busy machine does not inflate)
+
+    def pixmaps(self) -> list[QPixmap]:
+        """GUI thread only."""
+        return [QPixmap.fromImage(qimage_view(b)) for b in self.buffers or []]
+
+
+@dataclass(frozen=True)
+class _Request:
+    kind: str
+    tag: int
+    epoch: int
+    y: np.ndarray
+    z: np.ndarray
+    requested: float
+
+
+class LiveGenerator(QObject):
+    """``request(kind, y, z)`` in; ``ready(Generated)`` out, newest only, on the GUI thread."""
+
+    ready = Signal(object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._generator = None
+        self._epoch = 0
+        self._issued = {IMAGE: 0, STRIP: 0}  # GUI thread: the newest tag asked for, per kind
+        self._shown = {IMAGE: 0, STRIP: 0}  # GUI thread: the newest tag delivered
+        self._waiting: dict[str, _Request | None] = {IMAGE: None, STRIP: None}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._quit = False
+        self.mailbox = Mailbox(self, interval_ms=1)
+        self.mailbox.received.connect(self._deliver)
+        self._thread = threading.Thread(target=self._run, name="relattr-explore-generator", daemon=True)
+        self._thread.start()
+
+    @property
+    def generator(self):
+        return self._generator
+
+    def set_generator(self, generator) -> None:
+        """Use ``generator`` from now on; what the previous one is still making is dropped."""
+        with self._lock:
+            self._generator = generator
+            self._epoch += 1
+            self._waiting = {IMAGE: None, STRIP: None}
+        self._shown = dict(self._issued)
+
+    def request(self, kind: str, y: np.ndarray, z: np.ndarray) -> int:
+        """Ask for images of latents ``y`` (n x A) and ``z`` (n x z_dim); returns the request's tag."""
+        self._issued[kind] += 1
+        tag = self._issued[kind]
+        req = _Request(kind, tag, self._epoch, np.array(y, np.float32, ndmin=2), np.array(z, np.float32, ndmin=2),
+                       time.perf_counter())
+        with self._lock:
+            self._waiting[kind] = req  # replaces a request not yet started: it is never made
+            self._wake.notify()
+        self.mailbox.open()
+        return tag
+
+    def pending(self, kind: str | None = None) -> bool:
+        """Whether a request (of ``kind``) has not been delivered yet."""
+        kinds = (kind,) if kind else (IMAGE, STRIP)
+        return any(self._shown[k] < self._issued[k] for k in kinds)
+
+    def close(self) -> None:
+        with self._lock:
+            self._quit = True
+            self._waiting = {IMAGE: None, STRIP: None}
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        self.mailbox.close()
+
+    def _run(self) -> None:  # worker thread: no Qt
+        strip: tuple[_Request, list, float, float] | None = None  # being made: request, parts, seconds, cpu
+        threads_set = False
+        while True:
+            with self._lock:
+                while (not self._quit and strip is None and self._waiting[IMAGE] is None
+                       and self._waiting[STRIP] is None):
+                    self._wake.wait()
+                if self._quit:
+                    return
+                if self._waiting[STRIP] is not None:  # a newer strip replaces one half made
+                    strip, self._waiting[STRIP] = (self._waiting[STRIP], [], 0.0, 0.0), None
+                image, self._waiting[IMAGE] = self._waiting[IMAGE], None  # the live image first
+                generator = self._generator
+            if not threads_set and "torch" in sys.modules:  # the model loaded torch: set this thread's
+                sys.modules["torch"].set_num_threads(WORKER_TORCH_THREADS)
+                threads_set = True
+            if image is not None:
+                self.mailbox.post(self._make(generator, image, image.y, image.z)[0])
+            elif strip is not None:
+                # a strip is made a few images at a time, so that a slider move waits for one
+                # part at most, never for the whole strip
+                req, parts, seconds, cpu = strip
+                k = sum(len(p) for p in parts)
+                out, images = self._make(generator, req, req.y[k:k + STRIP_PART], req.z[k:k + STRIP_PART])
+                parts.append(images)
+                strip = (req, parts, seconds + out.seconds, cpu + out.cpu_seconds)
+                if out.error or k + STRIP_PART >= len(req.y):
+                    if out.error is None:
+                        images = np.concatenate(parts)
+                        out = Generated(STRIP, req.tag, req.epoch, images, thumbnail_buffers(images, images.shape[1]),
+                                        req.requested, strip[2], cpu_seconds=strip[3])
+                    self.mailbox.post(out)
+                    strip = None
+
+    @staticmethod
+    def _make(generator, req: _Request, y: np.ndarray, z: np.ndarray) -> tuple[Generated, np.ndarray | None]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            if generator is None:
+                raise RuntimeError("no generator is loaded")
+            images = np.asarray(generator.generate(y, z), np.uint8)
+            seconds, cpu = time.perf_counter() - t0, time.thread_time() - c0
+            buffers = thumbnail_buffers(images, images.shape[1]) if req.kind == IMAGE else None
+            return Generated(req.kind, req.tag, req.epoch, images, buffers, req.requested, seconds,
+                             cpu_seconds=cpu), images
+        except Exception as err:  # a failing model must not kill the worker: say why instead
+            return Generated(req.kind, req.tag, req.epoch, None, None, req.requested, time.perf_counter() - t0,
+                             f"{type(err).__name__}: {err}"), None
+
+    def _deliver(self, out: Generated) -> None:
+        if out.epoch == self._epoch and out.tag > self._shown[out.kind]:
+            self._shown[out.kind] = out.tag
+            self.ready.emit(out)
+        if not self.pending():
+            self.mailbox.close()
+
+
 # --------------------------------------------------------------------------- pairs
 
 
@@ -73,9 +244,12 @@ class ExplorePairs:
 
 
 def make_explore_pairs(*, ctx, generator: Any, attribute: str, n_pairs: int, kind: str = "both",
-                       seed: int = 0, batch_size: int = 16) -> ExplorePairs:
+                       seed: int = 0, batch_size: int = 8) -> ExplorePairs:
     """``n_pairs`` semantic-jitter pairs on ``attribute``: identities from the generator's prior,
-    each pair differing by +-2 sigma of the attribute, intra- and/or inter-identity (``kind``)."""
+    each pair differing by +-2 sigma of the attribute, intra- and/or inter-identity (``kind``).
+
+    Images are made ``batch_size`` at a time: the live preview, sharing the generator's lock,
+    waits for one batch at most."""
     from relattr_studio.analysis.semantic_jitter import INTRA, IdentityPrior, semantic_jitter_latents
     from relattr_studio.data.label_store import GeneratedImage, GeneratedPair
 

@@ -4,7 +4,7 @@ One slider per attribute (over the generator's prior, mean +- 3 sigma), the late
 Reroll and New identity, the live image, a spectrum strip along one attribute (n steps over
 +-span sigma, click an image to go there), semantic-jitter pairs on that attribute sent to
 the label store's labeling queue (with their pixels, latents and generator id), and the strip
-exported as a PNG. Images are made on a worker (see ``explore_widgets.LiveGenerator``): the
+exported as a PNG. Images are made on a worker (see ``explore_pairs.LiveGenerator``): the
 window never waits for the model, and only the newest request reaches the screen.
 
 Run alone with a procedural stand-in generator: ``python -m relattr_studio.gui.explore_view``.
@@ -16,15 +16,14 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QMenu,
-                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.session import Session
 from relattr_studio.gui import dialogs
-from relattr_studio.gui.explore_pairs import (ExplorePairs, LockedGenerator, generator_id, load_generator_job,
-                                              make_explore_pairs, queue_pairs, save_strip_png)
-from relattr_studio.gui.explore_widgets import IMAGE, STRIP, AttributeSliders, LiveGenerator, SpectrumStrip
+from relattr_studio.gui.explore_pairs import (IMAGE, STRIP, ExplorePairs, LiveGenerator, LockedGenerator, generator_id,
+                                              load_generator_job, make_explore_pairs, queue_pairs, save_strip_png)
+from relattr_studio.gui.explore_widgets import AttributesPanel, GeneratorBar, PairsPanel, SpectrumPanel
 from relattr_studio.gui.widgets import ImageCanvas
 from relattr_studio.gui.workers import JobRunner
 
@@ -32,7 +31,6 @@ STRIP_DEBOUNCE_MS = 120  # a strip follows the sliders once they rest this long
 SLIDER_SPAN = 3.0  # sliders cover the prior mean +- this many sigma
 SHIPPED = ("toy-faces", "toy-shoes")
 KINDS = (("both", "intra- and inter-identity"), ("intra", "intra-identity"), ("inter", "inter-identity"))
-_ERROR, _NOTE = "color: #b3261e;", "color: #5f6670;"
 
 
 def shipped_generator(name: str) -> Path | None:
@@ -51,7 +49,6 @@ class ExploreView(QWidget):
         self.prior = None
         self.z = np.zeros(0)
         self.image: np.ndarray | None = None  # the image on screen
-        self.strip_images: np.ndarray | None = None  # the strip on screen, n x S x S x 3
         self._strip_meta: dict[int, tuple[str, np.ndarray]] = {}
         self._rng = np.random.default_rng()
         self.live = LiveGenerator(self)
@@ -74,113 +71,47 @@ class ExploreView(QWidget):
     # -- layout -----------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.generator_button = QToolButton()
-        self.generator_button.setText("Generator")
-        self.generator_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.generator_button)
-        for name in SHIPPED:
-            action = menu.addAction(f"{name} (shipped)", lambda n=name: self.load_shipped(n))
-            action.setEnabled(shipped_generator(name) is not None)
-        menu.addSeparator()
-        menu.addAction("Open a generator model file…", self.choose_generator_file)
-        self.generator_button.setMenu(menu)
-        self.info = QLabel()
-        self.info.setWordWrap(True)
-        self.timing = QLabel()
-        self.timing.setStyleSheet(_NOTE)
-        top = QHBoxLayout()
-        top.addWidget(self.generator_button)
-        top.addWidget(self.info, 1)
-        top.addWidget(self.timing)
+        self.bar = GeneratorBar({name: shipped_generator(name) is not None for name in SHIPPED})
+        self.bar.shipped.connect(self.load_shipped)
+        self.bar.open_file.connect(self.choose_generator_file)
+        self.generator_button, self.info, self.timing = self.bar.button, self.bar.info, self.bar.timing
 
-        self.sliders = AttributeSliders()
+        attrs = AttributesPanel()
+        self.sliders, self.seed = attrs.sliders, attrs.seed
+        self.reroll_button, self.identity_button, self.mean_button = (attrs.reroll_button, attrs.identity_button,
+                                                                      attrs.mean_button)
         self.sliders.moved.connect(lambda _i, _v: self.request_image())
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.sliders)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("The latent z (everything that is not an attribute) is drawn from this seed")
         self.seed.valueChanged.connect(self._on_seed)
-        self.reroll_button = QPushButton("Reroll z")
-        self.reroll_button.setToolTip("A new z: same attributes, another look")
         self.reroll_button.clicked.connect(self.reroll)
-        self.identity_button = QPushButton("New identity")
-        self.identity_button.setToolTip("Attributes and z drawn from the prior")
         self.identity_button.clicked.connect(self.new_identity)
-        self.mean_button = QPushButton("Prior mean")
-        self.mean_button.setToolTip("Every attribute at the prior's mean")
         self.mean_button.clicked.connect(self.reset_to_mean)
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(QLabel("Seed (z)"))
-        seed_row.addWidget(self.seed)
-        seed_row.addStretch(1)
-        seed_row.addWidget(self.reroll_button)
-        seed_row.addWidget(self.identity_button)
-        seed_row.addWidget(self.mean_button)
-        attrs = QGroupBox("Attributes")
-        attrs_layout = QVBoxLayout(attrs)
-        attrs_layout.addWidget(scroll, 1)
-        attrs_layout.addLayout(seed_row)
         self.canvas = ImageCanvas(minimum=300)
         self.canvas.setMaximumWidth(420)
         middle = QHBoxLayout()
         middle.addWidget(attrs, 3)
         middle.addWidget(self.canvas, 2)
 
-        self.attribute_box = QComboBox()
+        self.spectrum = spectrum = SpectrumPanel()
+        self.attribute_box, self.steps, self.span = spectrum.attribute_box, spectrum.steps, spectrum.span
+        self.export_button, self.strip = spectrum.export_button, spectrum.strip
         self.attribute_box.currentIndexChanged.connect(lambda _i: self.request_strip())
-        self.steps = QSpinBox()
-        self.steps.setRange(2, 25)
-        self.steps.setValue(9)
-        self.span = QDoubleSpinBox()
-        self.span.setRange(0.25, 4.0)
-        self.span.setSingleStep(0.25)
-        self.span.setValue(2.0)
-        self.span.setPrefix("± ")
-        self.span.setSuffix(" σ")
+        self.attribute_box.currentTextChanged.connect(
+            lambda name: self.pairs.attribute.setText(f"pairs on “{name}”" if name else ""))
         for box in (self.steps, self.span):
             box.valueChanged.connect(lambda _v: self.request_strip())
-        self.export_button = QPushButton("Export strip as PNG…")
         self.export_button.clicked.connect(lambda: self.export_strip())
-        strip_row = QHBoxLayout()
-        for w in (QLabel("Along"), self.attribute_box, QLabel("Steps"), self.steps, QLabel("Span"), self.span):
-            strip_row.addWidget(w)
-        strip_row.addStretch(1)
-        strip_row.addWidget(self.export_button)
-        self.strip = SpectrumStrip()
-        self.strip.picked.connect(self.go_to_strip_image)
-        strip_box = QGroupBox("Spectrum")
-        strip_layout = QVBoxLayout(strip_box)
-        strip_layout.addLayout(strip_row)
-        strip_layout.addWidget(self.strip, 1)
+        spectrum.go.connect(self.go_to_value)
 
-        self.pair_count = QSpinBox()
-        self.pair_count.setRange(1, 500)
-        self.pair_count.setValue(20)
-        self.pair_kind = QComboBox()
-        for key, text in KINDS:
-            self.pair_kind.addItem(text, key)
-        self.pairs_button = QPushButton("Send to labeling queue")
+        self.pairs = PairsPanel(KINDS)
+        self.pair_count, self.pair_kind = self.pairs.count, self.pairs.kind
+        self.pairs_button, self.pairs_note = self.pairs.button, self.pairs.note
         self.pairs_button.clicked.connect(lambda: self.make_pairs())
-        self.pairs_note = QLabel()
-        self.pairs_note.setWordWrap(True)
-        pairs_row = QHBoxLayout()
-        self.pairs_attribute = QLabel()
-        for w in (QLabel("Make"), self.pair_count, self.pair_kind, self.pairs_attribute, self.pairs_button):
-            pairs_row.addWidget(w)
-        pairs_row.addWidget(self.pairs_note, 1)
-        pairs_box = QGroupBox("Semantic-jitter pairs for labeling (identities from the prior, ± 2 σ apart)")
-        pairs_box.setLayout(pairs_row)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(self.bar)
         layout.addLayout(middle, 3)
-        layout.addWidget(strip_box, 2)
-        layout.addWidget(pairs_box)
-        self.attribute_box.currentTextChanged.connect(
-            lambda name: self.pairs_attribute.setText(f"pairs on “{name}”" if name else ""))
+        layout.addWidget(spectrum, 2)
+        layout.addWidget(self.pairs)
 
     # -- generator --------------------------------------------------------------------------
 
@@ -223,8 +154,8 @@ class ExploreView(QWidget):
             self.sliders.set_attributes([], [], [])
             self.attribute_box.clear()
             self.canvas.set_pixmap(None)
-            self.strip.set_images([], [])
-            self.image = self.strip_images = None
+            self.spectrum.clear()
+            self.image = None
             self._say("No generator loaded: choose one from the Generator menu.")
             self._update_enabled()
             return
@@ -242,7 +173,7 @@ class ExploreView(QWidget):
         wanted = next((n for n in (self.session.attribute, previous) if n in names), names[0] if names else "")
         self.attribute_box.setCurrentText(wanted)
         self.attribute_box.blockSignals(False)
-        self.pairs_attribute.setText(f"pairs on “{wanted}”")
+        self.pairs.attribute.setText(f"pairs on “{wanted}”")
         self.z = self._z_of(self.seed.value())
         self.model_id = generator_id(generator)  # a digest of the weights for a trained model: once
         self._say(f"<b>{self.model_id}</b>  ·  {len(names)} attributes  ·  z of {self.prior.z_dim}  ·  "
@@ -319,23 +250,19 @@ class ExploreView(QWidget):
             self.timing.setText(f"image made in {out.seconds * 1000:.1f} ms")
             return
         name, ys = self._strip_meta.get(out.tag, (None, None))
-        if name is None:
-            return
-        k = self.prior.index(name)
-        offsets = np.round((ys[:, k] - ys[:, k].mean()) / max(float(self.prior.sigma[k]), 1e-12), 1) + 0.0
-        captions = [f"{v:.2f}" if len(ys) > 11 else f"{v:.2f} ({o:+.1f}σ)" for v, o in zip(ys[:, k], offsets)]
-        current = int(np.argmin(np.abs(ys[:, k] - self.sliders.value(k))))
-        self.strip_images = out.images
-        self.strip.set_images(out.pixmaps(), captions, current)
+        if name is not None:
+            k = self.prior.index(name)
+            self.spectrum.show_strip(out.pixmaps(), out.images, ys[:, k], self.prior.sigma[k], self.sliders.value(k))
 
-    def go_to_strip_image(self, i: int) -> None:
-        """Move the chosen attribute's slider to the strip's image ``i``."""
-        meta = self._strip_meta.get(max(self._strip_meta, default=0))
-        if meta is None or self.prior is None or not 0 <= i < len(meta[1]):
-            return
-        name, ys = meta
-        k = self.prior.index(name)
-        self.sliders.sliders[k].setValue(self.sliders.position(k, ys[i, k]))
+    def go_to_value(self, value: float) -> None:
+        """Move the chosen attribute's slider to ``value`` (a strip image was clicked)."""
+        if self.prior is not None and self.attribute_box.currentText():
+            k = self.prior.index(self.attribute_box.currentText())
+            self.sliders.sliders[k].setValue(self.sliders.position(k, value))
+
+    @property
+    def strip_images(self) -> np.ndarray | None:
+        return self.spectrum.images
 
     def export_strip(self, path: str | Path | None = None) -> Path | None:
         """Save the strip on screen as a PNG (its images side by side at their own size)."""
@@ -433,12 +360,10 @@ class ExploreView(QWidget):
             self._note("")
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        self.info.setStyleSheet(_ERROR if error else "")
-        self.info.setText(text)
+        self.bar.say(text, error=error)
 
     def _note(self, text: str, *, error: bool = False) -> None:
-        self.pairs_note.setStyleSheet(_ERROR if error else _NOTE)
-        self.pairs_note.setText(text)
+        self.pairs.say(text, error=error)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -1,184 +1,17 @@
-"""The Explore view's parts: a generator worker that paints only the newest request, attribute
-sliders, and a spectrum strip.
-
-:class:`LiveGenerator` runs the generator on its own thread so that a slow model never freezes
-the window. Every request carries a tag; a request that is replaced before the worker starts
-it is never made (that is the debouncing: while one image is being made, slider moves only
-overwrite the one waiting request), and a result older than the one on screen is never
-painted. The live image goes before the strip, which is made a few images at a time. The worker never touches Qt: it posts
-plain arrays to a :class:`~relattr_studio.gui.workers.Mailbox`, polled every millisecond, and
-only while something is on its way.
-"""
+"""The Explore view's widgets: attribute sliders, a spectrum strip, and the panels of controls
+the view is laid out from (they hold widgets only; the view wires them)."""
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
-import time
-from dataclasses import dataclass
-
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QSlider, QWidget
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMenu,
+                               QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout,
+                               QWidget)
 
-from relattr_studio.gui.imaging import qimage_view, thumbnail_buffers
-from relattr_studio.gui.workers import Mailbox
-
-IMAGE, STRIP = "image", "strip"
 SLIDER_STEPS = 1000
-# torch threads of the generator worker: half the cores. With both of a 2-core machine's cores,
-# other work (the GUI thread, a training process) descheduling one OpenMP thread stalled every
-# call: slider-to-image p95 went from 18 ms to 306 ms under load (benchmarks/bench_explore.py).
-# With OpenMP (torch's CPU backend here) the setting is per thread: other threads keep theirs.
-WORKER_TORCH_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
-STRIP_PART = 3  # strip images made per generator call, between which a live image may go first
-
-
-@dataclass(frozen=True)
-class Generated:
-    """What the worker made for one request (plain data; crosses threads)."""
-
-    kind: str  # IMAGE or STRIP
-    tag: int
-    epoch: int  # which generator made it (results of a replaced generator are dropped)
-    images: np.ndarray | None  # n x S x S x 3 uint8
-    buffers: list | None  # the images in Qt's RGB32 layout, ready for qimage_view
-    requested: float  # perf_counter() when it was asked for
-    seconds: float  # wall-clock time spent generating
-    error: str | None = None
-    cpu_seconds: float = 0.0  # the worker thread's CPU time generating (what a busy machine does not inflate)
-
-    def pixmaps(self) -> list[QPixmap]:
-        """GUI thread only."""
-        return [QPixmap.fromImage(qimage_view(b)) for b in self.buffers or []]
-
-
-@dataclass(frozen=True)
-class _Request:
-    kind: str
-    tag: int
-    epoch: int
-    y: np.ndarray
-    z: np.ndarray
-    requested: float
-
-
-class LiveGenerator(QObject):
-    """``request(kind, y, z)`` in; ``ready(Generated)`` out, newest only, on the GUI thread."""
-
-    ready = Signal(object)
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._generator = None
-        self._epoch = 0
-        self._issued = {IMAGE: 0, STRIP: 0}  # GUI thread: the newest tag asked for, per kind
-        self._shown = {IMAGE: 0, STRIP: 0}  # GUI thread: the newest tag delivered
-        self._waiting: dict[str, _Request | None] = {IMAGE: None, STRIP: None}
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._quit = False
-        self.mailbox = Mailbox(self, interval_ms=1)
-        self.mailbox.received.connect(self._deliver)
-        self._thread = threading.Thread(target=self._run, name="relattr-explore-generator", daemon=True)
-        self._thread.start()
-
-    @property
-    def generator(self):
-        return self._generator
-
-    def set_generator(self, generator) -> None:
-        """Use ``generator`` from now on; what the previous one is still making is dropped."""
-        with self._lock:
-            self._generator = generator
-            self._epoch += 1
-            self._waiting = {IMAGE: None, STRIP: None}
-        self._shown = dict(self._issued)
-
-    def request(self, kind: str, y: np.ndarray, z: np.ndarray) -> int:
-        """Ask for images of latents ``y`` (n x A) and ``z`` (n x z_dim); returns the request's tag."""
-        self._issued[kind] += 1
-        tag = self._issued[kind]
-        req = _Request(kind, tag, self._epoch, np.array(y, np.float32, ndmin=2), np.array(z, np.float32, ndmin=2),
-                       time.perf_counter())
-        with self._lock:
-            self._waiting[kind] = req  # replaces a request not yet started: it is never made
-            self._wake.notify()
-        self.mailbox.open()
-        return tag
-
-    def pending(self, kind: str | None = None) -> bool:
-        """Whether a request (of ``kind``) has not been delivered yet."""
-        kinds = (kind,) if kind else (IMAGE, STRIP)
-        return any(self._shown[k] < self._issued[k] for k in kinds)
-
-    def close(self) -> None:
-        with self._lock:
-            self._quit = True
-            self._waiting = {IMAGE: None, STRIP: None}
-            self._wake.notify()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-        self.mailbox.close()
-
-    def _run(self) -> None:  # worker thread: no Qt
-        strip: tuple[_Request, list, float, float] | None = None  # being made: request, parts, seconds, cpu
-        threads_set = False
-        while True:
-            with self._lock:
-                while (not self._quit and strip is None and self._waiting[IMAGE] is None
-                       and self._waiting[STRIP] is None):
-                    self._wake.wait()
-                if self._quit:
-                    return
-                if self._waiting[STRIP] is not None:  # a newer strip replaces one half made
-                    strip, self._waiting[STRIP] = (self._waiting[STRIP], [], 0.0, 0.0), None
-                image, self._waiting[IMAGE] = self._waiting[IMAGE], None  # the live image first
-                generator = self._generator
-            if not threads_set and "torch" in sys.modules:  # the model loaded torch: set this thread's
-                sys.modules["torch"].set_num_threads(WORKER_TORCH_THREADS)
-                threads_set = True
-            if image is not None:
-                self.mailbox.post(self._make(generator, image, image.y, image.z)[0])
-            elif strip is not None:
-                # a strip is made a few images at a time, so that a slider move waits for one
-                # part at most, never for the whole strip
-                req, parts, seconds, cpu = strip
-                k = sum(len(p) for p in parts)
-                out, images = self._make(generator, req, req.y[k:k + STRIP_PART], req.z[k:k + STRIP_PART])
-                parts.append(images)
-                strip = (req, parts, seconds + out.seconds, cpu + out.cpu_seconds)
-                if out.error or k + STRIP_PART >= len(req.y):
-                    if out.error is None:
-                        images = np.concatenate(parts)
-                        out = Generated(STRIP, req.tag, req.epoch, images, thumbnail_buffers(images, images.shape[1]),
-                                        req.requested, strip[2], cpu_seconds=strip[3])
-                    self.mailbox.post(out)
-                    strip = None
-
-    @staticmethod
-    def _make(generator, req: _Request, y: np.ndarray, z: np.ndarray) -> tuple[Generated, np.ndarray | None]:
-        t0, c0 = time.perf_counter(), time.thread_time()
-        try:
-            if generator is None:
-                raise RuntimeError("no generator is loaded")
-            images = np.asarray(generator.generate(y, z), np.uint8)
-            seconds, cpu = time.perf_counter() - t0, time.thread_time() - c0
-            buffers = thumbnail_buffers(images, images.shape[1]) if req.kind == IMAGE else None
-            return Generated(req.kind, req.tag, req.epoch, images, buffers, req.requested, seconds,
-                             cpu_seconds=cpu), images
-        except Exception as err:  # a failing model must not kill the worker: say why instead
-            return Generated(req.kind, req.tag, req.epoch, None, None, req.requested, time.perf_counter() - t0,
-                             f"{type(err).__name__}: {err}"), None
-
-    def _deliver(self, out: Generated) -> None:
-        if out.epoch == self._epoch and out.tag > self._shown[out.kind]:
-            self._shown[out.kind] = out.tag
-            self.ready.emit(out)
-        if not self.pending():
-            self.mailbox.close()
+_ERROR, _NOTE = "color: #b3261e;", "color: #5f6670;"
 
 
 class AttributeSliders(QWidget):
@@ -319,3 +152,137 @@ class SpectrumStrip(QWidget):
                 self.picked.emit(i)
                 return
         super().mousePressEvent(event)
+
+
+class AttributesPanel(QGroupBox):
+    """The sliders (scrolling when there are many) and the identity row: seed, Reroll z, New
+    identity, Prior mean."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Attributes", parent)
+        self.sliders = AttributeSliders()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.sliders)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("The latent z (everything that is not an attribute) is drawn from this seed")
+        self.reroll_button = QPushButton("Reroll z")
+        self.reroll_button.setToolTip("A new z: same attributes, another look")
+        self.identity_button = QPushButton("New identity")
+        self.identity_button.setToolTip("Attributes and z drawn from the prior")
+        self.mean_button = QPushButton("Prior mean")
+        self.mean_button.setToolTip("Every attribute at the prior's mean")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Seed (z)"))
+        row.addWidget(self.seed)
+        row.addStretch(1)
+        for b in (self.reroll_button, self.identity_button, self.mean_button):
+            row.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(row)
+
+
+class GeneratorBar(QWidget):
+    """The Generator menu (shipped models, a file), what is loaded, and how fast it draws."""
+
+    shipped = Signal(str)
+    open_file = Signal()
+
+    def __init__(self, shipped: dict, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.button = QToolButton()
+        self.button.setText("Generator")
+        self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.button)
+        for name, available in shipped.items():
+            action = menu.addAction(f"{name} (shipped)", lambda n=name: self.shipped.emit(n))
+            action.setEnabled(available)
+        menu.addSeparator()
+        menu.addAction("Open a generator model file…", self.open_file.emit)
+        self.button.setMenu(menu)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.timing = QLabel()
+        self.timing.setStyleSheet(_NOTE)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.button)
+        row.addWidget(self.info, 1)
+        row.addWidget(self.timing)
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        self.info.setStyleSheet(_ERROR if error else "")
+        self.info.setText(text)
+
+
+class SpectrumPanel(QGroupBox):
+    """Which attribute, how many steps over which span, Export, and the strip; ``go(value)`` when
+    a strip image is clicked (the chosen attribute's value there)."""
+
+    go = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Spectrum", parent)
+        self.images: np.ndarray | None = None  # the strip on screen, n x S x S x 3
+        self._values = np.zeros(0)
+        self.attribute_box = QComboBox()
+        self.steps = QSpinBox()
+        self.steps.setRange(2, 25)
+        self.steps.setValue(9)
+        self.span = QDoubleSpinBox()
+        self.span.setRange(0.25, 4.0)
+        self.span.setSingleStep(0.25)
+        self.span.setValue(2.0)
+        self.span.setPrefix("± ")
+        self.span.setSuffix(" σ")
+        self.export_button = QPushButton("Export strip as PNG…")
+        row = QHBoxLayout()
+        for w in (QLabel("Along"), self.attribute_box, QLabel("Steps"), self.steps, QLabel("Span"), self.span):
+            row.addWidget(w)
+        row.addStretch(1)
+        row.addWidget(self.export_button)
+        self.strip = SpectrumStrip()
+        self.strip.picked.connect(lambda i: self.go.emit(float(self._values[i])) if i < len(self._values) else None)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.strip, 1)
+
+    def show_strip(self, pixmaps, images: np.ndarray, values: np.ndarray, sigma: float, current: float) -> None:
+        """The strip's images, captioned with the attribute's ``values`` and their offset in sigma."""
+        values = np.asarray(values, np.float64)
+        offsets = np.round((values - values.mean()) / max(float(sigma), 1e-12), 1) + 0.0  # never "-0.0"
+        captions = [f"{v:.2f}" if len(values) > 11 else f"{v:.2f} ({o:+.1f}σ)" for v, o in zip(values, offsets)]
+        self.images, self._values = images, values
+        self.strip.set_images(pixmaps, captions, int(np.argmin(np.abs(values - current))))
+
+    def clear(self) -> None:
+        self.images, self._values = None, np.zeros(0)
+        self.strip.set_images([], [])
+
+
+class PairsPanel(QGroupBox):
+    """How many pairs of which kind, the Send button, and a note saying what happened."""
+
+    def __init__(self, kinds, parent: QWidget | None = None):
+        super().__init__("Semantic-jitter pairs for labeling (identities from the prior, ± 2 σ apart)", parent)
+        self.count = QSpinBox()
+        self.count.setRange(1, 500)
+        self.count.setValue(20)
+        self.kind = QComboBox()
+        for key, text in kinds:
+            self.kind.addItem(text, key)
+        self.attribute = QLabel()
+        self.button = QPushButton("Send to labeling queue")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        row = QHBoxLayout(self)
+        for w in (QLabel("Make"), self.count, self.kind, self.attribute, self.button):
+            row.addWidget(w)
+        row.addWidget(self.note, 1)
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        self.note.setStyleSheet(_ERROR if error else _NOTE)
+        self.note.setText(text)

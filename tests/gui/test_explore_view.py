@@ -109,9 +109,12 @@ def test_strip_has_n_images_along_the_attribute_and_exports_a_png(qtbot, view, g
 
 
 def test_clicking_a_strip_image_moves_its_slider(qtbot, view):
+    from PySide6.QtCore import Qt
+
     view.attribute_box.setCurrentText("young")
-    qtbot.waitUntil(lambda: not view.live.pending(), timeout=10_000)
-    view.go_to_strip_image(8)  # +2 sigma
+    qtbot.waitUntil(lambda: not view.live.pending() and view.strip.count() == 9, timeout=10_000)
+    cell = view.strip._cells()[8]  # +2 sigma
+    qtbot.mouseClick(view.strip, Qt.MouseButton.LeftButton, pos=cell.center().toPoint())
     assert view.sliders.value(1) == pytest.approx(0.4 + 2 * 0.1, abs=0.002)
 
 
@@ -195,7 +198,7 @@ def test_a_slider_move_does_not_wait_for_a_whole_strip(qtbot, session):
     """The strip is made a few images at a time: a live image asked for meanwhile comes first."""
     import time
 
-    from relattr_studio.gui.explore_widgets import STRIP_PART
+    from relattr_studio.gui.explore_pairs import STRIP_PART
 
     class Slow(PaintedGenerator):
         def generate(self, y, z):
