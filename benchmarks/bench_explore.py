@@ -10,6 +10,8 @@ Drives the real ExploreView offscreen with a generator and times, on the wall cl
     last move is what stays on screen;
 (c) slider move while a spectrum strip is being made: the move waits for one strip part;
 (d) a 9-image spectrum strip (budget 33 ms): ``request_strip()`` until the strip has painted.
+    The strip is around the image on screen, as in the view, so its middle image is that one,
+    reused: 8 images are made.
 
 The generator: ``--generator shipped`` (default: the shipped toy-faces model when installed),
 ``untrained`` (the shipped architecture, AttributeGenerator with its default config, random

@@ -111,6 +111,37 @@ class _Request:
     requested: float
 
 
+def _latent_key(y: np.ndarray, z: np.ndarray) -> bytes:
+    return np.asarray(y, np.float32).tobytes() + b"|" + np.asarray(z, np.float32).tobytes()
+
+
+class _StripWork:
+    """A strip being made in parts. The row showing the live image's own latents (the middle
+    of a spectrum around it, once the sliders rest) is taken from that image, not made again."""
+
+    def __init__(self, req: _Request, last: tuple[int, bytes, np.ndarray] | None):
+        self.req = req
+        self.images: dict[int, np.ndarray] = {}
+        if last is not None and last[0] == req.epoch:
+            for i in range(len(req.y)):
+                if _latent_key(req.y[i], req.z[i]) == last[1]:
+                    self.images[i] = last[2]
+                    break
+        self.todo = [i for i in range(len(req.y)) if i not in self.images]
+        self.seconds = self.cpu = 0.0
+
+    def add(self, rows: list[int], images: np.ndarray, out: Generated) -> None:
+        self.images.update(zip(rows, images))
+        self.todo = self.todo[len(rows):]
+        self.seconds += out.seconds
+        self.cpu += out.cpu_seconds
+
+    def result(self) -> Generated:
+        images = np.stack([self.images[i] for i in range(len(self.req.y))])
+        return Generated(STRIP, self.req.tag, self.req.epoch, images, thumbnail_buffers(images, images.shape[1]),
+                         self.req.requested, self.seconds, cpu_seconds=self.cpu)
+
+
 class LiveGenerator(QObject):
     """``request(kind, y, z)`` in; ``ready(Generated)`` out, newest only, on the GUI thread."""
 
@@ -170,7 +201,8 @@ class LiveGenerator(QObject):
         self.mailbox.close()
 
     def _run(self) -> None:  # worker thread: no Qt
-        strip: tuple[_Request, list, float, float] | None = None  # being made: request, parts, seconds, cpu
+        strip: _StripWork | None = None  # a strip being made
+        last: tuple[int, bytes, np.ndarray] | None = None  # the last live image: epoch, latents, pixels
         threads_set = False
         while True:
             with self._lock:
@@ -180,28 +212,26 @@ class LiveGenerator(QObject):
                 if self._quit:
                     return
                 if self._waiting[STRIP] is not None:  # a newer strip replaces one half made
-                    strip, self._waiting[STRIP] = (self._waiting[STRIP], [], 0.0, 0.0), None
+                    strip, self._waiting[STRIP] = _StripWork(self._waiting[STRIP], last), None
                 image, self._waiting[IMAGE] = self._waiting[IMAGE], None  # the live image first
                 generator = self._generator
             if not threads_set and "torch" in sys.modules:  # the model loaded torch: set this thread's
                 sys.modules["torch"].set_num_threads(WORKER_TORCH_THREADS)
                 threads_set = True
             if image is not None:
-                self.mailbox.post(self._make(generator, image, image.y, image.z)[0])
+                out, pixels = self._make(generator, image, image.y, image.z)
+                if pixels is not None:
+                    last = (image.epoch, _latent_key(image.y[0], image.z[0]), pixels[0])
+                self.mailbox.post(out)
             elif strip is not None:
                 # a strip is made a few images at a time, so that a slider move waits for one
                 # part at most, never for the whole strip
-                req, parts, seconds, cpu = strip
-                k = sum(len(p) for p in parts)
-                out, images = self._make(generator, req, req.y[k:k + STRIP_PART], req.z[k:k + STRIP_PART])
-                parts.append(images)
-                strip = (req, parts, seconds + out.seconds, cpu + out.cpu_seconds)
-                if out.error or k + STRIP_PART >= len(req.y):
-                    if out.error is None:
-                        images = np.concatenate(parts)
-                        out = Generated(STRIP, req.tag, req.epoch, images, thumbnail_buffers(images, images.shape[1]),
-                                        req.requested, strip[2], cpu_seconds=strip[3])
-                    self.mailbox.post(out)
+                rows = strip.todo[:STRIP_PART]
+                out, images = self._make(generator, strip.req, strip.req.y[rows], strip.req.z[rows])
+                if out.error is None:
+                    strip.add(rows, images, out)
+                if out.error or not strip.todo:
+                    self.mailbox.post(out if out.error else strip.result())
                     strip = None
 
     @staticmethod

@@ -20,10 +20,10 @@ class PaintedGenerator:
         self.prior_cov = np.diag([0.04, 0.01, 0.09])
         self.z_dim, self.image_size = 4, size
         self.generator_id = "painted-test-gen"
-        self.calls = 0
+        self.rows = 0
 
     def generate(self, y, z):
-        self.calls += 1
+        self.rows += len(y)
         y, z = np.asarray(y, np.float64), np.asarray(z, np.float64)
         img = np.full((len(y), self.image_size, self.image_size, 3), 60, np.uint8)
         img[:, 0, : y.shape[1], 0] = np.clip(np.round(y * 100 + 100), 0, 255)
@@ -106,6 +106,18 @@ def test_strip_has_n_images_along_the_attribute_and_exports_a_png(qtbot, view, g
     with Image.open(out) as png:
         assert png.size == (5 * gen.image_size, gen.image_size)
         assert np.array_equal(np.asarray(png.convert("RGB"))[:, : gen.image_size], view.strip_images[0])
+
+
+def test_a_strip_around_the_image_on_screen_reuses_it(qtbot, view, gen):
+    qtbot.waitUntil(lambda: not view.live.pending(), timeout=10_000)
+    before = gen.rows
+    view.request_strip()  # 9 steps: the middle one is the image on screen
+    qtbot.waitUntil(lambda: not view.live.pending(), timeout=10_000)
+    assert gen.rows - before == 8
+    assert np.array_equal(view.strip_images[4], view.image)
+    view.steps.setValue(8)  # no step at the image itself
+    qtbot.waitUntil(lambda: not view.live.pending() and view.strip.count() == 8, timeout=10_000)
+    assert gen.rows - before == 8 + 8
 
 
 def test_clicking_a_strip_image_moves_its_slider(qtbot, view):
