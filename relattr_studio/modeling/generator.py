@@ -63,6 +63,7 @@ class AttributeGenerator(nn.Module):
         a = len(self.attributes)
         self.z_dim, self.image_size, self.width, self.hidden = int(z_dim), int(image_size), int(width), int(hidden)
         self.refine_until = int(refine_until)
+        self._id: str | None = None
         mean = np.zeros(a) if strength_mean is None else np.asarray(strength_mean, np.float64).reshape(a)
         std = np.ones(a) if strength_std is None else np.asarray(strength_std, np.float64).reshape(a)
         cov = np.diag(std ** 2) if prior_cov is None else np.asarray(prior_cov, np.float64).reshape(a, a)
@@ -100,6 +101,7 @@ class AttributeGenerator(nn.Module):
         if np.any(std <= 0):
             flat = [a for a, v in zip(self.attributes, std) if v <= 0]
             raise RelAttrError(f"attribute(s) {', '.join(flat)} do not vary over the training images")
+        self._id = None
         with torch.no_grad():
             self.y_mean.copy_(torch.as_tensor(s.mean(axis=0)))
             self.y_std.copy_(torch.as_tensor(std))
@@ -145,8 +147,27 @@ class AttributeGenerator(nn.Module):
 
     @property
     def generator_id(self) -> str:
-        """A short sha256 of the weights and statistics: the same file gives the same id."""
-        return weights_digest(self.state_dict())
+        """A short sha256 of the weights and statistics: the same file gives the same id.
+
+        Hashing the weights takes tens of milliseconds, so a model in eval mode keeps its id
+        (the GUI asks for it with every image it stores); ``train()`` and ``load_state_dict``
+        forget it, since weights may change after them.
+        """
+        if self._id is not None and not self.training:
+            return self._id
+        digest = weights_digest(self.state_dict())
+        if not self.training:
+            self._id = digest
+        return digest
+
+    def train(self, mode: bool = True) -> AttributeGenerator:
+        if mode:
+            self._id = None
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._id = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 def weights_digest(state_dict: dict) -> str:

@@ -95,3 +95,26 @@ class GenerativeNet(nn.Module):
             z = y.new_zeros(len(y), 1)
         h = self.mix(torch.cat([self.y_net(y), self.z_net(z)], dim=1))
         return torch.sigmoid(self.blocks(h.view(len(h), self.c0, 4, 4)))
+
+
+class AttributeReader(nn.Module):
+    """A small strided CNN that reads normalised strengths off an image (n x 3 x S x S in [0, 1]).
+
+    Used only in training: fitted to real images, it tells the generator whether an image made
+    from prior draws (y, z) shows the y it was asked for (the attribute-consistency term).
+    """
+
+    def __init__(self, n_attributes: int, *, image_size: int = 64, width: int = 16):
+        super().__init__()
+        n = stages(image_size)
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i in range(n):  # S -> 4
+            c = width * 2 ** min(i, 3)
+            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            c_in = c
+        self.trunk = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in * 16, n_attributes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x * 2.0 - 1.0).flatten(1))

@@ -5,10 +5,16 @@
 scores of every image, as the semantic-jitter appendix derives strengths), holds out a seeded
 share of the images, and maximises the evidence lower bound
 
-    loss = sum over pixels (x - x_hat)^2  +  beta_t * KL(q(z | x, y) || N(0, I)),
+    loss = sum over pixels (x - x_hat)^2  +  beta_t * KL(q(z | x, y) || N(0, I))
+           +  lambda_t * sum over attributes (R(G(y', z')) - y')^2,
 
-beta_t rising linearly from 0 to ``kl_weight`` over ``kl_warmup`` steps, with Adam and a cosine
-learning rate. It reports progress, emits :class:`Metrics`, checks for cancel between steps and
+beta_t and lambda_t rising linearly from 0 to ``kl_weight`` and ``consistency_weight`` over
+``kl_warmup`` steps, with Adam and a cosine learning rate. The last term is attribute
+consistency: y' drawn from the identity prior N(mu, Sigma) and z' from N(0, I), exactly as the
+images the product makes, and R a small reader of (normalised) strengths fitted to the real
+training images alongside. A plain CVAE lets z carry what y should: a shoe's colour lives in z
+as its hue must, and the saturation that "colorful" means rides along, so the decoder learns to
+ignore y_colorful (faithfulness 0.19 without the term, see the model cards). It reports progress, emits :class:`Metrics`, checks for cancel between steps and
 writes a resumable generator file every ``checkpoint_every`` steps; on cancel it saves the current
 state, on a NaN loss it stops and leaves the last good file. At the end it measures the
 reconstruction error of the held-out images (z the posterior mean) and writes the file without
@@ -35,6 +41,7 @@ from relattr_studio.modeling.generator import (
     read_generator,
     save_generator,
 )
+from relattr_studio.modeling.generator_nets import AttributeReader
 from relattr_studio.training.events import CheckpointSaved, Failed, Metrics
 
 MODEL_NAME = "generator"
@@ -58,7 +65,10 @@ class GeneratorTrainConfig:
     lr: float = 1e-3
     lr_final: float = 0.1  # the cosine schedule ends at lr * lr_final
     kl_weight: float = 1.0
-    kl_warmup: int = 1000  # steps over which beta rises from 0 to kl_weight
+    kl_warmup: int = 1000  # steps over which beta (and lambda) rise from 0 to their weights
+    consistency_weight: float = 10.0  # lambda of the attribute-consistency term (0: a plain CVAE)
+    consistency_batch: int = 32  # prior draws (y', z') per step for it
+    reader_width: int = 16
     holdout_fraction: float = 0.05
     max_holdout: int = 1000
     checkpoint_every: int = 500
@@ -70,8 +80,11 @@ class GeneratorTrainConfig:
         object.__setattr__(self, "attributes", tuple(self.attributes))
         if self.steps < 1 or self.batch_size < 2:
             raise RelAttrError("steps must be at least 1 and batch_size at least 2")
-        if not (self.lr > 0 and 0 < self.lr_final <= 1 and self.kl_weight >= 0 and self.kl_warmup >= 0):
-            raise RelAttrError("lr must be > 0, lr_final in (0, 1], kl_weight and kl_warmup >= 0")
+        if not (self.lr > 0 and 0 < self.lr_final <= 1 and self.kl_weight >= 0 and self.kl_warmup >= 0
+                and self.consistency_weight >= 0):
+            raise RelAttrError("lr must be > 0, lr_final in (0, 1], kl_weight, kl_warmup and consistency_weight >= 0")
+        if self.consistency_batch < 1 or self.reader_width < 1:
+            raise RelAttrError("consistency_batch and reader_width must be at least 1")
         if not 0 <= self.holdout_fraction < 0.5:
             raise RelAttrError("holdout_fraction must lie in [0, 0.5)")
         if self.checkpoint_every < 1 or self.log_every < 1:
@@ -252,6 +265,11 @@ class GeneratorTrainer:
         self.model.set_strength_statistics(self.data.strengths[self.data.train])
         self.model.to(self.device).train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        self.reader = AttributeReader(len(self.data.attributes), image_size=c.image_size, width=c.reader_width)
+        self.reader.to(self.device).train()
+        self.reader_optimizer = torch.optim.Adam(self.reader.parameters(), lr=c.lr)
+        w, u = np.linalg.eigh(self.model.prior_cov)  # y' = mu + root @ eps ~ N(mu, Sigma)
+        self.prior_root = torch.as_tensor(u * np.sqrt(np.clip(w, 0.0, None)), dtype=torch.float32, device=self.device)
         self.sampler = torch.Generator().manual_seed(c.seed)
         self.perm, self.pos = torch.randperm(len(self.data.train), generator=self.sampler), 0
         self.y_all = torch.as_tensor(self.data.strengths, dtype=torch.float32)
@@ -269,7 +287,7 @@ class GeneratorTrainer:
             raise DataFileError(path, "cannot resume: the file holds no training state",
                                 "train into a new --out file, or without --resume")
         mismatch = [k for k in ("dataset", "attributes", "strengths_from", "seed", "image_size", "z_dim", "width",
-                                "hidden", "refine_until", "holdout_fraction", "max_holdout")
+                                "hidden", "refine_until", "holdout_fraction", "max_holdout", "reader_width")
                     if getattr(saved, k) != getattr(self.config, k)
                     and not (k == "dataset" and Path(saved.dataset).name == Path(self.config.dataset).name)]
         if mismatch or list(payload["config"]["attributes"]) != self.data.attributes:
@@ -279,6 +297,10 @@ class GeneratorTrainer:
         self.model.load_state_dict(payload["state_dict"])
         if ts.get("optimizer"):
             self.optimizer.load_state_dict(ts["optimizer"])
+        if ts.get("reader"):
+            self.reader.load_state_dict(ts["reader"])
+        if ts.get("reader_optimizer"):
+            self.reader_optimizer.load_state_dict(ts["reader_optimizer"])
         self.step = int(ts["step"])
         self.history = list(ts.get("history", []))
         self.seconds_before = float(ts.get("seconds", 0.0))
@@ -292,11 +314,13 @@ class GeneratorTrainer:
     def train_state(self, *, final: bool = False, seconds: float = 0.0) -> dict:
         ts = {"step": self.step, "config": self.config.to_dict(), "history": list(self.history),
               "seconds": self.seconds_before + seconds, "sampler": self.sampler.get_state(), "perm": self.perm.clone(),
-              "pos": self.pos, "rng": torch.get_rng_state(), "finished": final}
+              "pos": self.pos, "rng": torch.get_rng_state(), "finished": final,
+              "reader": {k: v.detach().cpu().clone() for k, v in self.reader.state_dict().items()}}
         if self.device.type == "cuda":
             ts["cuda_rng"] = torch.cuda.get_rng_state(self.device).cpu()
         if not final:  # the finished file ships: without the optimiser it is a third of the size
             ts["optimizer"] = self.optimizer.state_dict()
+            ts["reader_optimizer"] = self.reader_optimizer.state_dict()
         return ts
 
     def save(self, *, final: bool = False, seconds: float = 0.0, metrics: dict | None = None) -> str:
@@ -319,15 +343,34 @@ class GeneratorTrainer:
         t = min(1.0, step / max(1, c.steps))
         return c.lr * (c.lr_final + (1 - c.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
 
-    def beta_at(self, step: int) -> float:
+    def warmup(self, step: int) -> float:
         c = self.config
-        return c.kl_weight * (min(1.0, step / c.kl_warmup) if c.kl_warmup else 1.0)
+        return min(1.0, step / c.kl_warmup) if c.kl_warmup else 1.0
+
+    def beta_at(self, step: int) -> float:
+        return self.config.kl_weight * self.warmup(step)
+
+    def consistency(self) -> torch.Tensor:
+        """Squared error, summed over attributes, of the reader on images of prior draws (y', z')."""
+        n, model = self.config.consistency_batch, self.model
+        y = model.y_mean.float() + torch.randn(n, len(model.attributes), device=self.device) @ self.prior_root.T
+        z = torch.randn(n, model.z_dim, device=self.device)
+        return (self.reader(model.decode(y, z)) - model.normalise(y)).pow(2).sum(1).mean()
+
+    def reader_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One step of the reader on real images (it never sees generated ones as targets)."""
+        self.reader_optimizer.zero_grad(set_to_none=True)
+        loss = (self.reader(x) - self.model.normalise(y)).pow(2).sum(1).mean()
+        loss.backward()
+        self.reader_optimizer.step()
+        return float(loss.detach())
 
     def train(self, t0: float) -> None:
         c = self.config
         model, opt = self.model, self.optimizer
         epoch_len = max(1, len(self.data.train) // c.batch_size)
-        window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0, "t": time.monotonic()}
+        fresh = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "consistency": 0.0, "reader": 0.0, "n": 0}
+        window = {**fresh, "t": time.monotonic()}
         self.ctx.report(self.step, c.steps, "training")
         while self.step < c.steps:
             self.ctx.check()
@@ -335,11 +378,14 @@ class GeneratorTrainer:
             dev_rows = rows.to(self.device)
             x = self.data.images[dev_rows].float().div_(255.0)
             y = self.y_all[dev_rows]
-            beta = self.beta_at(self.step)
-            for group in opt.param_groups:
+            beta, lam = self.beta_at(self.step), c.consistency_weight * self.warmup(self.step)
+            for group in [*opt.param_groups, *self.reader_optimizer.param_groups]:
                 group["lr"] = self.lr_at(self.step)
             recon, kl = elbo_terms(model, x, y)
             loss = recon + beta * kl
+            cons = self.consistency() if c.consistency_weight > 0 else None
+            if cons is not None:
+                loss = loss + lam * cons
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise GeneratorTrainingFailed(
@@ -349,6 +395,9 @@ class GeneratorTrainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
             opt.step()
+            if cons is not None:
+                window["reader"] += self.reader_step(x, y)
+                window["consistency"] += float(cons.detach())
             self.step += 1
             window["loss"] += value
             window["recon"] += float(recon.detach())
@@ -358,11 +407,12 @@ class GeneratorTrainer:
                 n = window["n"]
                 elapsed = max(1e-9, time.monotonic() - window["t"])
                 values = {"loss": window["loss"] / n, "recon_mse": window["recon"] / n / x[0].numel(),
-                          "kl": window["kl"] / n, "beta": beta, "lr": self.lr_at(self.step - 1),
-                          "images_per_s": n * c.batch_size / elapsed}
+                          "kl": window["kl"] / n, "consistency": window["consistency"] / n,
+                          "reader_mse": window["reader"] / n / len(self.data.attributes), "beta": beta,
+                          "lambda": lam, "lr": self.lr_at(self.step - 1), "images_per_s": n * c.batch_size / elapsed}
                 self.history.append({"step": self.step, **{k: round(float(v), 6) for k, v in values.items()}})
                 self.ctx.emit(Metrics(self.step, self.step / epoch_len, values, MODEL_NAME))
-                window = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "n": 0, "t": time.monotonic()}
+                window = {**fresh, "t": time.monotonic()}
             self.ctx.report(self.step, c.steps, "training",
                             f"loss {value:.1f}" if self.step % 10 == 0 or self.step == c.steps else "")
             if self.step % c.checkpoint_every == 0 and self.step < c.steps:
@@ -378,7 +428,7 @@ class GeneratorTrainer:
                                            self.data.strengths[hold], self.device)
             last = self.history[-1] if self.history else {}
             metrics.update({"train_loss": last.get("loss"), "train_recon_mse": last.get("recon_mse"),
-                            "kl": last.get("kl"), "steps": self.step})
+                            "kl": last.get("kl"), "consistency": last.get("consistency"), "steps": self.step})
             seconds = time.monotonic() - t0
             metrics["train_seconds"] = round(self.seconds_before + seconds, 1)
             metrics["device"] = str(self.device)

@@ -113,6 +113,18 @@ class Evil:  # any class: unpickling it would run code
     pass
 
 
+def test_the_id_follows_the_weights():
+    g = tiny().eval()
+    first = g.generator_id
+    assert g.generator_id == first  # kept in eval mode
+    g.train()
+    with torch.no_grad():
+        g.generative.blocks[0][0].bias.add_(1.0)
+    assert g.eval().generator_id != first
+    g.load_state_dict(tiny().state_dict())
+    assert g.generator_id == first
+
+
 def test_a_file_that_needs_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     g = tiny()

@@ -156,3 +156,16 @@ def test_config_round_trips_and_checks_values():
         with pytest.raises(Exception, match="must"):
             c.replace(**bad)
     assert torch.get_num_threads() == 1
+
+
+def test_attribute_consistency_term_ramps_with_the_warmup_and_can_be_off(toy240, tmp_path):
+    events: list = []
+    train_generator(tiny(toy240, tmp_path / "a.pt", steps=6, kl_warmup=4, consistency_weight=2.0),
+                    ctx=collect(events))
+    m = [e.values for e in events if isinstance(e, Metrics) and e.model == "generator"]
+    assert [round(v["lambda"], 3) for v in m] == [0.5, 1.5, 2.0]  # at steps 1, 3, 5 (logged every 2)
+    assert all(v["consistency"] > 0 and v["reader_mse"] > 0 for v in m)
+    events.clear()
+    train_generator(tiny(toy240, tmp_path / "b.pt", steps=4, consistency_weight=0.0), ctx=collect(events))
+    m = [e.values for e in events if isinstance(e, Metrics) and e.model == "generator"]
+    assert all(v["consistency"] == 0 and v["reader_mse"] == 0 for v in m)
