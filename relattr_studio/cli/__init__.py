@@ -1,4 +1,4 @@
-"""The ``relattr`` command: datasets, importers, procedural datasets, labels.
+"""The ``relattr`` command: datasets, importers, labels, rankers, generators, oracles, experiments.
 
 Every sub-command is a thin front end over an engine function; errors a user can cause are
 printed as one line (``relattr: error: FILE: problem``) with exit status 2, never a traceback.
@@ -14,7 +14,7 @@ from relattr_studio.core.errors import Cancelled, RelAttrError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relattr_studio.cli import commands, generator_commands
+    from relattr_studio.cli import commands, experiment_commands, generator_commands, oracle_commands
 
     parser = argparse.ArgumentParser(
         prog="relattr", description="RelAttr Studio on the command line.",
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.register(sub)
     generator_commands.register(sub)
+    oracle_commands.register(sub)
+    experiment_commands.register(sub)
     return parser
 
 

@@ -1,7 +1,4 @@
-"""``relattr oracle train | score | faithfulness``: the attribute oracle from the command line.
-
-Also runs alone: ``python -m relattr_studio.cli.oracle_commands oracle train ...``.
-"""
+"""``relattr oracle train | score | faithfulness``: the attribute oracle from the command line."""
 
 from __future__ import annotations
 
@@ -116,26 +113,3 @@ def format_scores(metrics: dict, *, markdown: bool = False) -> str:
     tail = [f"{k.replace('_', ' ')}: {100 * metrics[k]:.1f} % of images" for k in ("legible", "legible_degraded")
             if k in metrics]
     return "\n".join(lines + [f"{metrics.get('data', '')}"] + tail)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``relattr oracle ...`` as a program of its own, with the ``relattr`` command's error handling."""
-    import argparse
-
-    from relattr_studio.core.errors import Cancelled, RelAttrError
-
-    parser = argparse.ArgumentParser(prog="relattr")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except Cancelled:
-        print("relattr: cancelled; nothing was written", file=sys.stderr)
-        return 130
-    except RelAttrError as err:
-        print(f"relattr: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -81,3 +81,31 @@ def test_spectrum_errors_are_one_line_messages(model, tmp_path, capsys):
     assert main(["spectrum", "--model", str(model), "--attribute", "smiling", "--steps", "1",
                  str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_consistency_weight_reaches_the_training_config(model, tmp_path, toy240):
+    from relattr_studio.training.generator_job import GeneratorTrainConfig
+
+    out = tmp_path / "plain.pt"
+    assert main(["generator", "train", "--dataset", str(toy240), "--out", str(out), "--steps", "2", "--z-dim", "3",
+                 "--width", "4", "--batch-size", "16", "--consistency-weight", "0", "--device", "cpu",
+                 "--quiet"]) == 0
+    _, info = load_generator_with_info(out)
+    config = GeneratorTrainConfig.from_dict(info.train_config)
+    assert config.consistency_weight == 0 and "--consistency-weight 0" in info.card["command"]
+    assert info.metrics["consistency"] == 0  # the term was off: nothing was added to the loss
+
+
+def test_experiment_semantic_jitter_end_to_end(model, toy240, tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--generator", str(model),
+                 "--oracle", "shipped", "--budget", "8", "--seeds", "1", "--steps", "2", "--batch-size", "8",
+                 "--attribute", "smiling", "--condition", "real", "--condition", "dsynth-auto",
+                 "--threads", "1", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "test/fine" in printed.out and "dsynth-auto" in printed.out
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("condition,") and len(rows) == 1 + 2 * 3  # 2 conditions x test, coarse, fine
+    assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--generator", str(tmp_path / "no.pt"),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "no.pt" in capsys.readouterr().err

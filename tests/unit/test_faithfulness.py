@@ -120,18 +120,15 @@ def test_procedural_faces_are_faithful_to_the_shipped_oracle():
 
 
 def test_cli_faithfulness_of_a_generator_file(tmp_path, capsys):
-    import argparse
     import json
 
-    from relattr_studio.cli import oracle_commands
+    from relattr_studio.cli import build_parser
     from relattr_studio.modeling.generator import AttributeGenerator, save_generator
 
     gen = AttributeGenerator(FACE_ATTRIBUTES, z_dim=2, width=4, hidden=8)  # untrained: noise-like blobs
     gen.set_strength_statistics(sample_faces(200, 3)[0])
     save_generator(tmp_path / "g.pt", gen)
-    parser = argparse.ArgumentParser(prog="relattr")
-    oracle_commands.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["oracle", "faithfulness", "--generator", str(tmp_path / "g.pt"),
+    args = build_parser().parse_args(["oracle", "faithfulness", "--generator", str(tmp_path / "g.pt"),
                               "--model", str(MODELS / "toy-faces-oracle.pt"), "--n", "40", "--json", "--quiet"])
     assert args.func(args) == 0
     report = json.loads(capsys.readouterr().out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -131,10 +130,9 @@ def test_user_errors_are_messages(tmp_path, tiny_oracle):
 
 
 def test_cli_train_and_score(toy240, tmp_path, capsys):
-    from relattr_studio.cli import oracle_commands
+    from relattr_studio.cli import build_parser, main
 
-    parser = argparse.ArgumentParser(prog="relattr")
-    oracle_commands.register(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()  # the relattr command itself
     out = tmp_path / "cli.pt"
     args = parser.parse_args(["oracle", "train", "--dataset", str(toy240), "--out", str(out), "--steps", "3",
                               "--batch-size", "16", "--width", "4", "--quiet"])
@@ -145,8 +143,8 @@ def test_cli_train_and_score(toy240, tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "Spearman" in printed and "(40 images)" in printed
-    assert oracle_commands.main(["oracle", "score", "--model", str(tmp_path / "none.pt"),
-                                 "--dataset", str(toy240), "--quiet"]) == 2
+    assert main(["oracle", "score", "--model", str(tmp_path / "none.pt"),
+                 "--dataset", str(toy240), "--quiet"]) == 2
 
 
 def test_score_dataset_matches_attributes_by_name(tiny_oracle, toy240):
