@@ -53,6 +53,7 @@ class JitterExperimentConfig:
     steps: int = 600
     batch_size: int = 32
     preset: str = "scratch"
+    image_size: int | None = None  # the ranker's input side (default: the backbone's own)
     amount: float = 2.0  # sigmas between a tweaked identity and its base (the paper: 2)
     intra_share: float = 0.5
     annotator: AnnotatorConfig = field(default_factory=lambda: AnnotatorConfig(
@@ -352,7 +353,8 @@ def run_semantic_jitter_experiment(cfg: JitterExperimentConfig, *, generator=Non
             ctx.check()
             path = out_dir / "pools" / f"{condition}-seed{seed}.h5"
             materialise(pool, ds, attributes, path, f"{ds.meta.name} {condition} seed {seed}", size)
-            base = TrainConfig(dataset=str(path), ranker=cfg.ranker, backbone=cfg.backbone)
+            options = {"image_size": cfg.image_size} if cfg.image_size else {}
+            base = TrainConfig(dataset=str(path), ranker=cfg.ranker, backbone=cfg.backbone, backbone_options=options)
             tc = replace(base.with_preset(cfg.preset), steps=cfg.steps, batch_size=cfg.batch_size, seed=seed,
                          val_fraction=0.0, device=cfg.device, out_dir=str(out_dir / "runs" / f"{condition}-seed{seed}"))
             result = train_ranker(tc, ctx=ctx)

@@ -28,6 +28,10 @@ def register(sub) -> None:
     j.add_argument("--protocol", default="default")
     j.add_argument("--steps", type=int, default=600, help="training steps per model (default 600)")
     j.add_argument("--batch-size", type=int, default=32)
+    j.add_argument("--preset", choices=("paper", "scratch", "finetune"), default=None,
+                   help="optimiser settings (default: scratch for small-cnn, finetune for a pretrained backbone)")
+    j.add_argument("--image-size", type=int, default=None, help="the ranker's input side in pixels "
+                                                                 "(default: the backbone's own)")
     j.add_argument("--amount", type=float, default=2.0,
                    help="sigmas between a tweaked identity and its base (the paper: 2)")
     j.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
@@ -61,10 +65,13 @@ def cmd_semantic_jitter(args) -> int:
         seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         conditions=tuple(args.condition) or CONDITIONS, attributes=tuple(args.attribute), protocol=args.protocol,
         ranker=args.ranker, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
+        preset=args.preset or ("scratch" if args.backbone == "small-cnn" else "finetune"), image_size=args.image_size,
         amount=args.amount, device=args.device, keep_datasets=args.keep_pools)
     result = run_job(run_semantic_jitter_experiment, cfg, quiet=args.quiet)
     share = f"{100.0 * result.discarded / result.judged:.1f} %" if result.judged else "n/a"
-    note = (f"dataset {args.dataset}; {cfg.ranker}/{cfg.backbone}, {cfg.steps} steps of {cfg.batch_size} images; "
+    size = f" at {cfg.image_size} px" if cfg.image_size else ""
+    note = (f"dataset {args.dataset}; {cfg.ranker}/{cfg.backbone}{size}, {cfg.preset} preset, {cfg.steps} steps of "
+            f"{cfg.batch_size} images; "
             f"budget {cfg.budget} real pairs per attribute; seeds {', '.join(map(str, cfg.seeds))}; generator "
             f"{cfg.generator}; oracle {cfg.oracle}; DSynth pairs discarded by the simulated annotator: "
             f"{result.discarded} of {result.judged} ({share}); {result.seconds / 60:.1f} min.")

@@ -97,13 +97,18 @@ def test_consistency_weight_reaches_the_training_config(model, tmp_path, toy240)
 
 
 def test_experiment_semantic_jitter_end_to_end(model, toy240, tmp_path, capsys):
+    from relattr_studio.training.checkpoint import load_checkpoint
+
     out = tmp_path / "exp"
     assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--generator", str(model),
                  "--oracle", "shipped", "--budget", "8", "--seeds", "1", "--steps", "2", "--batch-size", "8",
                  "--attribute", "smiling", "--condition", "real", "--condition", "dsynth-auto",
-                 "--threads", "1", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+                 "--image-size", "32", "--threads", "1", "--device", "cpu", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr()
-    assert "test/fine" in printed.out and "dsynth-auto" in printed.out
+    assert "test/fine" in printed.out and "dsynth-auto" in printed.out and "scratch preset" in printed.err
+    (ckpt,) = (out / "runs" / "dsynth-auto-seed0").glob("*.ckpt")
+    _, info = load_checkpoint(ckpt)
+    assert info.train_config["backbone_options"] == {"image_size": 32} and info.train_config["steps"] == 2
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("condition,") and len(rows) == 1 + 2 * 3  # 2 conditions x test, coarse, fine
     assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--generator", str(tmp_path / "no.pt"),
