@@ -43,6 +43,9 @@ def register(sub) -> None:
     f.add_argument("--model", required=True, help="oracle model file")
     f.add_argument("--n", type=int, default=2000, help="identities drawn from the generator's prior (default 2000)")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--tweaks", type=int, default=500,
+                   help="identities for the tweak order, each attribute moved alone by -+2 sigma (0: not measured; "
+                        "default 500)")
     f.add_argument("--markdown", action="store_true", help="a Markdown table")
     f.add_argument("--json", action="store_true", help="print the figures as JSON")
     f.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -84,6 +87,7 @@ def cmd_score(args) -> int:
 def cmd_faithfulness(args) -> int:
     from relattr_studio.analysis.faithfulness import faithfulness_report
     from relattr_studio.cli.progress import run_job
+    from relattr_studio.core.errors import RelAttrError
     from relattr_studio.modeling.generator import load_generator
     from relattr_studio.modeling.oracle import load_oracle
 
@@ -92,7 +96,10 @@ def cmd_faithfulness(args) -> int:
 
         torch.set_num_threads(args.threads)
     generator, oracle = load_generator(args.generator), load_oracle(args.model)
-    report = run_job(faithfulness_report, generator, oracle, n=args.n, seed=args.seed, quiet=args.quiet)
+    if args.tweaks < 0:
+        raise RelAttrError("--tweaks must be 0 or more")
+    report = run_job(faithfulness_report, generator, oracle, n=args.n, seed=args.seed, tweaks=args.tweaks,
+                     quiet=args.quiet)
     print(json.dumps(report.to_dict(), indent=1) if args.json else report.table(markdown=args.markdown))
     return 0
 

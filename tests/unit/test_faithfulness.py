@@ -21,12 +21,13 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 class PixelGenerator:
     """Writes y_A (scaled to 0..255) into column block A of the image; ignores z, or y when asked."""
 
-    def __init__(self, attributes=("a", "b", "c"), ignore_y=False):
+    def __init__(self, attributes=("a", "b", "c"), ignore_y=False, a_from_b=False):
         self.attributes = list(attributes)
         self.z_dim = 2
         self.prior_mean = np.full(len(attributes), 0.5)
         self.prior_cov = 0.02 * np.eye(len(attributes)) + 0.01
         self.ignore_y = ignore_y
+        self.a_from_b = a_from_b  # draws attribute a as y_b says: a correlated stand-in, not a
         self.calls = 0
 
     def generate(self, y, z):
@@ -34,6 +35,9 @@ class PixelGenerator:
         assert y.shape[1] == len(self.attributes) and z.shape == (len(y), self.z_dim)
         if self.ignore_y:
             y = np.full_like(y, 0.5) + 0.1 * z[:, :1]  # varies, but not with y
+        if self.a_from_b:
+            y = y.copy()
+            y[:, 0] = y[:, 1]
         out = np.zeros((len(y), 8, 8 * len(self.attributes), 3), np.uint8)
         for a in range(len(self.attributes)):
             out[:, :, 8 * a:8 * a + 8] = np.clip(y[:, a] * 255, 0, 255).astype(np.uint8)[:, None, None, None]
@@ -70,6 +74,18 @@ def test_a_faithful_generator_scores_one_and_one_ignoring_y_scores_near_zero():
     assert report.spearman_legible["a"] > 0.98
     ignoring = faithfulness(PixelGenerator(ignore_y=True), oracle, n=2000, seed=0)
     assert max(abs(v) for v in ignoring.values()) < 0.1
+
+
+def test_tweak_order_tells_an_attribute_drawn_from_a_correlated_one():
+    oracle = PixelOracle(("a", "b", "c"), ("a", "b", "c"))
+    faithful = faithfulness_report(PixelGenerator(), oracle, n=600, tweaks=200)
+    assert faithful.tweak_identities == 200 and set(faithful.tweak_order) == {"a", "b", "c"}
+    assert min(faithful.tweak_order.values()) > 0.97  # only clipping at 0 and 1 ties a pair
+    leaky = faithfulness_report(PixelGenerator(a_from_b=True), oracle, n=600, tweaks=200)
+    assert 0.2 < leaky.spearman["a"] < 0.5  # the prior's correlation (1/3) carries it
+    assert leaky.tweak_order["a"] == 0.0 and leaky.tweak_order["c"] > 0.97  # moving y_a alone changes nothing
+    assert "tweak order" in leaky.table() and "tweak order" in leaky.table(markdown=True)
+    assert faithfulness_report(PixelGenerator(), oracle, n=100).tweak_order == {}  # off by default
 
 
 def test_faithfulness_is_seeded_and_follows_the_generator_prior():
