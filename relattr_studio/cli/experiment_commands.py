@@ -41,9 +41,15 @@ def register(sub) -> None:
     j.add_argument("--quiet", action="store_true")
     j.set_defaults(func=cmd_semantic_jitter)
 
+    r = ex.add_parser("report", help="one results.csv, table.md and plots from several runs (e.g. seeds run "
+                                     "in parallel processes with --first-seed)")
+    r.add_argument("paths", nargs="+", help="results.csv files of semantic-jitter runs, or folders holding one")
+    r.add_argument("--note", default="", help="a line for the top of table.md (what was run)")
+    r.add_argument("--out", required=True, help="output folder")
+    r.set_defaults(func=cmd_report)
+
 
 def cmd_semantic_jitter(args) -> int:
-    from relattr_studio.analysis.experiment_report import experiment_table, write_report
     from relattr_studio.analysis.jitter_experiment import (
         JitterExperimentConfig,
         run_semantic_jitter_experiment,
@@ -75,9 +81,42 @@ def cmd_semantic_jitter(args) -> int:
             f"budget {cfg.budget} real pairs per attribute; seeds {', '.join(map(str, cfg.seeds))}; generator "
             f"{cfg.generator}; oracle {cfg.oracle}; DSynth pairs discarded by the simulated annotator: "
             f"{result.discarded} of {result.judged} ({share}); {result.seconds / 60:.1f} min.")
-    paths = write_report(result.rows, args.out, note=note)
-    for split in ("test/fine", "test/coarse", "test"):
-        if any(r.test_split == split for r in result.rows):
-            print(f"\n{split}:\n{experiment_table(result.rows, split)}")
-    print(f"\n{note}\nresults: {paths['csv']}\ntable: {paths['table']}", file=sys.stderr)
+    _report(result.rows, args.out, note)
     return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from relattr_studio.analysis.experiment_report import read_experiment_csv
+
+    rows, seen = [], {}
+    for given in args.paths:
+        path = Path(given) / "results.csv" if Path(given).is_dir() else Path(given)
+        if not path.is_file():
+            raise RelAttrError(f"{given}: no results.csv there")
+        try:
+            found = read_experiment_csv(path)
+        except (KeyError, ValueError, TypeError) as err:
+            raise RelAttrError(f"{path}: not a semantic-jitter results.csv ({err})") from None
+        for row in found:  # the same seed twice would count twice in the mean and the std
+            key = (row.condition, row.ranker, row.backbone, row.attribute, row.test_split, row.seed)
+            if key in seen:
+                raise RelAttrError(f"seed {row.seed} of {row.condition} {row.attribute} [{row.test_split}] is in "
+                                   f"both {seen[key]} and {path}")
+            seen[key] = path
+        rows += found
+    if Path(args.out).resolve() in {Path(p).resolve().parent for p in seen.values()}:
+        raise RelAttrError(f"{args.out}: holds one of the results.csv files read; write the report elsewhere")
+    _report(rows, args.out, args.note)
+    return 0
+
+
+def _report(rows, out: str, note: str) -> None:
+    from relattr_studio.analysis.experiment_report import experiment_table, write_report
+
+    paths = write_report(rows, out, note=note)
+    for split in ("test/fine", "test/coarse", "test"):
+        if any(r.test_split == split for r in rows):
+            print(f"\n{split}:\n{experiment_table(rows, split)}")
+    print(f"\n{note}\nresults: {paths['csv']}\ntable: {paths['table']}".lstrip("\n"), file=sys.stderr)

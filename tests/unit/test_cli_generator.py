@@ -109,6 +109,14 @@ def test_experiment_semantic_jitter_end_to_end(model, toy240, tmp_path, capsys):
     (ckpt,) = (out / "runs" / "dsynth-auto-seed0").glob("*.ckpt")
     _, info = load_checkpoint(ckpt)
     assert info.train_config["backbone_options"] == {"image_size": 32} and info.train_config["steps"] == 2
+    joined = tmp_path / "joined"
+    assert main(["experiment", "report", str(out), "--note", "one seed", "--out", str(joined)]) == 0
+    assert (joined / "results.csv").read_text() == (out / "results.csv").read_text()
+    assert "one seed" in (joined / "table.md").read_text() and (joined / "plot-test-fine.png").is_file()
+    capsys.readouterr()
+    assert main(["experiment", "report", str(out), str(out / "results.csv"), "--out", str(tmp_path / "x")]) == 2
+    assert "seed 0 of real" in capsys.readouterr().err  # a seed twice would count twice
+    assert main(["experiment", "report", str(out), "--out", str(out)]) == 2
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("condition,") and len(rows) == 1 + 2 * 3  # 2 conditions x test, coarse, fine
     assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--generator", str(tmp_path / "no.pt"),
