@@ -74,6 +74,8 @@ class ExploreView(QWidget):
         self.bar = GeneratorBar({name: shipped_generator(name) is not None for name in SHIPPED})
         self.bar.shipped.connect(self.load_shipped)
         self.bar.open_file.connect(self.choose_generator_file)
+        self.bar.train.connect(self.open_train_dialog)
+        self.train_dialog = None
         self.generator_button, self.info, self.timing = self.bar.button, self.bar.info, self.bar.timing
 
         attrs = AttributesPanel()
@@ -128,6 +130,21 @@ class ExploreView(QWidget):
         if path:
             self._explicit_load = True
             self.load_generator(Path(path))
+
+    def open_train_dialog(self):
+        """Show the Train-a-generator dialog (one per view; it keeps training while hidden)."""
+        if self.train_dialog is None:
+            from relattr_studio.gui.generator_train import GeneratorTrainDialog
+
+            self.train_dialog = GeneratorTrainDialog(self.session.dataset_path, self)
+            self.train_dialog.ready.connect(self._load_trained)
+        self.train_dialog.show()
+        self.train_dialog.raise_()
+        return self.train_dialog
+
+    def _load_trained(self, path: str) -> None:
+        self._explicit_load = True
+        self.load_generator(path)
 
     def load_generator(self, path: str | Path) -> bool:
         """Load a generator model file on a worker; it becomes the session's generator."""
@@ -380,6 +397,8 @@ class ExploreView(QWidget):
     def shutdown(self) -> None:
         self._strip_timer.stop()
         self.live.close()
+        if self.train_dialog is not None:
+            self.train_dialog.shutdown()
         if self.runner.running:
             self.runner.cancel()
             self.runner.wait(10.0)

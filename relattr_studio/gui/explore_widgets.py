@@ -190,6 +190,7 @@ class GeneratorBar(QWidget):
 
     shipped = Signal(str)
     open_file = Signal()
+    train = Signal()
 
     def __init__(self, shipped: dict, parent: QWidget | None = None):
         super().__init__(parent)
@@ -202,6 +203,7 @@ class GeneratorBar(QWidget):
             action.setEnabled(available)
         menu.addSeparator()
         menu.addAction("Open a generator model file…", self.open_file.emit)
+        menu.addAction("Train a generator…", self.train.emit)
         self.button.setMenu(menu)
         self.info = QLabel()
         self.info.setWordWrap(True)

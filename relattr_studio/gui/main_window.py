@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self._action(file, "&Export labels…", self.choose_export, "Ctrl+E")
         file.addSeparator()
         self._action(file, "Open &generator model…", self.choose_generator, "Ctrl+G")
+        self._action(file, "&Train a generator…", self.train_generator, "Ctrl+Shift+G")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view = self.menuBar().addMenu("&View")
@@ -202,6 +203,11 @@ class MainWindow(QMainWindow):
         """Show the Explore tab and ask it for a generator model file."""
         self.tabs.setCurrentWidget(self.views["explore"])
         self.views["explore"].view().choose_generator_file()
+
+    def train_generator(self) -> None:
+        """Show the Explore tab and its Train-a-generator dialog."""
+        self.tabs.setCurrentWidget(self.views["explore"])
+        self.views["explore"].view().open_train_dialog()
 
     def choose_label_store(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Open or create a label store", str(default_label_store_path()),

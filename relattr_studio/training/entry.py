@@ -27,3 +27,11 @@ def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=N
     return run_ranksvm(dataset, attributes=list(attributes) or None, local=ranker == RANKSVM_LL, k=int(k), c=c,
                        seeds=[int(s) for s in seeds], protocol=protocol, test_sample=test_sample, out_dir=out_dir,
                        ctx=ctx)
+
+
+def run_generator_training(*, ctx, config, resume=False, card=None):
+    """The generator training job as a runner calls it: ``train_generator(config)`` reporting
+    through ``ctx``; returns its GeneratorTrainResult."""
+    from relattr_studio.training.generator_job import train_generator
+
+    return train_generator(config, ctx=ctx, resume=resume, card=card)

@@ -1,0 +1,104 @@
+"""Train a generator from the window: the dialog runs the real job in a process, cancels,
+resumes, and hands the file to the Explore view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relattr_studio.gui.generator_train import GeneratorTrainDialog, default_output
+
+
+def _tiny(dialog: GeneratorTrainDialog, out: Path, steps: int) -> None:
+    dialog.out.setText(str(out))
+    dialog.steps.setValue(steps)
+    dialog.batch_size.setValue(16)
+    dialog.z_dim.setValue(3)
+    dialog.width.setValue(4)
+
+
+@pytest.fixture
+def dialog(qtbot, toy_faces_path):
+    d = GeneratorTrainDialog(toy_faces_path)
+    qtbot.addWidget(d)
+    d.show()
+    yield d
+    d.shutdown()
+
+
+def test_the_form_suggests_an_output_and_refuses_what_cannot_run(dialog, tmp_path):
+    assert Path(dialog.out.text()) == default_output(dialog.dataset.text())
+    assert dialog.out.text().endswith("toy-faces-generator.pt")
+    dialog.dataset.setText(str(tmp_path / "other.h5"))
+    assert dialog.out.text().endswith("other-generator.pt")  # follows the dataset until edited
+    assert not dialog.start()
+    assert "no dataset file" in dialog.note.text() and not dialog.runner.running
+    dialog.dataset.setText("")
+    assert not dialog.start() and "choose a dataset" in dialog.note.text()
+
+
+def test_a_real_run_writes_a_generator_that_explore_can_open(qtbot, dialog, tmp_path):
+    from relattr_studio.modeling.generator import load_generator_with_info
+
+    out = tmp_path / "g.pt"
+    _tiny(dialog, out, 3)
+    assert dialog.start()
+    assert not dialog.start_button.isEnabled() and not dialog.steps.isEnabled()
+    with qtbot.waitSignal(dialog.runner.ended, timeout=120_000):
+        pass
+    assert "Written" in dialog.note.text() and out.is_file(), dialog.note.text()
+    assert "step 3" in dialog.metrics.text() and "reconstruction MSE" in dialog.metrics.text()
+    g, info = load_generator_with_info(out)
+    assert info.step == 3 and g.z_dim == 3 and info.generator_id in dialog.note.text()
+    assert info.card["command"] == "trained in the RelAttr Studio window"
+    with qtbot.waitSignal(dialog.ready, timeout=1000) as ready:
+        dialog.open_button.click()
+    assert ready.args == [str(out)]
+
+
+def test_cancel_keeps_a_resumable_file_and_resume_finishes_it(qtbot, dialog, tmp_path):
+    from relattr_studio.modeling.generator import load_generator_with_info
+
+    out = tmp_path / "g.pt"
+    _tiny(dialog, out, 100_000)
+    steps = []
+    dialog.runner.progress.connect(lambda p: p.stage == "training" and p.done > 0 and steps.append(p.done))
+    assert dialog.start()
+    qtbot.waitUntil(lambda: len(steps) > 0, timeout=120_000)
+    assert "left" in dialog.panel.bar.format()  # the time left once steps have been timed
+    with qtbot.waitSignal(dialog.runner.cancelled, timeout=60_000):
+        dialog.reject()  # closing the dialog while it trains cancels, as Escape does
+    assert "Cancelled" in dialog.note.text() and dialog.resume.isChecked()
+    _, info = load_generator_with_info(out)
+    assert 0 < info.step < 100_000 and info.train_config["steps"] == 100_000
+    dialog.steps.setValue(info.step + 2)
+    assert dialog.start()
+    with qtbot.waitSignal(dialog.runner.ended, timeout=120_000):
+        pass
+    assert "Written" in dialog.note.text(), dialog.note.text()
+    assert load_generator_with_info(out)[1].step == info.step + 2
+
+
+def test_resume_without_a_file_is_a_message(dialog, tmp_path):
+    _tiny(dialog, tmp_path / "none.pt", 3)
+    dialog.resume.setChecked(True)
+    assert not dialog.start() and "nothing to resume" in dialog.note.text()
+
+
+def test_explore_opens_the_dialog_on_the_session_dataset_and_loads_what_it_made(qtbot, session, tmp_path):
+    from relattr_studio.gui.explore_view import ExploreView
+    from relattr_studio.modeling.generator import AttributeGenerator, save_generator
+
+    view = ExploreView(session, autoload=False)
+    qtbot.addWidget(view)
+    dialog = view.open_train_dialog()
+    assert dialog.isVisible() and dialog.dataset.text() == str(session.dataset_path)
+    assert view.open_train_dialog() is dialog  # one per view
+    path = save_generator(tmp_path / "made.pt", AttributeGenerator(["smiling", "young"], z_dim=2, width=4, hidden=8))
+    dialog.result_path = str(path)
+    dialog.open_button.setEnabled(True)
+    dialog.open_button.click()
+    qtbot.waitUntil(lambda: session.generator is not None, timeout=30_000)
+    assert list(session.generator.attributes) == ["smiling", "young"]
+    view.shutdown()
