@@ -31,6 +31,8 @@ def register(sub) -> None:
     t.add_argument("--kl-warmup", type=int, default=None, help="steps over which beta rises from 0")
     t.add_argument("--consistency-weight", type=float, default=None,
                    help="lambda of the attribute-consistency term (0: a plain CVAE)")
+    t.add_argument("--reader-pool", type=int, default=None, choices=(1, 2, 4),
+                   help="the consistency term's reader sees images average-pooled by this (default 2; 1: full size)")
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=None)
@@ -58,7 +60,7 @@ def register(sub) -> None:
 
 _TRAIN_OPTIONS = (("steps", "steps"), ("batch_size", "batch_size"), ("z_dim", "z_dim"), ("width", "width"),
                   ("lr", "lr"), ("kl_weight", "kl_weight"), ("kl_warmup", "kl_warmup"),
-                  ("consistency_weight", "consistency_weight"),
+                  ("consistency_weight", "consistency_weight"), ("reader_pool", "reader_pool"),
                   ("checkpoint_every", "checkpoint_every"), ("seed", "seed"), ("device", "device"))
 
 

@@ -69,6 +69,12 @@ class GeneratorTrainConfig:
     consistency_weight: float = 10.0  # lambda of the attribute-consistency term (0: a plain CVAE)
     consistency_batch: int = 32  # prior draws (y', z') per step for it
     reader_width: int = 16
+    # The reader sees every image (real or generated) shifted by a random 0 .. P-1 pixels and
+    # average-pooled by P. A reader of full-resolution images can be fooled: the first toy-shoes
+    # run (P = 1) painted faint period-2 purple and orange speckles that the reader took for
+    # "colorful" while the shoes stayed grey. Pooling by 2 averages any period-2 pattern away.
+    # The reader's images keep at least 16 px (a 16 or 32 px generator pools less).
+    reader_pool: int = 2
     holdout_fraction: float = 0.05
     max_holdout: int = 1000
     checkpoint_every: int = 500
@@ -85,12 +91,19 @@ class GeneratorTrainConfig:
             raise RelAttrError("lr must be > 0, lr_final in (0, 1], kl_weight, kl_warmup and consistency_weight >= 0")
         if self.consistency_batch < 1 or self.reader_width < 1:
             raise RelAttrError("consistency_batch and reader_width must be at least 1")
+        if self.reader_pool not in (1, 2, 4):
+            raise RelAttrError("reader_pool must be 1, 2 or 4")
         if not 0 <= self.holdout_fraction < 0.5:
             raise RelAttrError("holdout_fraction must lie in [0, 0.5)")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise RelAttrError("checkpoint_every and log_every must be at least 1")
         if self.device not in ("auto", "cuda", "mps", "cpu"):
             raise RelAttrError(f"device must be auto, cuda, mps or cpu, not {self.device!r}")
+
+    @property
+    def reader_scale(self) -> int:
+        """The pooling the reader's images get: ``reader_pool``, less where they would drop below 16 px."""
+        return max(1, min(self.reader_pool, self.image_size // 16))
 
     def replace(self, **changes) -> GeneratorTrainConfig:
         return dataclasses.replace(self, **changes)
@@ -103,6 +116,7 @@ class GeneratorTrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorTrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {"reader_pool": 1, **d}  # files from before reader_pool existed: the reader saw full-size images
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def architecture(self) -> dict:
@@ -244,6 +258,15 @@ def reconstruction_error(model: AttributeGenerator, images: torch.Tensor, streng
     return {"recon_mse": mse, "psnr": 10.0 * math.log10(1.0 / max(mse, 1e-12)), "holdout_images": len(images)}
 
 
+def reader_view(x: torch.Tensor, pool: int) -> torch.Tensor:
+    """Images ``x`` (n x 3 x S x S) rolled by a random 0 .. pool-1 pixels down and right, then
+    average-pooled by ``pool`` (S / pool px): no pattern of period ``pool`` survives it."""
+    if pool == 1:
+        return x
+    dy, dx = (int(v) for v in torch.randint(0, pool, (2,)))
+    return F.avg_pool2d(torch.roll(x, shifts=(dy, dx), dims=(2, 3)), pool)
+
+
 class GeneratorTrainer:
     def __init__(self, config: GeneratorTrainConfig, ctx: JobContext = NULL_CONTEXT, card: dict | None = None):
         self.config = config
@@ -265,7 +288,8 @@ class GeneratorTrainer:
         self.model.set_strength_statistics(self.data.strengths[self.data.train])
         self.model.to(self.device).train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
-        self.reader = AttributeReader(len(self.data.attributes), image_size=c.image_size, width=c.reader_width)
+        self.reader = AttributeReader(len(self.data.attributes), image_size=c.image_size // c.reader_scale,
+                                      width=c.reader_width)
         self.reader.to(self.device).train()
         self.reader_optimizer = torch.optim.Adam(self.reader.parameters(), lr=c.lr)
         w, u = np.linalg.eigh(self.model.prior_cov)  # y' = mu + root @ eps ~ N(mu, Sigma)
@@ -287,7 +311,7 @@ class GeneratorTrainer:
             raise DataFileError(path, "cannot resume: the file holds no training state",
                                 "train into a new --out file, or without --resume")
         mismatch = [k for k in ("dataset", "attributes", "strengths_from", "seed", "image_size", "z_dim", "width",
-                                "hidden", "refine_until", "holdout_fraction", "max_holdout", "reader_width")
+                                "hidden", "refine_until", "holdout_fraction", "max_holdout", "reader_width", "reader_pool")
                     if getattr(saved, k) != getattr(self.config, k)
                     and not (k == "dataset" and Path(saved.dataset).name == Path(self.config.dataset).name)]
         if mismatch or list(payload["config"]["attributes"]) != self.data.attributes:
@@ -350,17 +374,22 @@ class GeneratorTrainer:
     def beta_at(self, step: int) -> float:
         return self.config.kl_weight * self.warmup(step)
 
+    def reader_view(self, x: torch.Tensor) -> torch.Tensor:
+        """What the reader sees of images ``x``: shifted by a random 0 .. P-1 pixels (the same for
+        the batch; edges wrap) and average-pooled by P (the config's ``reader_scale``)."""
+        return reader_view(x, self.config.reader_scale)
+
     def consistency(self) -> torch.Tensor:
         """Squared error, summed over attributes, of the reader on images of prior draws (y', z')."""
         n, model = self.config.consistency_batch, self.model
         y = model.y_mean.float() + torch.randn(n, len(model.attributes), device=self.device) @ self.prior_root.T
         z = torch.randn(n, model.z_dim, device=self.device)
-        return (self.reader(model.decode(y, z)) - model.normalise(y)).pow(2).sum(1).mean()
+        return (self.reader(self.reader_view(model.decode(y, z))) - model.normalise(y)).pow(2).sum(1).mean()
 
     def reader_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """One step of the reader on real images (it never sees generated ones as targets)."""
         self.reader_optimizer.zero_grad(set_to_none=True)
-        loss = (self.reader(x) - self.model.normalise(y)).pow(2).sum(1).mean()
+        loss = (self.reader(self.reader_view(x)) - self.model.normalise(y)).pow(2).sum(1).mean()
         loss.backward()
         self.reader_optimizer.step()
         return float(loss.detach())

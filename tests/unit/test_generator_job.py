@@ -152,6 +152,8 @@ def test_strengths_from_a_ranker_checkpoint(toy240, tmp_path):
 def test_config_round_trips_and_checks_values():
     c = GeneratorTrainConfig("d.h5", "g.pt", attributes=["a"], z_dim=8)
     assert GeneratorTrainConfig.from_dict(c.to_dict()) == c
+    before = {k: v for k, v in c.to_dict().items() if k != "reader_pool"}  # a file from before the option
+    assert c.reader_pool == 2 and GeneratorTrainConfig.from_dict(before).reader_pool == 1
     for bad in ({"steps": 0}, {"lr": 0}, {"holdout_fraction": 0.6}, {"device": "tpu"}):
         with pytest.raises(Exception, match="must"):
             c.replace(**bad)
@@ -169,3 +171,24 @@ def test_attribute_consistency_term_ramps_with_the_warmup_and_can_be_off(toy240,
     train_generator(tiny(toy240, tmp_path / "b.pt", steps=4, consistency_weight=0.0), ctx=collect(events))
     m = [e.values for e in events if isinstance(e, Metrics) and e.model == "generator"]
     assert all(v["consistency"] == 0 and v["reader_mse"] == 0 for v in m)
+
+
+def test_the_reader_view_averages_pixel_scale_patterns_away():
+    from relattr_studio.training.generator_job import reader_view
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 64, 64)
+    checker = 0.2 * ((torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2).float()  # period 2
+    stripes = 0.2 * (torch.arange(64) % 2).float().expand(64, 64)
+    for pattern in (checker, stripes):
+        torch.manual_seed(1)
+        plain = reader_view(x, 2)
+        torch.manual_seed(1)
+        speckled = reader_view(x + pattern, 2)
+        assert plain.shape == (3, 3, 32, 32)
+        assert torch.allclose(speckled - plain, torch.full_like(plain, 0.1), atol=1e-6)  # only its mean stays
+    assert reader_view(x, 1) is x
+    with pytest.raises(Exception, match="reader_pool"):
+        GeneratorTrainConfig(dataset="d", out="o", reader_pool=3)
+    assert GeneratorTrainConfig(dataset="d", out="o", image_size=32, reader_pool=4).reader_scale == 2  # >= 16 px
+    assert GeneratorTrainConfig(dataset="d", out="o", image_size=16).reader_scale == 1
