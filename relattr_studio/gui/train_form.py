@@ -10,8 +10,8 @@ image pairs suggested; the user may clear them ("all").
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QSpinBox, QVBoxLayout, QWidget)
 
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS = (("ImageNet if found on this machine", "auto"), ("random initialisation", None))
@@ -40,6 +40,12 @@ def batching_names() -> list[str]:
     from relattr_studio.training.config import BATCHINGS
 
     return list(BATCHINGS)
+
+
+def schedule_names() -> list[str]:
+    from relattr_studio.training.config import SCHEDULES
+
+    return list(SCHEDULES)
 
 
 class TrainForm(QWidget):
@@ -73,6 +79,22 @@ class TrainForm(QWidget):
         self.max_test_pairs.setSpecialValueText("all")
         self.max_test_pairs.setToolTip("Test on a seeded sample of this many image pairs (each with all its labels). "
                                        "PubFig's test split has 246,509 image pairs.")
+        self.schedule = QComboBox()
+        self.schedule.addItems(schedule_names())
+        self.schedule.setToolTip("Learning-rate schedule over the run, as relattr train --schedule.")
+        self.val_fraction = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, value=0.1, singleStep=0.05)
+        self.val_fraction.setToolTip("Share of the training data held out for validation when the dataset has no "
+                                     "validation split; 0 trains on all of it (no early stopping then).")
+        self.augment = QCheckBox("random flips and shifts")
+        self.augment_zoom = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, value=0.0, singleStep=0.05)
+        self.augment_zoom.setSpecialValueText("off")
+        self.augment_zoom.setToolTip("Random crops of side 1 - Z to 1 instead of the shifts (flips folded in).")
+        self.augment_color = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, value=0.0, singleStep=0.05)
+        self.augment_color.setSpecialValueText("off")
+        self.augment_color.setToolTip("Contrast and brightness jitter of this size.")
+        self.augment.toggled.connect(self._augment_toggled)
+        self._augment_toggled(False)
+        self.test_flip = QCheckBox("average each test margin with the mirror images'")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
@@ -108,6 +130,12 @@ class TrainForm(QWidget):
         h.addRow("Batching", self.batching)
         h.addRow("Pairs a step (max)", self.max_pairs)
         h.addRow("Test image pairs", self.max_test_pairs)
+        h.addRow("LR schedule", self.schedule)
+        h.addRow("Validation share", self.val_fraction)
+        h.addRow("Augment", self.augment)
+        h.addRow("Zoom crops", self.augment_zoom)
+        h.addRow("Colour jitter", self.augment_color)
+        h.addRow("Test-time flip", self.test_flip)
         h.addRow("Seed", self.seed)
         h.addRow("Seeds", self.seeds)
         h.addRow("C", self.svm_c)
@@ -116,8 +144,9 @@ class TrainForm(QWidget):
         h.addRow("Device", self.device)
         self._rows = {w: layout for layout in (f, h) for w in
                       (self.backbone, self.weights, self.features, self.epochs, self.batch_size, self.lr,
-                       self.batching, self.max_pairs, self.max_test_pairs, self.seeds, self.svm_c, self.k,
-                       self.test_sample, self.device)
+                       self.batching, self.max_pairs, self.max_test_pairs, self.schedule, self.val_fraction,
+                       self.augment, self.augment_zoom, self.augment_color, self.test_flip, self.seeds, self.svm_c,
+                       self.k, self.test_sample, self.device)
                       if layout.indexOf(w) >= 0}
         self._pairwise = False
         self.ranker.currentTextChanged.connect(self._show_settings_of)
@@ -142,7 +171,8 @@ class TrainForm(QWidget):
 
         svm = is_ranksvm(ranker)
         neural = (self.backbone, self.weights, self.epochs, self.batch_size, self.lr, self.batching,
-                  self.max_pairs, self.max_test_pairs, self.device)
+                  self.max_pairs, self.max_test_pairs, self.schedule, self.val_fraction, self.augment,
+                  self.augment_zoom, self.augment_color, self.test_flip, self.device)
         shown = {**{w: not svm for w in neural}, self.features: svm, self.seeds: svm, self.svm_c: svm,
                  self.k: ranker == RANKSVM_LL, self.test_sample: ranker == RANKSVM_LL}
         for widget, visible in shown.items():
@@ -152,6 +182,10 @@ class TrainForm(QWidget):
             self._pairwise = pairwise
             self.max_pairs.setValue(PAIRWISE_MAX_PAIRS if pairwise else 0)
             self.max_test_pairs.setValue(PAIRWISE_MAX_TEST_PAIRS if pairwise else 0)
+
+    def _augment_toggled(self, on: bool) -> None:
+        self.augment_zoom.setEnabled(on)
+        self.augment_color.setEnabled(on)
 
     def _suggest(self, backbone: str) -> None:
         """A small CNN trains from scratch (Adam 1e-3); ImageNet nets use the paper's 1e-4."""
@@ -205,5 +239,9 @@ class TrainForm(QWidget):
                     epochs=float(self.epochs.value()), batch_size=int(self.batch_size.value()),
                     lr=float(self.lr.value()), batching=self.batching.currentText(), seed=int(self.seed.value()),
                     max_pairs=self.max_pairs.value() or None, max_test_pairs=self.max_test_pairs.value() or None,
-                    device=self.device.currentText(),
+                    schedule=self.schedule.currentText(), val_fraction=float(self.val_fraction.value()),
+                    augment=self.augment.isChecked(),
+                    augment_zoom=float(self.augment_zoom.value()) if self.augment.isChecked() else 0.0,
+                    augment_color=float(self.augment_color.value()) if self.augment.isChecked() else 0.0,
+                    test_flip=self.test_flip.isChecked(), device=self.device.currentText(),
                     **({"optimizer": "adam", "backbone_lr_scale": 1.0} if scratch else {}))

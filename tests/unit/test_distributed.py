@@ -24,7 +24,7 @@ def _worker(rank: int, world: int, port: int, config: dict, out: dict) -> None:
                       RANK=str(rank), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     result = train_ranker(TrainConfig.from_dict(config))
-    out[rank] = (result.accuracy["test"]["smiling"], result.checkpoint)
+    out[rank] = (result.accuracy["test"][config["attributes"][0]], result.checkpoint)
 
 
 def config(path, out_dir, batch_size, **changes):
@@ -73,19 +73,22 @@ def test_two_gloo_processes_train_exactly_what_one_process_trains(tmp_path):
 @pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else (lambda f: f)
 def test_two_gloo_processes_match_one(tmp_path):
     """All-pairs batching on a sparse pair table: each rank forms pairs among its own 16 images,
-    so the runs differ; the accuracy must stay within noise. Noise, measured with this config
-    over seeds 0-4 in one process: 61.8 +- 7.5 % (74.3 for seed 0, which this test uses); two
-    processes gave 68.3. The test allows 8 points, about one standard deviation."""
+    so the runs differ; the accuracy must stay within noise. The attribute is dark_hair, which
+    this tiny model learns at every seed: over seeds 0-2 one process gave 89.5 / 88.7 / 87.2 %
+    (std 1.0) and two processes 89.8 / 87.0 / 88.0 (torch 2.14.1, CPU). On smiling the seeds
+    spread 7.5 points, so no bound there could tell a broken DDP from noise (one run moved from
+    68.3 to 65.5 between torch builds). The test allows 3 points."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         toy = make_toy_faces(tmp_path / "toy.h5", n=400, seed=0, size=32)
-        single = train_ranker(config(toy, tmp_path / "one", 32)).accuracy["test"]["smiling"]
+        hair = dict(attributes=("dark_hair",))
+        single = train_ranker(config(toy, tmp_path / "one", 32, **hair)).accuracy["test"]["dark_hair"]
         # 2 ranks x 16 images = the same global batch of 32
-        out = _run_two(config(toy, tmp_path / "two", 16))
+        out = _run_two(config(toy, tmp_path / "two", 16, **hair))
     finally:
         torch.set_num_threads(threads)
     assert out[0][0] == out[1][0]  # every rank validates and tests the same weights
     assert out[0][1] is not None and out[1][1] is None  # only rank 0 writes
     print("accuracy one process", single, "two", out[0][0])
-    assert single > 60 and abs(out[0][0] - single) < 8, (single, out[0][0])
+    assert single > 80 and abs(out[0][0] - single) < 3, (single, out[0][0])
