@@ -32,7 +32,7 @@ def register(sub) -> None:
     t.add_argument("--consistency-weight", type=float, default=None,
                    help="lambda of the attribute-consistency term (0: a plain CVAE)")
     t.add_argument("--reader-pool", type=int, default=None, choices=(1, 2, 4),
-                   help="the consistency term's reader sees images average-pooled by this (default 2; 1: full size)")
+                   help="the consistency term's reader sees images average-pooled by this (default 1: full size)")
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=None)
