@@ -48,6 +48,42 @@ def experiment_table(rows: list[ExperimentRow], split: str = "test/fine", *, mar
                         column=lambda r: r.condition)
 
 
+def paired_differences(rows: list[ExperimentRow], split: str = "test/fine", baseline: str = "real") -> dict:
+    """Each condition against ``baseline`` on the seeds both ran, paired by seed (a seed's
+    conditions share its real pairs): {condition: {"mean": m, "std": s, "seeds": n,
+    "better": k, "attributes": a}}, m and s over the seeds' differences of the mean over
+    attributes (points), k the attributes whose mean over seeds rose."""
+    acc: dict[tuple[str, int, str], float] = {(r.condition, r.seed, r.attribute): r.accuracy
+                                              for r in rows if r.test_split == split}
+    base_seeds = {seed for c, seed, _ in acc if c == baseline}
+    out = {}
+    for condition in dict.fromkeys(c for c, _, _ in acc):
+        if condition == baseline:
+            continue
+        diffs, per_attr = [], defaultdict(list)
+        for seed in sorted(base_seeds):
+            attrs = [a for c, s_, a in acc if c == condition and s_ == seed and (baseline, seed, a) in acc]
+            if not attrs:
+                continue
+            d = [acc[(condition, seed, a)] - acc[(baseline, seed, a)] for a in attrs]
+            diffs.append(float(np.mean(d)))
+            for a, v in zip(attrs, d):
+                per_attr[a].append(v)
+        if diffs:
+            out[condition] = {"mean": float(np.mean(diffs)), "std": float(np.std(diffs)), "seeds": len(diffs),
+                              "better": sum(np.mean(v) > 0 for v in per_attr.values()), "attributes": len(per_attr)}
+    return out
+
+
+def differences_table(rows: list[ExperimentRow], split: str = "test/fine", baseline: str = "real") -> str:
+    """Markdown: each condition minus ``baseline``, paired by seed."""
+    diffs = paired_differences(rows, split, baseline)
+    lines = [f"| condition | minus {baseline} (points, mean ± std over seeds) | attributes better |", "|---|---:|---:|"]
+    lines += [f"| {c} | {d['mean']:+.2f} ± {d['std']:.2f} ({d['seeds']} seeds) | {d['better']} of {d['attributes']} |"
+              for c, d in diffs.items()]
+    return "\n".join(lines)
+
+
 def _summary(rows: list[ExperimentRow], split: str):
     """{condition: {attribute: (mean, std)}} plus a "mean" attribute (per-seed means over attributes)."""
     acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -123,6 +159,8 @@ def write_report(rows: list[ExperimentRow], out_dir: str | Path, *, note: str = 
     parts = [f"# Semantic-jitter experiment\n\n{note}".rstrip() + "\n"]
     for split in splits(rows):
         parts.append(f"## {split}\n\n{experiment_table(rows, split, markdown=True)}\n")
+        if paired_differences(rows, split):
+            parts.append(f"Paired by seed, against real:\n\n{differences_table(rows, split)}\n")
         tag = split.replace("/", "-")
         paths[f"plot {split}"] = plot_experiment(rows, out_dir / f"plot-{tag}.png", split)
     paths["table"] = out_dir / "table.md"

@@ -113,10 +113,17 @@ def cmd_report(args) -> int:
 
 
 def _report(rows, out: str, note: str) -> None:
-    from relattr_studio.analysis.experiment_report import experiment_table, write_report
+    from relattr_studio.analysis.experiment_report import (
+        differences_table,
+        experiment_table,
+        paired_differences,
+        write_report,
+    )
 
     paths = write_report(rows, out, note=note)
     for split in ("test/fine", "test/coarse", "test"):
         if any(r.test_split == split for r in rows):
             print(f"\n{split}:\n{experiment_table(rows, split)}")
+            if paired_differences(rows, split):
+                print(f"paired by seed, against real:\n{differences_table(rows, split)}")
     print(f"\n{note}\nresults: {paths['csv']}\ntable: {paths['table']}".lstrip("\n"), file=sys.stderr)

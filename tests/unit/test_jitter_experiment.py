@@ -91,6 +91,22 @@ def test_every_condition_trains_on_its_own_pool(toy240, tmp_path):
     paths = write_report(result.rows, tmp_path / "report")
     assert len(read_experiment_csv(paths["csv"])) == len(result.rows)
     assert "dsynth-auto" in paths["table"].read_text() and paths["plot test/fine"].stat().st_size > 1000
+    assert "Paired by seed, against real" in paths["table"].read_text()
+
+
+def test_paired_differences_follow_each_seed():
+    from relattr_studio.analysis.experiment_report import differences_table, paired_differences
+    from relattr_studio.analysis.jitter_experiment import ExperimentRow
+
+    acc = {("real", 0): (60, 70), ("real", 1): (50, 80), ("dsynth", 0): (64, 70), ("dsynth", 1): (52, 79),
+           ("jitter", 0): (59, 69)}
+    rows = [ExperimentRow(c, "ranknet", "b", attr, seed, float(v), "test/fine")
+            for (c, seed), values in acc.items() for attr, v in zip(("a", "b"), values)]
+    rows.append(ExperimentRow("dsynth", "ranknet", "b", "a", 0, 99.0, "test/coarse"))  # another split: ignored
+    d = paired_differences(rows)
+    assert d["dsynth"] == {"mean": 1.25, "std": 0.75, "seeds": 2, "better": 1, "attributes": 2}  # +2, +0.5
+    assert d["jitter"]["seeds"] == 1 and d["jitter"]["mean"] == -1.0 and "real" not in d
+    assert "| dsynth | +1.25 ± 0.75 (2 seeds) | 1 of 2 |" in differences_table(rows)
 
 
 def test_config_and_attributes_are_checked(toy240, tmp_path):
