@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from relattr_studio.analysis.metrics import accuracy_per_attribute, pairwise_accuracy
+from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import PairGroup, PairLabel, Split
 from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile
@@ -94,7 +95,16 @@ def run_ranksvm(
     between attributes, before each fit of the C search and after the final fit, and between chunks of 128 pairs of local
     learning (about a second each on PubFig).
     Features are the dataset's ``gist+lab`` descriptors, computed once and cached in the file.
+    A C that is not a positive number, K below 2 or a test sample below 1 is a RelAttrError.
     """
+    if c is not None and not (isinstance(c, (int, float)) and 0 < c < float("inf")):
+        raise RelAttrError(f"the RankSVM C must be a positive number, not {c!r}")
+    if local and k < 2:
+        raise RelAttrError(f"local learning needs K of at least 2 nearest training pairs, not {k}")
+    if test_sample is not None and test_sample < 1:
+        raise RelAttrError(f"the test sample must be at least 1 pair, not {test_sample}")
+    if not seeds:
+        raise RelAttrError("give at least one seed")
     dataset = DatasetFile(dataset_path)
     try:
         ranker = RANKSVM_LL if local else RANKSVM

@@ -203,3 +203,16 @@ def test_choose_c_checks_for_cancel_before_each_fit():
     assert ctx.calls == 3  # two fits ran, the third was not started
     best, accs = choose_c(x, train, val, grid=(0.01, 1.0))
     assert best in accs and len(accs) == 2
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"c": 0.0}, "C must be a positive number"), ({"c": float("nan")}, "C must be a positive number"),
+    ({"c": -1}, "C must be a positive number"), ({"local": True, "k": 1}, "K of at least 2"),
+    ({"test_sample": 0}, "test sample must be at least 1"), ({"seeds": []}, "at least one seed"),
+])
+def test_run_ranksvm_refuses_bad_settings_before_it_reads_anything(settings, message, tmp_path):
+    from relattr_studio.core.errors import RelAttrError
+    from relattr_studio.training.ranksvm_job import run_ranksvm
+
+    with pytest.raises(RelAttrError, match=message):  # the dataset need not even exist
+        run_ranksvm(tmp_path / "missing.h5", **settings)
