@@ -151,3 +151,27 @@ def test_wrong_kind_and_damaged_files_are_refused(tmp_path):
     torch.save(payload, tmp_path / "noconfig.pt")
     with pytest.raises(DataFileError, match="config"):
         load_generator(tmp_path / "noconfig.pt")
+
+
+def test_inference_uses_the_subpixel_form_of_the_last_layer_with_the_same_images():
+    from relattr_studio.modeling.generator_nets import subpixel_conv
+
+    torch.manual_seed(0)
+    for c_in, c_out in ((32, 3), (8, 5)):
+        ct = torch.nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
+        x = torch.randn(2, c_in, 7, 9)
+        assert torch.allclose(subpixel_conv(ct)(x), ct(x), atol=1e-5)
+    with pytest.raises(ValueError):
+        subpixel_conv(torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1))
+    g = tiny(width=8).eval()
+    y, z = torch.randn(5, len(ATTRS)), torch.randn(5, 4)
+    with torch.no_grad():
+        fast = g.generative(y, z)
+    slow = g.generative(y, z)  # with autograd on: the transposed convolution itself
+    assert slow.requires_grad and torch.allclose(fast, slow.detach(), atol=1e-6)
+    last = g.generative.blocks[-1][0]
+    with torch.no_grad():
+        last.weight.mul_(2.0)  # new weights: the cached form must follow them
+        assert torch.allclose(g.generative(y, z), torch.sigmoid(g.generative.blocks(
+            g.generative.mix(torch.cat([g.generative.y_net(y), g.generative.z_net(z)], 1)).view(5, -1, 4, 4))),
+            atol=1e-6)
