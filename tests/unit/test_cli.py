@@ -114,3 +114,18 @@ def test_labels_export_and_import_round_trip(tmp_path, capsys):
     assert main(["labels", "import", str(tmp_path / "l.sqlite"), str(data)]) == 0
     assert capsys.readouterr().out.startswith("added 1 human-labelled pairs")
     assert len(DatasetFile(data).pairs()) == before + 1
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """``relattr ... | head``: the reader has gone before the summary is printed."""
+    import subprocess
+    import sys
+
+    code = "import sys; from relattr_studio.cli import main; sys.exit(main(['make', 'toy-faces', sys.argv[1], " \
+           "'--n', '40', '--quiet']))"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "t.h5")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # long before the child has imported anything, let alone printed
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
