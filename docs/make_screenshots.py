@@ -18,7 +18,9 @@ It draws toy-faces (300 images, seed 0) and trains a small-cnn RankNet, DeepSTN 
   attention);
 - explore.png: the Explore view on the shipped toy-faces generator (or, where none is installed,
   the procedural stand-in generator, which the view's header names), a strip along ``smiling``,
-  and semantic-jitter pairs just queued for labeling.
+  and semantic-jitter pairs just queued for labeling;
+- screenshot-train-generator.png: the Train-a-generator dialog over the window, a real run on
+  the 300 toy faces 55 steps in (then cancelled).
 
 Torch runs with one thread (the training child inherits ``OMP_NUM_THREADS=1``). A few minutes
 on two busy CPU cores.
@@ -39,7 +41,7 @@ DOCS = Path(__file__).resolve().parent
 SIZE = (1360, 860)
 ATTRIBUTE = "smiling"
 NEURAL = {"ranknet": 150, "deepstn": 100, "dacrl": 100}  # ranker -> CLI training steps
-SHOTS = ("train", "ranksvm", "inspect", "deepstn", "dacrl", "explore")
+SHOTS = ("train", "ranksvm", "inspect", "deepstn", "dacrl", "explore", "generator")
 
 
 def _parse(argv):
@@ -208,6 +210,24 @@ class Shooter:
         self.wait(lambda: not view.runner.running and not view.live.pending(), 300, "the pairs and the strip")
         self.save("explore.png")
 
+    def train_generator(self) -> None:
+        view = self.tab("explore")
+        self.wait(lambda: not view.runner.running, 300, "the generator to load")
+        dialog = view.open_train_dialog()
+        dialog.out.setText(str(Path(os.environ["RELATTR_DATA_DIR"]) / "generators" / "toy-faces-generator.pt"))
+        steps = []
+        dialog.runner.progress.connect(lambda p: p.stage == "training" and steps.append(p.done))
+        assert dialog.start(), dialog.note.text()
+        self.wait(lambda: steps and steps[-1] >= 55 and "step" in dialog.metrics.text(), 600, "55 training steps")
+        self.settle(0.3)
+        path = self.out / "screenshot-train-generator.png"
+        if not dialog.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+        print(f"wrote {path}", flush=True)
+        dialog.cancel()
+        self.wait(lambda: not dialog.runner.running, 120, "the generator run to stop")
+        dialog.close()
+
     def close(self) -> None:
         self.window.close()
         self.settle(0.2)
@@ -248,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 shooter.inspect(checkpoints["dacrl"], "screenshot-inspect-dacrl.png", tsne=False)
             if "explore" in only:
                 shooter.explore()
+            if "generator" in only:
+                shooter.train_generator()
         finally:
             shooter.close()
     finally:

@@ -40,7 +40,7 @@ def contact_sheet(model, *, rows: int, steps: int, seed: int, zoom: int, columns
 
 
 def main() -> None:
-    from relattr_studio.modeling.generator import load_generator, load_generator_with_info
+    from relattr_studio.modeling.generator import load_generator_with_info
     from relattr_studio.modeling.shipped import shipped_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,8 +56,8 @@ def main() -> None:
     if not paths:
         raise SystemExit("no generator given and none shipped")
     for path in paths:
-        model = load_generator(path)
-        name = load_generator_with_info(path)[1].dataset.get("name") or path.stem
+        model, info = load_generator_with_info(path)
+        name = (info.dataset or {}).get("name") or path.stem
         out = DOCS / f"spectra-{name}.png"
         contact_sheet(model, rows=args.rows, steps=args.steps, seed=args.seed, zoom=args.zoom,
                       columns=args.columns).save(out)

@@ -52,7 +52,7 @@ class JitterExperimentConfig:
     backbone: str = "small-cnn"
     steps: int = 600
     batch_size: int = 32
-    preset: str = "scratch"
+    preset: str | None = None  # None: scratch for small-cnn, finetune for a pretrained backbone
     image_size: int | None = None  # the ranker's input side (default: the backbone's own)
     amount: float = 2.0  # sigmas between a tweaked identity and its base (the paper: 2)
     intra_share: float = 0.5
@@ -62,6 +62,12 @@ class JitterExperimentConfig:
     keep_datasets: bool = False  # keep each condition's dataset file after training
 
     def __post_init__(self) -> None:
+        from relattr_studio.training.config import PRESETS
+
+        if self.preset is None:
+            object.__setattr__(self, "preset", "scratch" if self.backbone == "small-cnn" else "finetune")
+        if self.preset not in PRESETS:
+            raise RelAttrError(f"no preset {self.preset!r}; known: {', '.join(PRESETS)}")
         unknown = sorted(set(self.conditions) - set(CONDITIONS))
         if unknown:
             raise RelAttrError(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")

@@ -28,7 +28,7 @@ def register(sub) -> None:
     j.add_argument("--protocol", default="default")
     j.add_argument("--steps", type=int, default=600, help="training steps per model (default 600)")
     j.add_argument("--batch-size", type=int, default=32)
-    j.add_argument("--preset", choices=("paper", "scratch", "finetune"), default=None,
+    j.add_argument("--preset", default=None,
                    help="optimiser settings (default: scratch for small-cnn, finetune for a pretrained backbone)")
     j.add_argument("--image-size", type=int, default=None, help="the ranker's input side in pixels "
                                                                  "(default: the backbone's own)")
@@ -60,6 +60,8 @@ def cmd_semantic_jitter(args) -> int:
 
     if args.seeds < 1:
         raise RelAttrError("--seeds must be at least 1")
+    if args.image_size is not None and args.image_size < 16:
+        raise RelAttrError(f"--image-size must be at least 16 pixels, not {args.image_size}")
     if args.threads:
         import torch
 
@@ -71,7 +73,7 @@ def cmd_semantic_jitter(args) -> int:
         seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         conditions=tuple(args.condition) or CONDITIONS, attributes=tuple(args.attribute), protocol=args.protocol,
         ranker=args.ranker, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
-        preset=args.preset or ("scratch" if args.backbone == "small-cnn" else "finetune"), image_size=args.image_size,
+        preset=args.preset, image_size=args.image_size,
         amount=args.amount, device=args.device, keep_datasets=args.keep_pools)
     result = run_job(run_semantic_jitter_experiment, cfg, quiet=args.quiet)
     share = f"{100.0 * result.discarded / result.judged:.1f} %" if result.judged else "n/a"
@@ -106,6 +108,10 @@ def cmd_report(args) -> int:
                                    f"both {seen[key]} and {path}")
             seen[key] = path
         rows += found
+    models = sorted({(r.ranker, r.backbone) for r in rows})
+    if len(models) > 1:  # the tables compare conditions, so every row must come from one kind of model
+        raise RelAttrError("the runs used different rankers or backbones (" + ", ".join("/".join(m) for m in models)
+                           + "); report each on its own")
     if Path(args.out).resolve() in {Path(p).resolve().parent for p in seen.values()}:
         raise RelAttrError(f"{args.out}: holds one of the results.csv files read; write the report elsewhere")
     _report(rows, args.out, args.note)

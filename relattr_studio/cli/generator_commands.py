@@ -58,16 +58,10 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_spectrum)
 
 
-_TRAIN_OPTIONS = (("steps", "steps"), ("batch_size", "batch_size"), ("z_dim", "z_dim"), ("width", "width"),
-                  ("lr", "lr"), ("kl_weight", "kl_weight"), ("kl_warmup", "kl_warmup"),
-                  ("consistency_weight", "consistency_weight"), ("reader_pool", "reader_pool"),
-                  ("checkpoint_every", "checkpoint_every"), ("seed", "seed"), ("device", "device"))
-
-
 def train_config(args):
-    from relattr_studio.training.generator_job import GeneratorTrainConfig
+    from relattr_studio.training.generator_job import CLI_OPTIONS, GeneratorTrainConfig
 
-    changes = {field: getattr(args, name) for name, field in _TRAIN_OPTIONS if getattr(args, name) is not None}
+    changes = {name: getattr(args, name) for name in CLI_OPTIONS if getattr(args, name) is not None}
     return GeneratorTrainConfig(dataset=str(args.dataset), out=str(args.out), attributes=tuple(args.attribute),
                                 strengths_from=args.strengths_from, **changes)
 
@@ -79,7 +73,9 @@ def train_command(args) -> str:
         words += ["--strengths-from", str(args.strengths_from)]
     for a in args.attribute:
         words += ["--attribute", a]
-    for name, _ in _TRAIN_OPTIONS:
+    from relattr_studio.training.generator_job import CLI_OPTIONS
+
+    for name in CLI_OPTIONS:
         if getattr(args, name) is not None:
             words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.threads:

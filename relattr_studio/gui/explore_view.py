@@ -132,12 +132,15 @@ class ExploreView(QWidget):
             self.load_generator(Path(path))
 
     def open_train_dialog(self):
-        """Show the Train-a-generator dialog (one per view; it keeps training while hidden)."""
+        """Show the Train-a-generator dialog on the session's dataset (one per view; a run goes on
+        while it is hidden)."""
         if self.train_dialog is None:
             from relattr_studio.gui.generator_train import GeneratorTrainDialog
 
             self.train_dialog = GeneratorTrainDialog(self.session.dataset_path, self)
             self.train_dialog.ready.connect(self._load_trained)
+        else:
+            self.train_dialog.set_dataset(self.session.dataset_path)
         self.train_dialog.show()
         self.train_dialog.raise_()
         return self.train_dialog

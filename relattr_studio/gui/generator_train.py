@@ -5,7 +5,9 @@ a spawned process (as the Train view runs rankers) so the window stays responsiv
 hour a generator takes on a CPU. The dialog shows the stage, a progress bar with the time left
 and the last loss terms; Cancel stops after the current step and leaves a resumable file;
 Resume continues from it. When the file is written, ``ready(path)`` lets the Explore view load
-it. The dialog is not modal: the window stays usable while it trains.
+it. The dialog is not modal: the window stays usable while it trains, and closing the dialog
+only hides it (the run goes on; Cancel stops it). It never replaces an existing file unless
+asked to continue it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,15 @@ _ERROR, _NOTE = "color: #b3261e;", "color: #5f6670;"
 
 
 def default_output(dataset: str | Path | None) -> Path:
-    """Where a generator of ``dataset`` goes unless the user says otherwise."""
-    stem = Path(dataset).stem if dataset else "generator"
-    return data_dir() / "generators" / f"{stem}-generator.pt"
+    """Where a generator of ``dataset`` goes unless the user says otherwise: the first free
+    ``<dataset>-generator[-N].pt`` in the user data folder."""
+    stem = f"{Path(dataset).stem}-generator" if dataset else "generator"
+    folder = data_dir() / "generators"
+    path, n = folder / f"{stem}.pt", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.pt"
+    return path
 
 
 def _path_row(edit: QLineEdit, browse) -> QWidget:
@@ -59,6 +67,7 @@ class GeneratorTrainDialog(QDialog):
         self.runner.event.connect(self._on_event)
         self.runner.ended.connect(self._update_enabled)
         self._clock: tuple[float, int] | None = None  # (time, step) of the first training step seen
+        self._saved = False  # this run has written the output file
         self.result_path: str | None = None
         self._build(dataset)
         self.runner.progress.connect(self._on_progress)  # after the panel's own handler: its format wins
@@ -75,7 +84,7 @@ class GeneratorTrainDialog(QDialog):
         self.steps = QSpinBox(minimum=1, maximum=1_000_000, value=6000, singleStep=500)
         self.batch_size = QSpinBox(minimum=2, maximum=4096, value=64)
         self.z_dim = QSpinBox(minimum=0, maximum=512, value=32)
-        self.width = QSpinBox(minimum=1, maximum=256, value=32)
+        self.decoder_width = QSpinBox(minimum=1, maximum=256, value=32)
         self.consistency = QDoubleSpinBox(minimum=0.0, maximum=1000.0, value=10.0, decimals=2)
         self.consistency.setToolTip("lambda of the attribute-consistency term (0: a plain CVAE)")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
@@ -88,7 +97,7 @@ class GeneratorTrainDialog(QDialog):
         form.addRow("Steps", self.steps)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Latent factors (z)", self.z_dim)
-        form.addRow("Decoder width", self.width)
+        form.addRow("Decoder width", self.decoder_width)
         form.addRow("Attribute consistency", self.consistency)
         form.addRow("Seed", self.seed)
         form.addRow("", self.resume)
@@ -124,6 +133,11 @@ class GeneratorTrainDialog(QDialog):
         if not self._out_edited:
             self.out.setText(str(default_output(dataset or None)))
 
+    def set_dataset(self, dataset: str | Path | None) -> None:
+        """Train on ``dataset`` (the window's current one), unless a run is going."""
+        if not self.runner.running and dataset and self.dataset.text() != str(dataset):
+            self.dataset.setText(str(dataset))
+
     def _browse_dataset(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Dataset to train on", self.dataset.text() or str(Path.home()),
                                               "Dataset files (*.h5);;All files (*)")
@@ -157,9 +171,11 @@ class GeneratorTrainDialog(QDialog):
             raise RelAttrError("choose an output file")
         if self.resume.isChecked() and not Path(out).is_file():
             raise RelAttrError(f"nothing to resume: {out} does not exist yet")
+        if not self.resume.isChecked() and Path(out).exists():
+            raise RelAttrError(f"{out} exists: tick Continue to resume it, or choose another output file")
         return GeneratorTrainConfig(dataset=dataset, out=out, strengths_from=ranker, steps=self.steps.value(),
                                     batch_size=self.batch_size.value(), z_dim=self.z_dim.value(),
-                                    width=self.width.value(), consistency_weight=self.consistency.value(),
+                                    width=self.decoder_width.value(), consistency_weight=self.consistency.value(),
                                     seed=self.seed.value())
 
     # -- the job -----------------------------------------------------------------------------
@@ -172,7 +188,11 @@ class GeneratorTrainDialog(QDialog):
         except RelAttrError as err:
             self._say(str(err), error=True)
             return False
-        Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            self._say(f"Cannot make the folder for {config.out}: {err.strerror or err}", error=True)
+            return False
         from relattr_studio.training.entry import run_generator_training
 
         self.result_path = None
@@ -180,11 +200,12 @@ class GeneratorTrainDialog(QDialog):
         self.panel.show()
         self.panel.label.setText("Starting…")
         self.panel.cancel_button.setEnabled(True)
-        self._say("Training in the background; the window stays usable.")
+        self._say("Training in the background; the window stays usable, and closing this dialog does not "
+                  "stop it.")
         self._clock = None
-        card = {"command": "trained in the RelAttr Studio window"}
+        self._saved = False
         self.runner.start(self._job or run_generator_training, config=config, resume=self.resume.isChecked(),
-                          card=card)
+                          card={"made_in": "the RelAttr Studio window"})
         self._update_enabled()
         return True
 
@@ -206,9 +227,12 @@ class GeneratorTrainDialog(QDialog):
         self.panel.bar.setFormat(f"step {p.done:,} / {p.total:,}  (%p%{left})")
 
     def _on_event(self, event) -> None:
-        from relattr_studio.training.events import Metrics
+        from relattr_studio.training.events import CheckpointSaved, Metrics
 
-        if isinstance(event, Metrics) and "recon_mse" in event.values:
+        if isinstance(event, CheckpointSaved):
+            self._saved = True
+        # the last, held-out figures come with the finished message
+        if isinstance(event, Metrics) and "recon_mse" in event.values and not event.model.endswith("/holdout"):
             v = event.values
             parts = [f"step {event.step:,}", f"loss {v.get('loss', float('nan')):.1f}",
                      f"reconstruction MSE {v['recon_mse']:.4f}", f"KL {v.get('kl', float('nan')):.1f}"]
@@ -232,8 +256,11 @@ class GeneratorTrainDialog(QDialog):
 
     def _on_cancelled(self) -> None:
         self.panel.hide()
-        self.resume.setChecked(Path(self.out.text()).is_file())
-        self._say("Cancelled. The file keeps the state of the last step; Start with Continue ticked resumes.")
+        if self._saved:
+            self.resume.setChecked(True)
+            self._say("Cancelled. The file keeps the state of the last step; Start with Continue ticked resumes.")
+        else:
+            self._say("Cancelled before anything was written.")
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.note.setStyleSheet(_ERROR if error else _NOTE)
@@ -243,15 +270,9 @@ class GeneratorTrainDialog(QDialog):
         running = self.runner.running
         self.start_button.setEnabled(not running)
         self.open_button.setEnabled(not running and self.result_path is not None)
-        for w in (self.dataset, self.strengths_from, self.out, self.steps, self.batch_size, self.z_dim, self.width,
-                  self.consistency, self.seed, self.resume):
+        for w in (self.dataset, self.strengths_from, self.out, self.steps, self.batch_size, self.z_dim,
+                  self.decoder_width, self.consistency, self.seed, self.resume):
             w.setEnabled(not running)
-
-    def reject(self) -> None:  # Escape / close while training: cancel (the file stays resumable)
-        if self.runner.running:
-            self.cancel()
-            return
-        super().reject()
 
     def shutdown(self) -> None:
         """Stop a running job and wait for it (window close)."""

@@ -31,7 +31,12 @@ def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=N
 
 def run_generator_training(*, ctx, config, resume=False, card=None):
     """The generator training job as a runner calls it: ``train_generator(config)`` reporting
-    through ``ctx``; returns its GeneratorTrainResult."""
+    through ``ctx``; returns its GeneratorTrainResult. The file's card records the equivalent
+    ``relattr generator train`` command and the torch threads, as the CLI's does."""
+    import torch
+
     from relattr_studio.training.generator_job import train_generator
 
+    command = config.command() + (" --resume" if resume else "")
+    card = {"command": command, "threads": torch.get_num_threads(), **(card or {})}
     return train_generator(config, ctx=ctx, resume=resume, card=card)

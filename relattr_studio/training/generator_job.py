@@ -45,6 +45,9 @@ from relattr_studio.modeling.generator_nets import AttributeReader
 from relattr_studio.training.events import CheckpointSaved, Failed, Metrics
 
 MODEL_NAME = "generator"
+# settings that ``relattr generator train`` takes as --flag-name (the field name with dashes)
+CLI_OPTIONS = ("steps", "batch_size", "z_dim", "width", "lr", "kl_weight", "kl_warmup", "consistency_weight",
+               "reader_pool", "checkpoint_every", "seed", "device")
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,21 @@ class GeneratorTrainConfig:
         d = dataclasses.asdict(self)
         d["attributes"] = list(self.attributes)
         return d
+
+    def command(self) -> str:
+        """The ``relattr generator train`` command line that trains this configuration."""
+        import shlex
+
+        default = GeneratorTrainConfig(dataset=self.dataset, out=self.out)
+        words = ["relattr", "generator", "train", "--dataset", str(self.dataset), "--out", str(self.out)]
+        if self.strengths_from:
+            words += ["--strengths-from", str(self.strengths_from)]
+        for a in self.attributes:
+            words += ["--attribute", a]
+        for name in CLI_OPTIONS:
+            if getattr(self, name) != getattr(default, name):
+                words += [f"--{name.replace('_', '-')}", str(getattr(self, name))]
+        return shlex.join(words)
 
     @classmethod
     def from_dict(cls, d: dict) -> GeneratorTrainConfig:

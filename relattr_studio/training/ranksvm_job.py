@@ -16,6 +16,8 @@ a VAL split and ``local=False`` the seeds give identical rows.
 
 from __future__ import annotations
 
+import numbers
+
 import json
 from pathlib import Path
 
@@ -97,7 +99,7 @@ def run_ranksvm(
     Features are the dataset's ``gist+lab`` descriptors, computed once and cached in the file.
     A C that is not a positive number, K below 2 or a test sample below 1 is a RelAttrError.
     """
-    if c is not None and not (isinstance(c, (int, float)) and 0 < c < float("inf")):
+    if c is not None and (isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0 < c < float("inf")):
         raise RelAttrError(f"the RankSVM C must be a positive number, not {c!r}")
     if local and k < 2:
         raise RelAttrError(f"local learning needs K of at least 2 nearest training pairs, not {k}")

@@ -15,7 +15,7 @@ def _tiny(dialog: GeneratorTrainDialog, out: Path, steps: int) -> None:
     dialog.steps.setValue(steps)
     dialog.batch_size.setValue(16)
     dialog.z_dim.setValue(3)
-    dialog.width.setValue(4)
+    dialog.decoder_width.setValue(4)
 
 
 @pytest.fixture
@@ -30,6 +30,12 @@ def dialog(qtbot, toy_faces_path):
 def test_the_form_suggests_an_output_and_refuses_what_cannot_run(dialog, tmp_path):
     assert Path(dialog.out.text()) == default_output(dialog.dataset.text())
     assert dialog.out.text().endswith("toy-faces-generator.pt")
+    taken = Path(dialog.out.text())
+    taken.parent.mkdir(parents=True, exist_ok=True)
+    taken.write_bytes(b"a generator made earlier")
+    assert default_output(dialog.dataset.text()).name == "toy-faces-generator-2.pt"  # the first free name
+    assert not dialog.start() and "exists: tick Continue" in dialog.note.text()  # never replaced unasked
+    assert taken.read_bytes() == b"a generator made earlier"
     dialog.dataset.setText(str(tmp_path / "other.h5"))
     assert dialog.out.text().endswith("other-generator.pt")  # follows the dataset until edited
     assert not dialog.start()
@@ -51,7 +57,11 @@ def test_a_real_run_writes_a_generator_that_explore_can_open(qtbot, dialog, tmp_
     assert "step 3" in dialog.metrics.text() and "reconstruction MSE" in dialog.metrics.text()
     g, info = load_generator_with_info(out)
     assert info.step == 3 and g.z_dim == 3 and info.generator_id in dialog.note.text()
-    assert info.card["command"] == "trained in the RelAttr Studio window"
+    command = info.card["command"]  # the CLI command that trains the same configuration
+    assert command.startswith("relattr generator train --dataset ") and "--steps 3" in command
+    assert "--width 4" in command and "--z-dim 3" in command and "--seed" not in command  # 0 is the default
+    assert info.card["made_in"] == "the RelAttr Studio window" and info.card["threads"] >= 1
+    assert "nan" not in dialog.metrics.text()  # the held-out figures are not a training step
     with qtbot.waitSignal(dialog.ready, timeout=1000) as ready:
         dialog.open_button.click()
     assert ready.args == [str(out)]
@@ -67,8 +77,11 @@ def test_cancel_keeps_a_resumable_file_and_resume_finishes_it(qtbot, dialog, tmp
     assert dialog.start()
     qtbot.waitUntil(lambda: len(steps) > 0, timeout=120_000)
     assert "left" in dialog.panel.bar.format()  # the time left once steps have been timed
+    dialog.reject()  # closing the dialog (Escape) only hides it: the run goes on
+    assert not dialog.isVisible() and dialog.runner.running
+    dialog.show()
     with qtbot.waitSignal(dialog.runner.cancelled, timeout=60_000):
-        dialog.reject()  # closing the dialog while it trains cancels, as Escape does
+        dialog.panel.cancel_button.click()
     assert "Cancelled" in dialog.note.text() and dialog.resume.isChecked()
     _, info = load_generator_with_info(out)
     assert 0 < info.step < 100_000 and info.train_config["steps"] == 100_000

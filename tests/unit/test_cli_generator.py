@@ -117,6 +117,14 @@ def test_experiment_semantic_jitter_end_to_end(model, toy240, tmp_path, capsys):
     assert main(["experiment", "report", str(out), str(out / "results.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "seed 0 of real" in capsys.readouterr().err  # a seed twice would count twice
     assert main(["experiment", "report", str(out), "--out", str(out)]) == 2
+    other = tmp_path / "other" / "results.csv"  # another ranker's run: its rows must not be averaged in
+    other.parent.mkdir()
+    other.write_text((out / "results.csv").read_text().replace(",ranknet,", ",deepstn,"))
+    capsys.readouterr()
+    assert main(["experiment", "report", str(out), str(other), "--out", str(tmp_path / "y")]) == 2
+    assert "different rankers or backbones" in capsys.readouterr().err
+    assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--image-size", "0",
+                 "--out", str(tmp_path / "z"), "--quiet"]) == 2
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("condition,") and len(rows) == 1 + 2 * 3  # 2 conditions x test, coarse, fine
     assert main(["experiment", "semantic-jitter", "--dataset", str(toy240), "--generator", str(tmp_path / "no.pt"),

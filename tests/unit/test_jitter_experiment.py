@@ -112,6 +112,11 @@ def test_paired_differences_follow_each_seed():
 def test_config_and_attributes_are_checked(toy240, tmp_path):
     with pytest.raises(RelAttrError, match="unknown condition"):
         JitterExperimentConfig(dataset="", generator="", oracle="", out_dir="", conditions=("real", "magic"))
+    plain = dict(dataset="", generator="", oracle="", out_dir="")
+    assert JitterExperimentConfig(**plain).preset == "scratch"  # small-cnn learns from scratch
+    assert JitterExperimentConfig(**plain, backbone="efficientnet-lite0").preset == "finetune"
+    with pytest.raises(RelAttrError, match="no preset"):
+        JitterExperimentConfig(**plain, preset="fast")
     ds = DatasetFile(toy240)
     cfg = JitterExperimentConfig(dataset=str(toy240), generator="", oracle="", out_dir=str(tmp_path),
                                  attributes=("sporty",), seeds=(0,))

@@ -207,7 +207,8 @@ def test_choose_c_checks_for_cancel_before_each_fit():
 
 @pytest.mark.parametrize("settings, message", [
     ({"c": 0.0}, "C must be a positive number"), ({"c": float("nan")}, "C must be a positive number"),
-    ({"c": -1}, "C must be a positive number"), ({"local": True, "k": 1}, "K of at least 2"),
+    ({"c": -1}, "C must be a positive number"), ({"c": True}, "C must be a positive number"),
+    ({"c": "1"}, "C must be a positive number"), ({"local": True, "k": 1}, "K of at least 2"),
     ({"test_sample": 0}, "test sample must be at least 1"), ({"seeds": []}, "at least one seed"),
 ])
 def test_run_ranksvm_refuses_bad_settings_before_it_reads_anything(settings, message, tmp_path):
