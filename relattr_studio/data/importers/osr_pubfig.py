@@ -21,7 +21,7 @@ import numpy as np
 
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
-from relattr_studio.core.types import PairGroup, PairLabel, PairSource, Split
+from relattr_studio.core.types import PairGroup, PairSource, Split
 from relattr_studio.data.dataset_file import DatasetMeta, PairTable
 from relattr_studio.data.importers._common import randomize_order, require_dir, seed_for
 from relattr_studio.data.importers._images import write_image_dataset
