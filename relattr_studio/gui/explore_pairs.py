@@ -79,7 +79,11 @@ IMAGE, STRIP = "image", "strip"
 # call: slider-to-image p95 went from 18 ms to 306 ms under load (benchmarks/bench_explore.py).
 # With OpenMP (torch's CPU backend here) the setting is per thread: other threads keep theirs.
 WORKER_TORCH_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
-STRIP_PART = 3  # strip images made per generator call, between which a live image may go first
+# Strip images made per generator call, between which a live image may go first. Each call reads
+# all the decoder's weights (~9 MB) whatever its batch: on the shipped toy-faces generator one
+# image took 6 ms and 8 in one call 17 ms, so parts of 3 made the 9-image strip take 36.6 ms at
+# p95 and parts of 4 28.2 ms, while a slider move waits for one part (p95 24.2 -> 21.2 ms).
+STRIP_PART = 4
 
 
 @dataclass(frozen=True)
