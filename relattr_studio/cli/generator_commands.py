@@ -33,6 +33,9 @@ def register(sub) -> None:
                    help="lambda of the attribute-consistency term (0: a plain CVAE)")
     t.add_argument("--reader-pool", type=int, default=None, choices=(1, 2, 4),
                    help="the consistency term's reader sees images average-pooled by this (default 1: full size)")
+    t.add_argument("--reader-degrade", action="store_const", const=True, default=None,
+                   help="the consistency term's reader sees images through random blur, noise, colour and "
+                        "affine degradations (harder to fool)")
     t.add_argument("--checkpoint-every", type=int, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=None)
@@ -76,8 +79,11 @@ def train_command(args) -> str:
     from relattr_studio.training.generator_job import CLI_OPTIONS
 
     for name in CLI_OPTIONS:
-        if getattr(args, name) is not None:
-            words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+        value = getattr(args, name)
+        if value is True:  # a switch
+            words.append(f"--{name.replace('_', '-')}")
+        elif value is not None:
+            words += [f"--{name.replace('_', '-')}", str(value)]
     if args.threads:
         words += ["--threads", str(args.threads)]
     return shlex.join(words)

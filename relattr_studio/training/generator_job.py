@@ -47,7 +47,7 @@ from relattr_studio.training.events import CheckpointSaved, Failed, Metrics
 MODEL_NAME = "generator"
 # settings that ``relattr generator train`` takes as --flag-name (the field name with dashes)
 CLI_OPTIONS = ("steps", "batch_size", "z_dim", "width", "lr", "kl_weight", "kl_warmup", "consistency_weight",
-               "reader_pool", "checkpoint_every", "seed", "device")
+               "reader_pool", "reader_degrade", "checkpoint_every", "seed", "device")
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,11 @@ class GeneratorTrainConfig:
     # of it. With P = 2 the speckles moved to a coarser period at step 1,500 (colorful 0.57, not
     # better), so the shipped generators use P = 1 and the option stays for such experiments.
     reader_pool: int = 1
+    # The reader sees every image, real or generated, through the oracle's random degradations
+    # (affine jitter, blur, colour, noise; training.oracle_job.Degrade), so that no pixel pattern
+    # the generator paints survives to be read as an attribute (the oracle, trained so, was not
+    # fooled by the speckles the plain reader took for colour).
+    reader_degrade: bool = False
     holdout_fraction: float = 0.05
     max_holdout: int = 1000
     checkpoint_every: int = 500
@@ -128,8 +133,11 @@ class GeneratorTrainConfig:
         for a in self.attributes:
             words += ["--attribute", a]
         for name in CLI_OPTIONS:
-            if getattr(self, name) != getattr(default, name):
-                words += [f"--{name.replace('_', '-')}", str(getattr(self, name))]
+            value = getattr(self, name)
+            if value is True:  # a switch
+                words.append(f"--{name.replace('_', '-')}")
+            elif value != getattr(default, name):
+                words += [f"--{name.replace('_', '-')}", str(value)]
         return shlex.join(words)
 
     @classmethod
@@ -313,6 +321,7 @@ class GeneratorTrainer:
         w, u = np.linalg.eigh(self.model.prior_cov)  # y' = mu + root @ eps ~ N(mu, Sigma)
         self.prior_root = torch.as_tensor(u * np.sqrt(np.clip(w, 0.0, None)), dtype=torch.float32, device=self.device)
         self.sampler = torch.Generator().manual_seed(c.seed)
+        self.degrade_rng = torch.Generator().manual_seed(c.seed + 1)
         self.perm, self.pos = torch.randperm(len(self.data.train), generator=self.sampler), 0
         self.y_all = torch.as_tensor(self.data.strengths, dtype=torch.float32)
         if self.device.type != "cpu":
@@ -347,6 +356,8 @@ class GeneratorTrainer:
         self.history = list(ts.get("history", []))
         self.seconds_before = float(ts.get("seconds", 0.0))
         self.sampler.set_state(ts["sampler"])
+        if "degrade_rng" in ts:
+            self.degrade_rng.set_state(ts["degrade_rng"])
         self.perm, self.pos = ts["perm"].clone(), int(ts["pos"])
         torch.set_rng_state(ts["rng"])
         if "cuda_rng" in ts and self.device.type == "cuda":
@@ -357,6 +368,7 @@ class GeneratorTrainer:
         ts = {"step": self.step, "config": self.config.to_dict(), "history": list(self.history),
               "seconds": self.seconds_before + seconds, "sampler": self.sampler.get_state(), "perm": self.perm.clone(),
               "pos": self.pos, "rng": torch.get_rng_state(), "finished": final,
+              "degrade_rng": self.degrade_rng.get_state(),
               "reader": {k: v.detach().cpu().clone() for k, v in self.reader.state_dict().items()}}
         if self.device.type == "cuda":
             ts["cuda_rng"] = torch.cuda.get_rng_state(self.device).cpu()
@@ -393,8 +405,13 @@ class GeneratorTrainer:
         return self.config.kl_weight * self.warmup(step)
 
     def reader_view(self, x: torch.Tensor) -> torch.Tensor:
-        """What the reader sees of images ``x``: shifted by a random 0 .. P-1 pixels (the same for
-        the batch; edges wrap) and average-pooled by P (the config's ``reader_scale``)."""
+        """What the reader sees of images ``x``: randomly degraded with ``reader_degrade``, then
+        shifted by a random 0 .. P-1 pixels (the same for the batch; edges wrap) and average-pooled
+        by P (the config's ``reader_scale``)."""
+        if self.config.reader_degrade:
+            from relattr_studio.training.oracle_job import Degrade
+
+            x = Degrade()(x, self.degrade_rng)
         return reader_view(x, self.config.reader_scale)
 
     def consistency(self) -> torch.Tensor:

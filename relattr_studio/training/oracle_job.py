@@ -56,10 +56,10 @@ class Degrade:
         n = len(x)
 
         def u(lo: float, hi: float, *shape) -> torch.Tensor:
-            return lo + (hi - lo) * torch.rand((n, *shape), generator=gen)
+            return (lo + (hi - lo) * torch.rand((n, *shape), generator=gen)).to(x.device)
 
         def chosen(p: float) -> torch.Tensor:
-            return torch.rand(n, generator=gen) < p
+            return (torch.rand(n, generator=gen) < p).to(x.device)
 
         sel = chosen(self.p_affine)
         if sel.any():
@@ -79,8 +79,8 @@ class Degrade:
         jittered = jittered + u(-self.brightness, self.brightness, 1, 1, 1)
         x = sel * jittered + (1 - sel) * x
         sel = chosen(self.p_noise).float().view(n, 1, 1, 1)
-        noise = torch.randn(x.shape, generator=gen) * u(0.0, self.max_noise, 1, 1, 1)
-        return (x + sel * noise).clamp_(0.0, 1.0)
+        noise = torch.randn(x.shape, generator=gen).to(x.device) * u(0.0, self.max_noise, 1, 1, 1)
+        return (x + sel * noise).clamp(0.0, 1.0)
 
 
 def _affine(x: torch.Tensor, angle: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

@@ -192,3 +192,21 @@ def test_the_reader_view_averages_pixel_scale_patterns_away():
         GeneratorTrainConfig(dataset="d", out="o", reader_pool=3)
     assert GeneratorTrainConfig(dataset="d", out="o", image_size=32, reader_pool=4).reader_scale == 2  # >= 16 px
     assert GeneratorTrainConfig(dataset="d", out="o", image_size=16, reader_pool=2).reader_scale == 1
+
+
+def test_reader_degrade_trains_through_random_degradations_and_resumes_exactly(toy240, tmp_path):
+    config = tiny(toy240, tmp_path / "a.pt", steps=4, consistency_weight=2.0, kl_warmup=0, reader_degrade=True)
+    assert "--reader-degrade" in config.command().split()
+    events: list = []
+    train_generator(config, ctx=collect(events))
+    m = [e.values for e in events if isinstance(e, Metrics) and e.model == "generator"]
+    assert m and all(v["consistency"] > 0 for v in m)
+    one = read_generator(tmp_path / "a.pt")["state_dict"]
+    steps: list = []  # the same run stopped after step 2, then resumed: the same weights
+    ctx = JobContext(on_event=lambda e: steps.append(e.step) if isinstance(e, Metrics) else None,
+                     should_stop=lambda: bool(steps) and steps[-1] >= 2, min_interval=0)
+    with pytest.raises(Cancelled):
+        train_generator(config.replace(out=str(tmp_path / "b.pt")), ctx=ctx)
+    train_generator(config.replace(out=str(tmp_path / "b.pt")), resume=True)
+    two = read_generator(tmp_path / "b.pt")["state_dict"]
+    assert all(torch.equal(one[k], two[k]) for k in one)
