@@ -4,7 +4,6 @@ on the command line."""
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -70,23 +69,10 @@ def train_config(args):
 
 
 def train_command(args) -> str:
-    """The command line that reproduces this training (written into the file's card)."""
-    words = ["relattr", "generator", "train", "--dataset", str(args.dataset), "--out", str(args.out)]
-    if args.strengths_from:
-        words += ["--strengths-from", str(args.strengths_from)]
-    for a in args.attribute:
-        words += ["--attribute", a]
-    from relattr_studio.training.generator_job import CLI_OPTIONS
-
-    for name in CLI_OPTIONS:
-        value = getattr(args, name)
-        if value is True:  # a switch
-            words.append(f"--{name.replace('_', '-')}")
-        elif value is not None:
-            words += [f"--{name.replace('_', '-')}", str(value)]
-    if args.threads:
-        words += ["--threads", str(args.threads)]
-    return shlex.join(words)
+    """The command line that reproduces this training (written into the file's card): the
+    configuration's own command, with the thread count given."""
+    command = train_config(args).command()
+    return command + (f" --threads {args.threads}" if args.threads else "")
 
 
 def cmd_generator_train(args) -> int:
