@@ -132,9 +132,7 @@ def faithfulness_report(generator, oracle: StrengthOracle, *, n: int = 2000, see
     asked = y[:, gen_cols]
     ok = legible if legible is not None else np.ones(n, bool)
     tweak_order = {}
-    for i, a in enumerate(names):
-        if not m:
-            break
+    for i, a in enumerate(names if m else ()):
         lo, hi = prior.tweak(y[:m], gen_cols[i], amount)
         below, above = read_images(lo, z[:m])[0][:, i], read_images(hi, z[:m])[0][:, i]
         tweak_order[a] = float(np.mean(np.concatenate([read[:m, i] > below, above > read[:m, i]])))
