@@ -91,12 +91,11 @@ def cmd_report(args) -> int:
     from pathlib import Path
 
     from relattr_studio.analysis.experiment_report import read_experiment_csv
+    from relattr_studio.cli.train_commands import results_csv
 
     rows, seen = [], {}
     for given in args.paths:
-        path = Path(given) / "results.csv" if Path(given).is_dir() else Path(given)
-        if not path.is_file():
-            raise RelAttrError(f"{given}: no results.csv there")
+        path = results_csv(given)
         try:
             found = read_experiment_csv(path)
         except (KeyError, ValueError, TypeError) as err:

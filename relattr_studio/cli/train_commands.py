@@ -163,15 +163,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def results_csv(given: str) -> Path:
+    """A run's results.csv: the file given, or the one in the folder given."""
+    path = Path(given) / "results.csv" if Path(given).is_dir() else Path(given)
+    if not path.is_file():
+        raise RelAttrError(f"{given}: no results.csv there")
+    return path
+
+
 def cmd_results(args) -> int:
     from relattr_studio.training.results import format_table, read_results_csv
 
     rows = []
     for given in args.paths:
-        path = Path(given) / "results.csv" if Path(given).is_dir() else Path(given)
-        if not path.is_file():
-            raise RelAttrError(f"{given}: no results.csv there")
-        rows += read_results_csv(path)
+        rows += read_results_csv(results_csv(given))
     seen = {}
     for row in rows:  # the same seed twice would be counted twice in the mean and the std
         key = (row.ranker, row.backbone, row.attribute, row.test_split, row.seed)
