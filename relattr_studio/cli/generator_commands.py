@@ -61,7 +61,7 @@ def register(sub) -> None:
 
 
 def train_config(args):
-    from relattr_studio.training.generator_job import CLI_OPTIONS, GeneratorTrainConfig
+    from relattr_studio.training.generator_config import CLI_OPTIONS, GeneratorTrainConfig
 
     changes = {name: getattr(args, name) for name in CLI_OPTIONS if getattr(args, name) is not None}
     return GeneratorTrainConfig(dataset=str(args.dataset), out=str(args.out), attributes=tuple(args.attribute),

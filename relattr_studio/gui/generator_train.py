@@ -159,7 +159,7 @@ class GeneratorTrainDialog(QDialog):
 
     def config(self):
         """The :class:`GeneratorTrainConfig` the form describes; a RelAttrError says what is wrong."""
-        from relattr_studio.training.generator_job import GeneratorTrainConfig
+        from relattr_studio.training.generator_config import GeneratorTrainConfig
 
         dataset, out = self.dataset.text().strip(), self.out.text().strip()
         if not dataset or not Path(dataset).is_file():

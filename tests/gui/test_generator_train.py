@@ -115,3 +115,27 @@ def test_explore_opens_the_dialog_on_the_session_dataset_and_loads_what_it_made(
     qtbot.waitUntil(lambda: session.generator is not None, timeout=30_000)
     assert list(session.generator.attributes) == ["smiling", "young"]
     view.shutdown()
+
+
+def test_the_dialog_checks_its_settings_without_importing_torch(tmp_path, toy_faces_path):
+    """The settings are built on the GUI thread: importing torch there froze the window for seconds."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from relattr_studio.gui.generator_train import GeneratorTrainDialog
+        d = GeneratorTrainDialog({str(toy_faces_path)!r})
+        d.show(); app.processEvents()
+        assert d.config().steps == 6000
+        print("torch" in sys.modules)
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "RELATTR_DATA_DIR": str(tmp_path),
+           "RELATTR_CONFIG_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
