@@ -50,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--backbone-lr-scale", type=float, default=None)
     p.add_argument("--weight-decay", type=float, default=None)
     p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="validate, test and save a moving average of the weights (e.g. 0.98 a step)")
+    p.add_argument("--dropout", type=float, default=None, help="ranknet: dropout on the features before the rank units")
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--patience", type=int, default=None)
     p.add_argument("--val-fraction", type=float, default=None,
@@ -109,8 +112,13 @@ def _config(args):
     c = c.with_preset(preset)
     changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("optimizer", args.optimizer),
                                  ("lr", args.lr), ("backbone_lr_scale", args.backbone_lr_scale),
-                                 ("weight_decay", args.weight_decay), ("val_fraction", args.val_fraction))
+                                 ("weight_decay", args.weight_decay), ("val_fraction", args.val_fraction),
+                                 ("ema", args.ema))
                if v is not None}
+    if args.dropout:
+        if args.ranker != "ranknet":
+            raise RelAttrError(f"--dropout is a RankNet option; {args.ranker} has no such layer")
+        changes["ranker_options"] = {"dropout": args.dropout}
     return c.replace(**changes)
 
 

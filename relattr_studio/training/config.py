@@ -57,6 +57,7 @@ class TrainConfig:
     backbone_lr_scale: float = 0.1
     weight_decay: float = 1e-5
     schedule: str = "none"
+    ema: float = 0.0  # > 0: validate, test and save a moving average of the weights with this decay a step
     warmup_steps: int = 0
     val_fraction: float = 0.1  # of the training pairs (or images, category-level), when no VAL split
     eval_every: int | None = None  # steps between validations; None: once per epoch
@@ -92,6 +93,8 @@ class TrainConfig:
             raise RelAttrError("batch_size must be at least 2 images")
         if not (0.0 <= self.augment_zoom < 1.0 and 0.0 <= self.augment_color < 1.0):
             raise RelAttrError("augment_zoom and augment_color must lie in [0, 1)")
+        if not 0.0 <= self.ema < 1.0:
+            raise RelAttrError(f"ema (the weight-average decay) must lie in [0, 1), not {self.ema}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise RelAttrError("max_pairs must be at least 1 image pair a step")
         if self.lr <= 0 or not (self.steps or self.epochs > 0):

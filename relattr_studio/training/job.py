@@ -33,7 +33,7 @@ from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_dev
 from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
 from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, event_dict
 from relattr_studio.training.phases import parameter_groups, phase_steps, training_phases
-from relattr_studio.training.step import PairLoss, make_optimizer, make_scheduler
+from relattr_studio.training.step import PairLoss, WeightAverage, make_optimizer, make_scheduler
 
 
 class TrainingFailed(RelAttrError):
@@ -69,6 +69,7 @@ class RankerTrainer:
         self.history: list[dict] = []
         self.best: tuple[float, int] | None = None  # (val accuracy, step)
         self.best_state: dict | None = None
+        self.average: WeightAverage | None = None
         self.bad_evals, self.stopped_early = 0, False
         self.last_checkpoint: str | None = None
         self._window = {"loss": 0.0, "n": 0, "pairs": 0, "correct": 0, "counted": 0, "t": time.monotonic()}
@@ -105,6 +106,7 @@ class RankerTrainer:
         pretrained = any(not m.weights_source.startswith("random") for m in self.model.modules()
                          if isinstance(m, Backbone))
         self.freeze_bn = c.freeze_bn == "on" or (c.freeze_bn == "auto" and pretrained)
+        self.average = WeightAverage(self.model, c.ema) if c.ema else None
         self.sampler = PairSampler(train, batch_size=c.batch_size, batching=c.batching, dense=dense, seed=c.seed,
                                    rank=self.env.rank, world=self.env.world_size, n_heads=len(ids),
                                    max_pairs=c.max_pairs,
@@ -202,7 +204,7 @@ class RankerTrainer:
             if self.phase < len(self.phases):
                 self._start_phase(self.phase)
         if self.best_state is not None and self.config.patience is not None:
-            self.model.load_state_dict(self.best_state)
+            self.scoring_model.load_state_dict(self.best_state)
 
     def _train_step(self) -> None:
         batch = self.sampler.next()
@@ -222,6 +224,8 @@ class RankerTrainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.step += 1
         self.phase_step += 1
         w = self._window
@@ -256,14 +260,14 @@ class RankerTrainer:
     def _validate_and_save(self) -> bool:
         """Validate, checkpoint, and say whether early stopping ends training."""
         stop = False
-        D.sync_buffers(self.model, self.env)
+        self._sync_buffers()
         if len(self.val):
             val = self.val
             if len(val) > self.config.max_eval_pairs:
                 keep = np.random.default_rng(0).choice(len(val), self.config.max_eval_pairs, replace=False)
                 val = val.select(np.sort(keep))
             t0 = time.monotonic()
-            acc = evaluate_pairs(self.model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
+            acc = evaluate_pairs(self.scoring_model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
                                  amp=self.amp, split=Split.VAL, ctx=self.ctx)["val"]
             self._train_mode()
             self._window["t"] += time.monotonic() - t0
@@ -272,7 +276,7 @@ class RankerTrainer:
             if self.best is None or score > self.best[0]:
                 self.best, self.bad_evals = (score, self.step), 0
                 if self.config.patience is not None:
-                    self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+                    self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.scoring_model.state_dict().items()})
             else:
                 self.bad_evals += 1
                 stop = self.config.patience is not None and self.bad_evals > self.config.patience
@@ -281,10 +285,20 @@ class RankerTrainer:
 
     # -- evaluate ---------------------------------------------------------------------------
 
+    @property
+    def scoring_model(self) -> nn.Module:
+        """The weights validation, the test and the checkpoint use: the average where there is one."""
+        return self.average.model if self.average is not None else self.model
+
+    def _sync_buffers(self) -> None:
+        D.sync_buffers(self.model, self.env)
+        if self.average is not None:
+            self.average.copy_buffers(self.model)
+
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
-        D.sync_buffers(self.model, self.env)
-        acc = evaluate_pairs(self.model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
+        self._sync_buffers()
+        acc = evaluate_pairs(self.scoring_model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
                              amp=self.amp, split=Split.TEST, ctx=self.ctx, max_pairs=self.config.max_test_pairs,
                              test_flip=self.config.test_flip)
         names = self.ds.attribute_names
@@ -305,13 +319,17 @@ class RankerTrainer:
                 "history": list(self.history), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "sampler": json.dumps(self.sampler.state()), "rng": rng, "window": {k: float(v) for k, v in self._window.items() if k != "t"},
-                "best": list(self.best) if self.best else None, "bad_evals": self.bad_evals}
+                "best": list(self.best) if self.best else None, "bad_evals": self.bad_evals,
+                # with a weight average the file's weights are the average; training resumes
+                # from the raw weights kept here
+                **({"raw_state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+                    "average_updates": self.average.updates} if self.average is not None else {})}
 
     def save_checkpoint(self, path: str | Path | None = None, results: dict | None = None) -> Path | None:
         path = Path(path) if path else self.checkpoint_path()
         if path is None or not self.env.is_main:
             return None
-        save_checkpoint(path, self.model, train_state=self.train_state(), results=results,
+        save_checkpoint(path, self.scoring_model, train_state=self.train_state(), results=results,
                         dataset={"path": str(self.config.dataset), "name": self.ds.name, "protocol": self.config.protocol})
         self.last_checkpoint = str(path)
         self.ctx.emit(CheckpointSaved(str(path), self.step))
@@ -336,8 +354,14 @@ class RankerTrainer:
         except RuntimeError as err:
             raise DataFileError(path, f"cannot resume: its weights do not fit this model ({err})") from None
         ts = payload.get("train_state")
+        if self.average is not None:  # the file's weights: the average, or the model if it had none
+            self.average.model.load_state_dict(model.state_dict())
         if not ts:
             return  # weights only: fine-tune from them
+        if "raw_state_dict" in ts:  # saved with a weight average: train on from the raw weights
+            self.model.load_state_dict(ts["raw_state_dict"])
+        if self.average is not None:
+            self.average.updates = int(ts.get("average_updates", 0))
         # Phase and step within it follow from the global step and THIS run's budget, so a
         # finished run resumes into a longer one.
         self.step = int(ts["step"])

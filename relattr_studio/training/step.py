@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -74,3 +75,34 @@ class _Schedule:
 
 def make_scheduler(config, optimizer, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, _Schedule(config.schedule, config.warmup_steps, total_steps))
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights, for validation, test and checkpoint.
+
+    After every optimiser step, each parameter of the average moves ``1 - d`` of the way to the
+    trained one, with ``d = min(decay, (1 + n) / (10 + n))`` at the n-th update, so the first
+    steps are not dominated by the initial weights; buffers (BatchNorm statistics) are copied.
+    Training itself goes on from the raw weights.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"the weight-average decay must lie in (0, 1), not {decay}")
+        self.decay, self.updates = float(decay), 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        for avg, p in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(p.detach(), 1.0 - d)
+        self.copy_buffers(model)
+
+    @torch.no_grad()
+    def copy_buffers(self, model: nn.Module) -> None:
+        for avg, b in zip(self.model.buffers(), model.buffers()):
+            avg.copy_(b)

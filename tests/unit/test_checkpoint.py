@@ -66,9 +66,10 @@ def test_other_architecture_is_a_clear_message(tmp_path):
         load_checkpoint(tmp_path / "junk.ckpt")
 
 
-def test_resume_continues_the_same_curve(toy, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"ema": 0.8, "ranker_options": {"dropout": 0.3}}], ids=["plain", "ema-dropout"])
+def test_resume_continues_the_same_curve(toy, tmp_path, extra):
     base = TrainConfig(str(toy), attributes=("smiling",), batch_size=16, log_every=3, eval_every=6,
-                       backbone_options=TINY).with_preset("scratch")
+                       backbone_options=TINY, **extra).with_preset("scratch")
     full = train_ranker(base.replace(steps=12, out_dir=str(tmp_path / "full")))
     half = train_ranker(base.replace(steps=6, out_dir=str(tmp_path / "half")))
     resumed = train_ranker(base.replace(steps=12, out_dir=str(tmp_path / "resumed")), resume_from=half.checkpoint)
@@ -80,3 +81,19 @@ def test_resume_continues_the_same_curve(toy, tmp_path):
     for (k, v1), v2 in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(v1, v2), k
     assert np.isclose(full.accuracy["test"]["smiling"], resumed.accuracy["test"]["smiling"])
+
+
+def test_a_weight_averaged_run_saves_the_average_and_scores_it(toy, tmp_path):
+    config = TrainConfig(str(toy), attributes=("smiling",), batch_size=16, steps=10, eval_every=10, ema=0.7,
+                         backbone_options=TINY, out_dir=str(tmp_path)).with_preset("scratch")
+    result = train_ranker(config)
+    payload = read_checkpoint(result.checkpoint)
+    raw = payload["train_state"]["raw_state_dict"]
+    assert payload["train_state"]["average_updates"] == 10
+    moved = [k for k, v in payload["state_dict"].items() if v.is_floating_point() and not torch.equal(v, raw[k])]
+    assert moved  # the file holds the average, not the last weights
+    from relattr_studio.training.runs import evaluate_checkpoint
+
+    rows = evaluate_checkpoint(result.checkpoint, str(toy))
+    test = [r for r in rows if r.test_split == "test"]
+    assert np.isclose(test[0].accuracy, result.accuracy["test"]["smiling"])

@@ -119,3 +119,22 @@ def test_resume_into_a_longer_run_follows_the_new_schedule(toy, tmp_path):
     longer = train_ranker(tiny(toy, tmp_path / "b", steps=16, schedule="cosine"), resume_from=first.checkpoint)
     resumed = [h["lr"] for h in longer.history if "lr" in h and h["step"] > 8]
     assert resumed and all(lr > 0 for lr in resumed[:-1])  # the old 8-step cosine had reached 0
+
+
+def test_weight_average_follows_the_bias_corrected_decay():
+    from torch import nn
+
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+    average = step_module.WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model)  # d = min(0.9, 2 / 11)
+    assert torch.allclose(average.model.weight, torch.full((1, 2), 1 - 2 / 11))
+    for _ in range(100):
+        average.update(model)
+    assert torch.allclose(average.model.weight, torch.ones(1, 2), atol=1e-4)
+    assert not average.model.weight.requires_grad and not average.model.training
+    with pytest.raises(ValueError):
+        step_module.WeightAverage(model, decay=1.0)

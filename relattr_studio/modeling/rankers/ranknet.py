@@ -37,7 +37,7 @@ class RankNetRanker(PointwiseRanker):
     registry_name = "ranknet"
 
     def __init__(self, *, attributes: list[str], backbone: Backbone, backbone_name: str,
-                 backbone_options: dict | None = None):
+                 backbone_options: dict | None = None, dropout: float = 0.0):
         super().__init__()
         if not attributes:
             raise RelAttrError("RankNet needs at least one attribute")
@@ -46,12 +46,16 @@ class RankNetRanker(PointwiseRanker):
         self.backbone_name = backbone_name
         self.backbone_options = dict(backbone_options or {})
         self.preprocess = backbone.preprocess
+        if not 0.0 <= dropout < 1.0:
+            raise RelAttrError(f"RankNet dropout must lie in [0, 1), not {dropout}")
+        self.dropout = float(dropout)
+        self.drop = nn.Dropout(self.dropout)  # on the features in training; nothing at test
         self.head = nn.Linear(backbone.out_channels, len(self.attributes))
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.head(self.drop(self.backbone(x)))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"backbone": list(self.backbone.parameters()), "head": list(self.head.parameters())}
@@ -61,12 +65,13 @@ class RankNetRanker(PointwiseRanker):
 
     def config(self) -> dict:
         return {"attributes": list(self.attributes), "backbone": self.backbone_name,
-                "backbone_options": dict(self.backbone_options)}
+                "backbone_options": dict(self.backbone_options), "dropout": self.dropout}
 
 
 @RANKERS.register("ranknet", "RankNet: CNN backbone + one linear rank unit per attribute (Souri et al.)")
 def ranknet(*, attributes: list[str], backbone: str | Backbone = "small-cnn", weights=None,
-            backbone_options: dict | None = None, backbone_name: str | None = None) -> RankNetRanker:
+            backbone_options: dict | None = None, backbone_name: str | None = None,
+            dropout: float = 0.0) -> RankNetRanker:
     """Build RankNet on a backbone given by registry name (with ``weights``: None, "auto" or a
     file) or as a built module (then ``backbone_name`` names it for checkpoints)."""
     options = dict(backbone_options or {})
@@ -76,4 +81,5 @@ def ranknet(*, attributes: list[str], backbone: str | Backbone = "small-cnn", we
         if backbone_name is None:
             raise RelAttrError("RankNet on a built backbone needs backbone_name for its checkpoints")
         name, module = backbone_name, backbone
-    return RankNetRanker(attributes=attributes, backbone=module, backbone_name=name, backbone_options=options)
+    return RankNetRanker(attributes=attributes, backbone=module, backbone_name=name, backbone_options=options,
+                         dropout=dropout)
