@@ -95,6 +95,10 @@ class TrainForm(QWidget):
         self.augment.toggled.connect(self._augment_toggled)
         self._augment_toggled(False)
         self.test_flip = QCheckBox("average each test margin with the mirror images'")
+        self.ema = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=0.999, value=0.0, singleStep=0.01)
+        self.ema.setSpecialValueText("off")
+        self.ema.setToolTip("Validate, test and save a moving average of the weights, with this decay a step "
+                            "(0.98 averages over about the last 50 steps), as relattr train --ema.")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.device = QComboBox()
         self.device.addItems(DEVICES)
@@ -136,6 +140,7 @@ class TrainForm(QWidget):
         h.addRow("Zoom crops", self.augment_zoom)
         h.addRow("Colour jitter", self.augment_color)
         h.addRow("Test-time flip", self.test_flip)
+        h.addRow("Weight average", self.ema)
         h.addRow("Seed", self.seed)
         h.addRow("Seeds", self.seeds)
         h.addRow("C", self.svm_c)
@@ -145,7 +150,7 @@ class TrainForm(QWidget):
         self._rows = {w: layout for layout in (f, h) for w in
                       (self.backbone, self.weights, self.features, self.epochs, self.batch_size, self.lr,
                        self.batching, self.max_pairs, self.max_test_pairs, self.schedule, self.val_fraction,
-                       self.augment, self.augment_zoom, self.augment_color, self.test_flip, self.seeds, self.svm_c,
+                       self.augment, self.augment_zoom, self.augment_color, self.test_flip, self.ema, self.seeds, self.svm_c,
                        self.k, self.test_sample, self.device)
                       if layout.indexOf(w) >= 0}
         self._pairwise = False
@@ -172,7 +177,7 @@ class TrainForm(QWidget):
         svm = is_ranksvm(ranker)
         neural = (self.backbone, self.weights, self.epochs, self.batch_size, self.lr, self.batching,
                   self.max_pairs, self.max_test_pairs, self.schedule, self.val_fraction, self.augment,
-                  self.augment_zoom, self.augment_color, self.test_flip, self.device)
+                  self.augment_zoom, self.augment_color, self.test_flip, self.ema, self.device)
         shown = {**{w: not svm for w in neural}, self.features: svm, self.seeds: svm, self.svm_c: svm,
                  self.k: ranker == RANKSVM_LL, self.test_sample: ranker == RANKSVM_LL}
         for widget, visible in shown.items():
@@ -243,5 +248,5 @@ class TrainForm(QWidget):
                     augment=self.augment.isChecked(),
                     augment_zoom=float(self.augment_zoom.value()) if self.augment.isChecked() else 0.0,
                     augment_color=float(self.augment_color.value()) if self.augment.isChecked() else 0.0,
-                    test_flip=self.test_flip.isChecked(), device=self.device.currentText(),
+                    test_flip=self.test_flip.isChecked(), ema=float(self.ema.value()), device=self.device.currentText(),
                     **({"optimizer": "adam", "backbone_lr_scale": 1.0} if scratch else {}))

@@ -188,7 +188,7 @@ def test_choosing_ranksvm_shows_only_its_settings_and_switching_back_restores_th
     form = view.form
     neural = [form.backbone, form.weights, form.epochs, form.batch_size, form.lr, form.batching, form.max_pairs,
               form.max_test_pairs, form.schedule, form.val_fraction, form.augment, form.augment_zoom,
-              form.augment_color, form.test_flip, form.device]
+              form.augment_color, form.test_flip, form.ema, form.device]
     svm = [form.features, form.seeds, form.svm_c]
     local = [form.k, form.test_sample]
     form.lr.setValue(0.0005)
@@ -240,11 +240,12 @@ def test_a_pairwise_ranker_gets_caps_on_its_pairs_suggested_and_the_config_carri
     assert form.config_kwargs()["max_pairs"] is None and form.config_kwargs()["max_test_pairs"] is None
 
 
-def test_schedule_validation_share_augmentation_and_test_flip_reach_the_config(view):
+def test_schedule_validation_share_augmentation_test_flip_and_weight_average_reach_the_config(view):
     form = view.form
     kwargs = form.config_kwargs()
     assert (kwargs["schedule"], kwargs["val_fraction"], kwargs["augment"], kwargs["test_flip"]) == ("none", 0.1,
                                                                                                      False, False)
+    assert kwargs["ema"] == 0.0 and form.ema.text() == "off"
     assert not form.augment_zoom.isEnabled() and form.augment_zoom.text() == "off"
     form.augment_zoom.setValue(0.15)  # kept aside while augmentation is off
     assert form.config_kwargs()["augment_zoom"] == 0.0
@@ -254,9 +255,10 @@ def test_schedule_validation_share_augmentation_and_test_flip_reach_the_config(v
     form.schedule.setCurrentText("cosine")
     form.val_fraction.setValue(0.0)
     form.test_flip.setChecked(True)
+    form.ema.setValue(0.98)
     config = view.config_factory(dataset="d.h5", out_dir="o", **form.config_kwargs())
     assert (config.schedule, config.val_fraction, config.augment, config.augment_zoom, config.augment_color,
-            config.test_flip) == ("cosine", 0.0, True, 0.15, 0.2, True)
+            config.test_flip, config.ema) == ("cosine", 0.0, True, 0.15, 0.2, True, 0.98)
 
 
 def fake_ranksvm(*, ctx, dataset, ranker, attributes=(), seeds=(0,), out_dir=None, **settings):
