@@ -397,6 +397,12 @@ class ExploreView(QWidget):
                         self.load_shipped(name)
                         break
 
+    def running_work(self) -> list[str]:
+        """What closing the window would stop: a generator being trained (it can be resumed)."""
+        if self.train_dialog is not None and self.train_dialog.runner.running:
+            return ["a generator training run (it can be resumed from its folder)"]
+        return []
+
     def shutdown(self) -> None:
         self._strip_timer.stop()
         self.live.close()

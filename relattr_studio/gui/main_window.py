@@ -280,7 +280,28 @@ class MainWindow(QMainWindow):
         self.store_label.setText("" if store is None else f"labels: {Path(store.path).name}  ·")
         self.store_label.setToolTip("" if store is None else str(store.path))
 
+    def running_work(self) -> list[str]:
+        """Long jobs that closing the window would stop, in words."""
+        work = ["a dataset job"] if self.runner.running else []
+        for view in self.views.values():
+            work += view.running_work() if hasattr(view, "running_work") else []
+        return work
+
+    def confirm_quit(self, work: list[str]) -> bool:
+        """Ask before closing stops running work (tests replace this)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self, "Quit RelAttr Studio?",
+            "Still running: " + "; ".join(work) + ".\n\nQuit and stop it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:
+        work = self.running_work()
+        if work and not self.confirm_quit(work):
+            event.ignore()
+            return
         if self.runner.running:
             self.runner.cancel()
             self.runner.wait(10.0)

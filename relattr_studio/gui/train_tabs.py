@@ -32,6 +32,10 @@ class LazyTab(QWidget):
         self.view()
         super().showEvent(event)
 
+    def running_work(self) -> list[str]:
+        """What the view is running that closing the window would stop (nothing if never built)."""
+        return self._view.running_work() if self._view is not None and hasattr(self._view, "running_work") else []
+
     def shutdown(self) -> None:
         if self._view is not None and hasattr(self._view, "shutdown"):
             self._view.shutdown()

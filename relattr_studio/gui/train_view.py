@@ -420,6 +420,11 @@ class TrainView(QWidget):
 
     # -- lifetime --------------------------------------------------------------------------
 
+    def running_work(self) -> list[str]:
+        """What closing the window would stop: the training run, if one is going."""
+        return ["a RankSVM run" if self._run_is_ranksvm else "a training run (its last checkpoint can be resumed)"] \
+            if self.runner.running else []
+
     def shutdown(self) -> None:
         self.session.events.disconnect_all(self)
         if self.runner.running:

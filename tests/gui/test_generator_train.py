@@ -108,6 +108,7 @@ def test_explore_opens_the_dialog_on_the_session_dataset_and_loads_what_it_made(
     dialog = view.open_train_dialog()
     assert dialog.isVisible() and dialog.dataset.text() == str(session.dataset_path)
     assert view.open_train_dialog() is dialog  # one per view
+    assert view.running_work() == []  # an idle dialog does not hold the window open
     path = save_generator(tmp_path / "made.pt", AttributeGenerator(["smiling", "young"], z_dim=2, width=4, hidden=8))
     dialog.result_path = str(path)
     dialog.open_button.setEnabled(True)

@@ -147,3 +147,18 @@ def test_a_session_with_a_dataset_open_shows_it_in_the_status_bar(qtbot, session
     assert "labels.sqlite" in w.store_label.text()
     session.set_dataset(None)
     assert w.dataset_label.text() == "No dataset"
+
+
+def test_closing_while_work_runs_asks_first_and_no_keeps_the_window(qtbot, installed_toy_faces, monkeypatch):
+    w = make_window(qtbot)
+    asked = []
+    answer = {"quit": False}
+    monkeypatch.setattr(w, "confirm_quit", lambda work: asked.append(list(work)) or answer["quit"])
+    assert w.running_work() == []  # never-built tabs run nothing
+    assert w.close() and asked == []  # nothing running: no question
+    w.show()
+    monkeypatch.setattr(w.views["train"], "running_work", lambda: ["a training run"])
+    assert not w.close() and w.isVisible()
+    assert asked == [["a training run"]]
+    answer["quit"] = True
+    assert w.close() and not w.isVisible()

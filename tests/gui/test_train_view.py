@@ -76,8 +76,10 @@ def test_cancel_stops_the_job(view, qtbot):
     from relattr_studio.gui import train_view
 
     view.job = lambda **kw: fake_train(**kw, steps=10_000, delay=0.002)
+    assert view.running_work() == []
     assert view.start()
     qtbot.waitUntil(lambda: view.curves.points("loss") > 3, timeout=5000)
+    assert view.running_work() and "training run" in view.running_work()[0]  # the window asks before quitting
     with qtbot.waitSignal(view.runner.cancelled, timeout=5000):
         view.cancel()
     assert "cancelled" in view.log.toPlainText()
