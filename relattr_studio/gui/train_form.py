@@ -42,6 +42,12 @@ def batching_names() -> list[str]:
     return list(BATCHINGS)
 
 
+def optimizer_names() -> list[str]:
+    from relattr_studio.training.config import OPTIMIZERS
+
+    return list(OPTIMIZERS)
+
+
 def schedule_names() -> list[str]:
     from relattr_studio.training.config import SCHEDULES
 
@@ -68,6 +74,11 @@ class TrainForm(QWidget):
         self.epochs = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=500, value=2.0, singleStep=1.0)
         self.batch_size = QSpinBox(minimum=2, maximum=1024, value=32)
         self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1.0, value=1e-3, singleStep=1e-4)
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(optimizer_names())
+        self.backbone_lr_scale = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=10.0, value=1.0, singleStep=0.05)
+        self.backbone_lr_scale.setToolTip("The backbone learns at this times the head's learning rate "
+                                          "(relattr train --backbone-lr-scale).")
         self.batching = QComboBox()
         self.batching.addItems(batching_names())
         self.max_pairs = QSpinBox(minimum=0, maximum=1_000_000, value=0, singleStep=8)
@@ -130,7 +141,9 @@ class TrainForm(QWidget):
         h = QFormLayout(hp_box)
         h.addRow("Epochs", self.epochs)
         h.addRow("Batch size (images)", self.batch_size)
+        h.addRow("Optimiser", self.optimizer)
         h.addRow("Learning rate", self.lr)
+        h.addRow("Backbone lr ×", self.backbone_lr_scale)
         h.addRow("Batching", self.batching)
         h.addRow("Pairs a step (max)", self.max_pairs)
         h.addRow("Test image pairs", self.max_test_pairs)
@@ -148,7 +161,8 @@ class TrainForm(QWidget):
         h.addRow("Test pairs (sample)", self.test_sample)
         h.addRow("Device", self.device)
         self._rows = {w: layout for layout in (f, h) for w in
-                      (self.backbone, self.weights, self.features, self.epochs, self.batch_size, self.lr,
+                      (self.backbone, self.weights, self.features, self.epochs, self.batch_size, self.optimizer,
+                       self.lr, self.backbone_lr_scale,
                        self.batching, self.max_pairs, self.max_test_pairs, self.schedule, self.val_fraction,
                        self.augment, self.augment_zoom, self.augment_color, self.test_flip, self.ema, self.seeds, self.svm_c,
                        self.k, self.test_sample, self.device)
@@ -175,7 +189,8 @@ class TrainForm(QWidget):
         from relattr_studio.modeling.catalog import PAIRWISE_RANKERS, RANKSVM_LL, is_ranksvm
 
         svm = is_ranksvm(ranker)
-        neural = (self.backbone, self.weights, self.epochs, self.batch_size, self.lr, self.batching,
+        neural = (self.backbone, self.weights, self.epochs, self.batch_size, self.optimizer, self.lr,
+                  self.backbone_lr_scale, self.batching,
                   self.max_pairs, self.max_test_pairs, self.schedule, self.val_fraction, self.augment,
                   self.augment_zoom, self.augment_color, self.test_flip, self.ema, self.device)
         shown = {**{w: not svm for w in neural}, self.features: svm, self.seeds: svm, self.svm_c: svm,
@@ -193,9 +208,15 @@ class TrainForm(QWidget):
         self.augment_color.setEnabled(on)
 
     def _suggest(self, backbone: str) -> None:
-        """A small CNN trains from scratch (Adam 1e-3); ImageNet nets use the paper's 1e-4."""
+        """A small CNN trains from scratch (the ``scratch`` preset: Adam 1e-3 everywhere); ImageNet
+        nets start from the paper's setting (the ``paper`` preset: RMSProp 1e-4, backbone x0.1)."""
+        from relattr_studio.training.config import PRESETS
+
         scratch = backbone == "small-cnn"
-        self.lr.setValue(1e-3 if scratch else 1e-4)
+        preset = PRESETS["scratch" if scratch else "paper"]
+        self.optimizer.setCurrentText(preset["optimizer"])
+        self.lr.setValue(preset["lr"])
+        self.backbone_lr_scale.setValue(preset["backbone_lr_scale"])
         self.weights.setCurrentIndex(1 if scratch else 0)
         self.weights.setEnabled(not scratch)
 
@@ -238,15 +259,15 @@ class TrainForm(QWidget):
 
     def config_kwargs(self) -> dict:
         """TrainConfig fields chosen here (dataset and output folder come from the view)."""
-        scratch = self.backbone.currentText() == "small-cnn"
         return dict(attributes=tuple(self.checked_attributes()), ranker=self.ranker.currentText(),
                     backbone=self.backbone.currentText(), weights=self.weights.currentData(),
                     epochs=float(self.epochs.value()), batch_size=int(self.batch_size.value()),
-                    lr=float(self.lr.value()), batching=self.batching.currentText(), seed=int(self.seed.value()),
+                    optimizer=self.optimizer.currentText(), lr=float(self.lr.value()),
+                    backbone_lr_scale=float(self.backbone_lr_scale.value()), batching=self.batching.currentText(), seed=int(self.seed.value()),
                     max_pairs=self.max_pairs.value() or None, max_test_pairs=self.max_test_pairs.value() or None,
                     schedule=self.schedule.currentText(), val_fraction=float(self.val_fraction.value()),
                     augment=self.augment.isChecked(),
                     augment_zoom=float(self.augment_zoom.value()) if self.augment.isChecked() else 0.0,
                     augment_color=float(self.augment_color.value()) if self.augment.isChecked() else 0.0,
-                    test_flip=self.test_flip.isChecked(), ema=float(self.ema.value()), device=self.device.currentText(),
-                    **({"optimizer": "adam", "backbone_lr_scale": 1.0} if scratch else {}))
+                    test_flip=self.test_flip.isChecked(), ema=float(self.ema.value()),
+                    device=self.device.currentText())

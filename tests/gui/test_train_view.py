@@ -188,7 +188,8 @@ def _row_shown(form, widget) -> bool:
 
 def test_choosing_ranksvm_shows_only_its_settings_and_switching_back_restores_them(view):
     form = view.form
-    neural = [form.backbone, form.weights, form.epochs, form.batch_size, form.lr, form.batching, form.max_pairs,
+    neural = [form.backbone, form.weights, form.epochs, form.batch_size, form.optimizer, form.lr,
+              form.backbone_lr_scale, form.batching, form.max_pairs,
               form.max_test_pairs, form.schedule, form.val_fraction, form.augment, form.augment_zoom,
               form.augment_color, form.test_flip, form.ema, form.device]
     svm = [form.features, form.seeds, form.svm_c]
@@ -456,3 +457,18 @@ def test_a_new_run_does_not_show_the_previous_runs_speed(qtbot, session):
         pass
     assert view.speed_label.text() == ""
     view.shutdown()
+
+
+def test_the_backbone_suggests_its_preset_and_the_optimiser_settings_reach_the_config(view):
+    form = view.form
+    form.backbone.setCurrentText("small-cnn")
+    kwargs = form.config_kwargs()
+    assert (kwargs["optimizer"], kwargs["lr"], kwargs["backbone_lr_scale"]) == ("adam", 1e-3, 1.0)
+    form.backbone.setCurrentText("efficientnet-lite0")
+    kwargs = form.config_kwargs()
+    assert (kwargs["optimizer"], kwargs["lr"], kwargs["backbone_lr_scale"]) == ("rmsprop", 1e-4, 0.1)
+    form.optimizer.setCurrentText("adam")  # the README's PubFig recipe
+    form.lr.setValue(1e-3)
+    form.backbone_lr_scale.setValue(0.3)
+    config = view.config_factory(dataset="d.h5", out_dir="o", **form.config_kwargs())
+    assert (config.optimizer, config.lr, config.backbone_lr_scale) == ("adam", 1e-3, 0.3)
