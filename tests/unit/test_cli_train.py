@@ -107,3 +107,23 @@ def test_training_flags_reach_the_config():
     default = _config(build_parser().parse_args(["train", "--dataset", "d.h5", "--out", "o"]))
     assert (default.max_pairs, default.max_test_pairs, default.val_fraction, default.test_flip) == (None, None, 0.1, False)
     assert (default.augment, default.augment_zoom, default.augment_color) == (False, 0.0, 0.0)
+
+
+def test_weight_average_dropout_and_drop_path_flags_reach_the_config_or_are_refused():
+    from relattr_studio.cli import build_parser
+    from relattr_studio.cli.train_commands import _config
+    from relattr_studio.core.errors import RelAttrError
+
+    parse = build_parser().parse_args
+    c = _config(parse(["train", "--dataset", "d.h5", "--backbone", "efficientnet-lite0", "--ema", "0.98",
+                       "--dropout", "0.3", "--drop-path", "0.2", "--backbone-lr-scale", "0.3", "--out", "o"]))
+    assert (c.ema, c.ranker_options, c.backbone_options["drop_path"], c.backbone_lr_scale) == (0.98, {"dropout": 0.3},
+                                                                                               0.2, 0.3)
+    default = _config(parse(["train", "--dataset", "d.h5", "--out", "o"]))
+    assert (default.ema, default.ranker_options, "drop_path" in default.backbone_options) == (0.0, {}, False)
+    with pytest.raises(RelAttrError, match="RankNet option"):
+        _config(parse(["train", "--dataset", "d.h5", "--ranker", "dacrl", "--dropout", "0.3", "--out", "o"]))
+    with pytest.raises(RelAttrError, match="efficientnet-lite0 option"):
+        _config(parse(["train", "--dataset", "d.h5", "--drop-path", "0.2", "--out", "o"]))
+    with pytest.raises(RelAttrError, match="weight-average decay"):
+        _config(parse(["train", "--dataset", "d.h5", "--ema", "1.5", "--out", "o"]))
