@@ -104,6 +104,7 @@ class Shooter:
         self.app.setApplicationName("RelAttr Studio")
         self.out = out
         self.window = MainWindow()
+        self.window.confirm_quit = lambda work: True  # never a modal question under Xvfb
         self.window.resize(*SIZE)
         self.window.show()
         self.settle(0.3)

@@ -51,7 +51,8 @@ def register(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=None)
     p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
     p.add_argument("--ema", type=float, default=None, metavar="DECAY",
-                   help="validate, test and save a moving average of the weights (e.g. 0.98 a step)")
+                   help="validate, test and save a moving average of the weights; its decay a step rises "
+                        "as (1 + n) / (10 + n) up to DECAY (e.g. 0.98)")
     p.add_argument("--dropout", type=float, default=None, help="ranknet: dropout on the features before the rank units")
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--patience", type=int, default=None)

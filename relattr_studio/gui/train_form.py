@@ -108,8 +108,9 @@ class TrainForm(QWidget):
         self.test_flip = QCheckBox("average each test margin with the mirror images'")
         self.ema = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=0.999, value=0.0, singleStep=0.01)
         self.ema.setSpecialValueText("off")
-        self.ema.setToolTip("Validate, test and save a moving average of the weights, with this decay a step "
-                            "(0.98 averages over about the last 50 steps), as relattr train --ema.")
+        self.ema.setToolTip("Validate, test and save a moving average of the weights, as relattr train --ema. "
+                            "The decay a step rises to this value: (1 + n) / (10 + n) at step n until then, so "
+                            "the average follows the weights closely early on.")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.device = QComboBox()
         self.device.addItems(DEVICES)

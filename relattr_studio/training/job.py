@@ -297,7 +297,9 @@ class RankerTrainer:
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
-        self._sync_buffers()
+        # the scoring model's own buffers: after early stopping the average holds the best
+        # step's weights and BatchNorm statistics, which the raw model's must not overwrite
+        D.sync_buffers(self.scoring_model, self.env)
         acc = evaluate_pairs(self.scoring_model, self.bank, self.pairs, self.device, attribute_ids=self.attribute_ids,
                              amp=self.amp, split=Split.TEST, ctx=self.ctx, max_pairs=self.config.max_test_pairs,
                              test_flip=self.config.test_flip)

@@ -265,5 +265,7 @@ def test_efficientnet_drop_path_acts_in_training_only():
         assert torch.equal(plain.eval()(x), dropping.eval()(x))  # nothing at test time
         plain.train(), dropping.train()
         assert not torch.allclose(plain(x), dropping(x))
-    with pytest.raises(ValueError):
+    from relattr_studio.core.errors import RelAttrError
+
+    with pytest.raises(RelAttrError, match="drop_path"):  # a message in the CLI, not a traceback
         build_backbone("efficientnet-lite0", weights=None, drop_path=1.0)

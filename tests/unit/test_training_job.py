@@ -138,3 +138,18 @@ def test_weight_average_follows_the_bias_corrected_decay():
     assert not average.model.weight.requires_grad and not average.model.training
     with pytest.raises(ValueError):
         step_module.WeightAverage(model, decay=1.0)
+
+
+def test_early_stopping_with_a_weight_average_keeps_the_best_steps_batchnorm_statistics(toy, tmp_path):
+    from relattr_studio.training.checkpoint import read_checkpoint
+    from relattr_studio.training.job import RankerTrainer
+
+    trainer = RankerTrainer(tiny(toy, tmp_path, steps=16, eval_every=2, ema=0.8, patience=100, freeze_bn="off",
+                                 val_fraction=0.3))
+    result = trainer.run()
+    assert trainer.best is not None
+    best = trainer.best_state
+    saved = read_checkpoint(result.checkpoint)["state_dict"]
+    stats = [k for k in best if k.endswith("running_mean")]
+    assert stats and all(torch.equal(saved[k], best[k]) for k in stats)
+    assert all(torch.equal(saved[k], best[k]) for k in best)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from relattr_studio.core.errors import RelAttrError
 from relattr_studio.modeling.backbones.base import Backbone, Preprocess
 from relattr_studio.modeling.backbones.registry import BACKBONES
 from relattr_studio.modeling.backbones.weights_files import WeightsArg, resolve_weights
@@ -110,7 +111,7 @@ class EfficientNetLite0Backbone(Backbone):
     def __init__(self, *, image_size: int = 224, drop_path: float = 0.0):
         super().__init__()
         if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f"drop_path must lie in [0, 1), not {drop_path}")
+            raise RelAttrError(f"efficientnet-lite0 drop_path must lie in [0, 1), not {drop_path}")
         n_blocks = sum(stage[0] for stage in LITE0_STAGES)
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = _bn(STEM_CHANNELS)

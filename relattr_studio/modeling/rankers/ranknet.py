@@ -64,8 +64,11 @@ class RankNetRanker(PointwiseRanker):
         return ranknet_loss(score_i, score_j, target)
 
     def config(self) -> dict:
-        return {"attributes": list(self.attributes), "backbone": self.backbone_name,
-                "backbone_options": dict(self.backbone_options), "dropout": self.dropout}
+        config = {"attributes": list(self.attributes), "backbone": self.backbone_name,
+                  "backbone_options": dict(self.backbone_options)}
+        if self.dropout:  # only when used: files without it stay readable by earlier versions
+            config["dropout"] = self.dropout
+        return config
 
 
 @RANKERS.register("ranknet", "RankNet: CNN backbone + one linear rank unit per attribute (Souri et al.)")
