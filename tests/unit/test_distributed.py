@@ -43,7 +43,12 @@ def test_two_gloo_processes_train_exactly_what_one_process_trains(tmp_path):
     """Siamese batching shards each global batch of pairs between the ranks, and DDP averages
     the gradients, so with BatchNorm statistics frozen (batch statistics are per rank) two
     processes of 16 images must end at the weights one process of 32 images ends at (the
-    gradients of one step agree to a relative 4e-6)."""
+    gradients of one step agree to a relative 4e-6). Not bit for bit: the ranks convolve 8
+    images where one process convolves 16, the kernels round differently, and a rounding that
+    moves a pre-activation across zero flips its ReLU, so the distance grows over the steps.
+    Measured: 0.6 % of the distance the weights moved (global norm; 1.6 % at worst on one
+    BatchNorm bias) on one CPU, under 0.1 % on another; ranks that do not share their gradients
+    (no DDP wrapper) end 70 % of it apart. The bound is 5 %."""
     from relattr_studio.training.checkpoint import build_ranker, read_checkpoint
 
     threads = torch.get_num_threads()
@@ -60,14 +65,16 @@ def test_two_gloo_processes_train_exactly_what_one_process_trains(tmp_path):
     w1 = read_checkpoint(one)["state_dict"]
     w2 = read_checkpoint(two[0][1])["state_dict"]
     assert w1.keys() == w2.keys()
-    worst = max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1)
+    norm = lambda d: sum(float((v.float() ** 2).sum()) for v in d.values()) ** 0.5  # noqa: E731
     # and the comparison is not vacuous: training moved the weights away from where they began
     torch.manual_seed(0)  # as the trainer seeds before it builds the model
     w0 = build_ranker("ranknet", attributes=["smiling"], backbone="small-cnn", weights=None,
                       backbone_options={"width": 8, "image_size": 32}).state_dict()
-    moved = max(float((w1[k].float() - w0[k].float()).abs().max()) for k in w1)
-    print(f"largest weight difference, 2 processes vs 1: {worst:.2e}; moved from the start: {moved:.2e}")
-    assert moved > 1e-4 and worst < 1e-3 * moved, (worst, moved)
+    floats = [k for k in w1 if w1[k].is_floating_point()]
+    apart = norm({k: w1[k] - w2[k] for k in floats})
+    moved = norm({k: w1[k] - w0[k] for k in floats})
+    print(f"weight distance, 2 processes vs 1: {apart:.2e}; moved from the start: {moved:.2e}")
+    assert moved > 1e-4 and apart < 0.05 * moved, (apart, moved)
 
 
 @pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else (lambda f: f)
