@@ -16,9 +16,8 @@ a VAL split and ``local=False`` the seeds give identical rows.
 
 from __future__ import annotations
 
-import numbers
-
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
