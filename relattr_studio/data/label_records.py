@@ -205,6 +205,38 @@ class PendingPair:
     priority: float = 0.0
     origin: str = ""
     created_utc: str = ""
+    batch_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch of queued pairs and how far its labeling has come.
+
+    ``judged`` counts entries with an effective judgement that is not a discard,
+    ``discarded`` those judged "can't tell", ``pending`` the rest; they add up to ``total``.
+    ``details`` is the free-form JSON the maker stored (round number, generator id, ...).
+    """
+
+    id: int
+    name: str
+    origin: str
+    created_utc: str
+    total: int
+    judged: int
+    discarded: int
+    pending: int
+    details: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.pending == 0
+
+    def describe(self) -> str:
+        """E.g. ``round 3: 37 of 50 judged, 2 discarded``."""
+        text = f"{self.name}: {self.judged + self.discarded} of {self.total} judged"
+        if self.discarded:
+            text += f" ({self.discarded} can't tell)"
+        return text
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ with ``PRAGMA application_id`` (so another program's database is refused instead
 written into) and versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds the steps
 that bring an older file up to :data:`SCHEMA_VERSION`, each run in one transaction.
 
-Tables (version 1)::
+Tables (version 2)::
 
     datasets          a dataset file by content fingerprint; name and path as last seen
     images            pixels of generated images as PNG, content-addressed (sha256 of the
                       raw pixels), shared by every judgement and queue entry showing them
     generated_images  one generated image: image hash, generator model id, latents y and z
                       (float32 little-endian BLOBs)
-    pending           the labeling queue: pairs waiting for a judgement
+    batches           a named set of queued pairs: origin ("explore", "attic round 3", ...),
+                      when it was made, free-form JSON details (version 2)
+    pending           the labeling queue: pairs waiting for a judgement, each in at most one
+                      batch (``batch_id``, version 2)
     judgements        one row per judgement, never updated or deleted
     undos             one row per undo, naming the judgement it retracts
     dataset_imports   which judgements went into which dataset file's pairs table
@@ -31,7 +34,7 @@ from typing import Callable
 
 from relattr_studio.core.errors import DataFileError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x52414C53  # "RALS": RelAttr label store
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -116,9 +119,25 @@ CREATE VIEW effective_judgements AS
     SELECT * FROM judgements j WHERE NOT EXISTS (SELECT 1 FROM undos u WHERE u.judgement_id = j.id);
 """
 
+# Version 2: batches. A batch is what a person is asked to label to the end ("round 3: 37 of
+# 50 judged"); queue entries made before it (version 1) belong to no batch.
+SCHEMA_V2 = """
+CREATE TABLE batches (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL,
+    origin       TEXT NOT NULL DEFAULT '',
+    created_utc  TEXT NOT NULL,
+    created_unix REAL NOT NULL,
+    details      TEXT NOT NULL DEFAULT '{}'
+);
+ALTER TABLE pending ADD COLUMN batch_id INTEGER REFERENCES batches(id);
+CREATE INDEX pending_by_batch ON pending (batch_id, id) WHERE batch_id IS NOT NULL;
+"""
+
 # version v -> the step that turns a version-v file into version v + 1 (inside a transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda c: _run_script(c, SCHEMA_V1),
+    1: lambda c: _run_script(c, SCHEMA_V2),
 }
 
 _HINT_NOT_STORE = "choose a labels file made by RelAttr Studio, or a new file name"

@@ -28,10 +28,11 @@ dataset import.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.types import Split
 from relattr_studio.data import label_schema as _schema
 from relattr_studio.data.label_records import (  # noqa: F401 - re-exported: the store's public types
-    DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, ImportResult, Judgement, JudgementRecord, Pair,
+    BatchInfo, DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, ImportResult, Judgement, JudgementRecord, Pair,
     PendingPair, _PAIR_JOINS, _PAIR_SELECT, _default_annotator, _float32_blob, _now, _pair_from_row,
     dataset_fingerprint, decode_png, encode_png, pixel_hash,
 )
@@ -335,75 +336,152 @@ class LabelStore:
 
     # -- the labeling queue -----------------------------------------------------------------------
 
-    def enqueue(self, pair: Pair, attribute: str, *, priority: float = 0.0, origin: str = "") -> int:
+    def enqueue(self, pair: Pair, attribute: str, *, priority: float = 0.0, origin: str = "",
+                batch: int | None = None) -> int:
         """Put a pair in the labeling queue; returns the entry's id. Higher priority comes first."""
-        return self.enqueue_many([pair], attribute, priority=priority, origin=origin)[0]
+        return self.enqueue_many([pair], attribute, priority=priority, origin=origin, batch=batch)[0]
 
-    def enqueue_many(self, pairs: Iterable[Pair], attribute: str, *, priority: float = 0.0,
-                     origin: str = "") -> list[int]:
-        """Queue several pairs in one transaction; returns their ids in order."""
-        if not attribute:
+    def enqueue_many(self, pairs: Iterable[Pair], attribute: str | Sequence[str], *, priority: float = 0.0,
+                     origin: str = "", batch: int | None = None) -> list[int]:
+        """Queue several pairs in one transaction; returns their ids in order.
+
+        ``attribute`` is one name for all pairs or one name per pair. ``batch`` (an id from
+        :meth:`create_batch`) puts them in that batch.
+        """
+        pairs = list(pairs)
+        names = [attribute] * len(pairs) if isinstance(attribute, str) else list(attribute)
+        if len(names) != len(pairs):
+            raise ValueError(f"{len(names)} attribute names for {len(pairs)} pairs")
+        if not all(names):
             raise ValueError("a queue entry needs an attribute name")
         created_utc, _ = _now()
         ids = []
         with self._write("queue pairs") as c:
-            for pair in pairs:
+            if batch is not None and not c.execute("SELECT 1 FROM batches WHERE id = ?", (int(batch),)).fetchone():
+                raise ValueError(f"no batch {batch} in {self.path}")
+            for pair, name in zip(pairs, names):
                 cur = c.execute(
-                    "INSERT INTO pending (created_utc, attribute, priority, origin, kind, dataset_id, a, b, pair_row,"
-                    " gen_a, gen_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (created_utc, attribute, float(priority), origin, *self._pair_values(c, pair)))
+                    "INSERT INTO pending (created_utc, attribute, priority, origin, batch_id, kind, dataset_id, a, b,"
+                    " pair_row, gen_a, gen_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (created_utc, name, float(priority), origin, None if batch is None else int(batch),
+                     *self._pair_values(c, pair)))
                 ids.append(cur.lastrowid)
         return ids
 
+    # -- batches ----------------------------------------------------------------------------------
+
+    def create_batch(self, name: str, *, origin: str = "", details: dict | None = None,
+                     pairs: Iterable[Pair] = (), attributes: str | Sequence[str] = (),
+                     priority: float = 0.0) -> BatchInfo:
+        """A new batch (e.g. ``"attic round 3"``), with ``pairs`` queued in it, all in one transaction.
+
+        ``attributes``: one name for every pair or one per pair. ``details`` is stored as JSON
+        (round number, generator and control-module ids, ...). Returns the batch's summary.
+        """
+        import json
+
+        if not name:
+            raise ValueError("a batch needs a name")
+        pairs = list(pairs)
+        names = [attributes] * len(pairs) if isinstance(attributes, str) else list(attributes)
+        if len(names) != len(pairs) or not all(names):
+            raise ValueError(f"give one attribute name for all pairs or one per pair ({len(pairs)} pairs)")
+        created_utc, created_unix = _now()
+        text = json.dumps(details or {}, sort_keys=True, default=str)
+        with self._write("make a batch") as c:
+            batch_id = c.execute("INSERT INTO batches (name, origin, created_utc, created_unix, details)"
+                                 " VALUES (?, ?, ?, ?, ?)", (name, origin, created_utc, created_unix, text)).lastrowid
+            for pair, attribute in zip(pairs, names):
+                c.execute("INSERT INTO pending (created_utc, attribute, priority, origin, batch_id, kind, dataset_id,"
+                          " a, b, pair_row, gen_a, gen_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (created_utc, attribute, float(priority), origin, batch_id, *self._pair_values(c, pair)))
+        return self.batch(batch_id)
+
+    _BATCH_SUMMARY = """
+        SELECT b.id, b.name, b.origin, b.created_utc, b.details, count(p.id),
+               coalesce(sum(j.labeled = 1), 0), coalesce(sum(j.labeled = 0), 0)
+        FROM batches b LEFT JOIN pending p ON p.batch_id = b.id
+        LEFT JOIN (SELECT pending_id, max(label IS NOT NULL) AS labeled FROM effective_judgements
+                   WHERE pending_id IS NOT NULL GROUP BY pending_id) j ON j.pending_id = p.id
+    """
+
+    @staticmethod
+    def _batch_info(r: Sequence[Any]) -> BatchInfo:
+        import json
+
+        total, judged, discarded = int(r[5]), int(r[6]), int(r[7])
+        return BatchInfo(r[0], r[1], r[2], r[3], total, judged, discarded, total - judged - discarded,
+                         json.loads(r[4] or "{}"))
+
+    def batch(self, batch_id: int) -> BatchInfo:
+        """One batch's summary; KeyError if there is no such batch."""
+        with self._read("read a batch") as c:
+            row = c.execute(self._BATCH_SUMMARY + " WHERE b.id = ? GROUP BY b.id", (int(batch_id),)).fetchone()
+        if row is None:
+            raise KeyError(f"no batch {batch_id} in {self.path}")
+        return self._batch_info(row)
+
+    def batches(self) -> list[BatchInfo]:
+        """Every batch, oldest first, with its counts of judged, discarded and pending pairs."""
+        with self._read("read the batches") as c:
+            rows = c.execute(self._BATCH_SUMMARY + " GROUP BY b.id ORDER BY b.id").fetchall()
+        return [self._batch_info(r) for r in rows]
+
     def pending(self, attribute: str | None = None, *, limit: int | None = None,
                 with_pixels: bool = True, labelable_with: str | None = None,
-                exclude: Iterable[int] = ()) -> list[PendingPair]:
+                exclude: Iterable[int] = (), batch: int | None = None) -> list[PendingPair]:
         """Queue entries without an effective judgement, highest priority first, then oldest.
 
         A judgement by anyone marks an entry done; undoing that judgement makes it pending
         again. Generated images carry their pixels unless ``with_pixels=False``.
         ``labelable_with`` (a dataset fingerprint) keeps generated pairs and that dataset's
-        pairs only; ``exclude`` leaves out entries by id (those already handed out).
+        pairs only; ``exclude`` leaves out entries by id (those already handed out);
+        ``batch`` keeps that batch's entries, in the order they were queued.
         """
+        where, args = self._pending_filters(attribute, labelable_with, batch)
+        excluded = [int(i) for i in exclude]
+        if excluded:
+            where.append(f"x.id NOT IN ({','.join('?' * len(excluded))})")
+            args.extend(excluded)
+        order = "x.id" if batch is not None else "x.priority DESC, x.id"
+        sql = (f"SELECT x.id, x.attribute, x.priority, x.origin, x.created_utc, x.batch_id, {_PAIR_SELECT}"
+               f" FROM pending x {_PAIR_JOINS} WHERE {' AND '.join(where)} ORDER BY {order}")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._read("read the labeling queue") as c:
+            rows = c.execute(sql, args).fetchall()
+        items = [PendingPair(r[0], r[1], _pair_from_row(r[6:]), r[2], r[3], r[4], r[5]) for r in rows]
+        if with_pixels:
+            items = [dataclasses.replace(i, pair=self.with_pixels(i.pair)) for i in items]
+        return items
+
+    @staticmethod
+    def _pending_filters(attribute: str | None, labelable_with: str | None,
+                         batch: int | None) -> tuple[list[str], list[Any]]:
         where = ["NOT EXISTS (SELECT 1 FROM effective_judgements j WHERE j.pending_id = x.id)"]
         args: list[Any] = []
         if attribute is not None:
             where.append("x.attribute = ?")
             args.append(attribute)
         if labelable_with is not None:
-            where.append("(x.kind = 'generated' OR d.fingerprint = ?)")
+            where.append("(x.kind = 'generated' OR x.dataset_id = (SELECT id FROM datasets WHERE fingerprint = ?))")
             args.append(labelable_with)
-        excluded = [int(i) for i in exclude]
-        if excluded:
-            where.append(f"x.id NOT IN ({','.join('?' * len(excluded))})")
-            args.extend(excluded)
-        sql = (f"SELECT x.id, x.attribute, x.priority, x.origin, x.created_utc, {_PAIR_SELECT}"
-               f" FROM pending x {_PAIR_JOINS} WHERE {' AND '.join(where)} ORDER BY x.priority DESC, x.id")
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._read("read the labeling queue") as c:
-            rows = c.execute(sql, args).fetchall()
-        items = [PendingPair(r[0], r[1], _pair_from_row(r[5:]), r[2], r[3], r[4]) for r in rows]
-        if with_pixels:
-            items = [PendingPair(i.id, i.attribute, self.with_pixels(i.pair), i.priority, i.origin, i.created_utc)
-                     for i in items]
-        return items
+        if batch is not None:
+            where.append("x.batch_id = ?")
+            args.append(int(batch))
+        return where, args
 
     def next_pending(self, attribute: str | None = None) -> PendingPair | None:
         """The next pair to label (of ``attribute``, if given), or None when the queue is empty."""
         items = self.pending(attribute, limit=1)
         return items[0] if items else None
 
-    def pending_count(self, attribute: str | None = None) -> int:
-        """How many queue entries :meth:`pending` would return."""
-        sql = ("SELECT count(*) FROM pending x WHERE NOT EXISTS"
-               " (SELECT 1 FROM effective_judgements j WHERE j.pending_id = x.id)")
-        args: tuple = ()
-        if attribute is not None:
-            sql += " AND x.attribute = ?"
-            args = (attribute,)
+    def pending_count(self, attribute: str | None = None, *, labelable_with: str | None = None,
+                      batch: int | None = None) -> int:
+        """How many queue entries :meth:`pending` would return with these filters."""
+        where, args = self._pending_filters(attribute, labelable_with, batch)
         with self._read("count the labeling queue") as c:
-            return c.execute(sql, args).fetchone()[0]
+            return c.execute(f"SELECT count(*) FROM pending x WHERE {' AND '.join(where)}", args).fetchone()[0]
 
     # -- integrity, export, import ----------------------------------------------------------------
 

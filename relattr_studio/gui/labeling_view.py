@@ -5,7 +5,10 @@ Keys (whenever the view is shown, see ``labeling_keys``): Left / A = left more, 
 
 Every judgement is committed to the label store before the next pair is shown; the next
 pairs are prefetched (decoded into pixmaps) while the person looks at the current one, so
-the new pair is on screen within a frame of the key.
+the new pair is on screen within a frame of the key. Pairs come from a labeling source of the
+data layer (``data/labeling_sources.py``): the store's queue first, then the dataset's train
+pairs (or random pairs), or one batch to its end. Pairs queued anywhere in the window
+(``session.queue_changed``) are the next ones shown, and the queue count says how many wait.
 Run alone with fake data: ``python -m relattr_studio.gui.labeling_view``.
 """
 
@@ -23,7 +26,10 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.imaging import pixmap_from_array
 from relattr_studio.gui.labeling_keys import LabelingKeys
 from relattr_studio.gui.labeling_progress import LabelingProgress
-from relattr_studio.gui.pair_source import DATASET_PAIRS, RANDOM_PAIRS, PairSource, PairTask
+from relattr_studio.data.labeling_sources import (
+    DATASET_PAIRS, QUEUE, RANDOM_PAIRS, BatchSource, LabeledPairs, LabelingSource, PairTask, QueueFirst, QueueSource,
+    labeling_source, record_task,
+)
 from relattr_studio.gui.widgets import ImageCanvas
 
 CONFIDENCE = {1: 1 / 3, 2: 2 / 3, 3: 1.0}
@@ -42,7 +48,8 @@ class LabelingView(QWidget):
         super().__init__(parent)
         self.session = session
         self.seed = seed
-        self.source: PairSource | None = None
+        self.source: LabelingSource | None = None
+        self.labeled: LabeledPairs | None = None  # this dataset's judged pairs, for the progress bars
         self.current: Prepared | None = None
         self.upcoming: deque[Prepared] = deque()
         self.history: list[Prepared] = []
@@ -58,6 +65,8 @@ class LabelingView(QWidget):
         session.events.dataset.connect(self._on_dataset)
         session.events.label_store.connect(self._on_store)
         session.events.attribute.connect(self._on_session_attribute)
+        session.events.queue_changed.connect(self._on_queue_changed)
+        session.events.labels_changed.connect(self._on_labels_changed)
         self._on_dataset(session.dataset)
 
     # -- layout -----------------------------------------------------------------------------
@@ -65,8 +74,8 @@ class LabelingView(QWidget):
     def _build(self) -> None:
         self.attribute_box = QComboBox()
         self.mode_box = QComboBox()
-        self.mode_box.addItem("Dataset train pairs not yet labeled", DATASET_PAIRS)
-        self.mode_box.addItem("Random pairs of images", RANDOM_PAIRS)
+        self.mode_box.setMinimumContentsLength(34)
+        self._fill_modes()
         for box in (self.attribute_box, self.mode_box):
             box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.attribute_box.activated.connect(self._on_attribute_chosen)
@@ -77,6 +86,11 @@ class LabelingView(QWidget):
         top.addSpacing(12)
         top.addWidget(QLabel("Pairs"))
         top.addWidget(self.mode_box)
+        top.addSpacing(12)
+        self.queue_count = QLabel()
+        self.queue_count.setToolTip("Pairs waiting in the label store's queue (sent from Explore, an active-learning "
+                                    "round, ...); they are shown before anything else.")
+        top.addWidget(self.queue_count)
         top.addStretch(1)
         self.saved = QLabel()
         self.saved.setMinimumWidth(230)
@@ -153,6 +167,7 @@ class LabelingView(QWidget):
         self.restart()
 
     def _on_store(self, _store) -> None:
+        self._fill_modes()
         self.restart()
 
     def _on_attribute_chosen(self, _index: int) -> None:
@@ -163,18 +178,60 @@ class LabelingView(QWidget):
         self.attribute_box.setCurrentIndex(max(0, self.attribute_box.findData(name)))
         self.restart()
 
+    def _fill_modes(self) -> None:
+        """Where pairs come from: the queue then the dataset (default), and each open batch."""
+        box, store = self.mode_box, self.session.label_store
+        current = box.currentData()
+        box.blockSignals(True)
+        box.clear()
+        box.addItem("Queue, then dataset train pairs not yet labeled", DATASET_PAIRS)
+        box.addItem("Queue, then random pairs of images", RANDOM_PAIRS)
+        box.addItem("Queue only", QUEUE)
+        if store is not None:
+            try:
+                for info in store.batches():
+                    box.addItem(f"Batch · {info.describe()}", ("batch", info.id))
+            except RelAttrError as err:
+                self.session.show_status(str(err))
+        box.setCurrentIndex(max(0, box.findData(current)))
+        box.blockSignals(False)
+
+    def _on_queue_changed(self, _added) -> None:
+        """Pairs were queued: they come next (after the pair on screen), with no other action."""
+        self._fill_modes()
+        if isinstance(self.source, QueueFirst):
+            # Prefetched pairs of the dataset go back to it, so the queue's pairs come first.
+            keep = [p for p in self.upcoming if p.task.origin == QUEUE]
+            for p in reversed([p for p in self.upcoming if p.task.origin != QUEUE]):
+                self.source.give_back(p.task)
+            self.upcoming = deque(keep)
+        if self.current is None:
+            self._advance()
+        else:
+            self._prefetch_timer.start()
+        self._refresh_progress()
+
+    def _on_labels_changed(self, _none) -> None:
+        self._refresh_queue_count()
+
     def restart(self) -> None:
-        """Start over from the pair source (dataset, store, attribute or mode changed)."""
+        """Start over from the labeling source (dataset, store, attribute or mode changed)."""
         ds, store = self.session.dataset, self.session.label_store
         self.upcoming.clear()
         self.history.clear()
         self.current = None
         self.source = None
-        if ds is not None:
+        self.labeled = None
+        mode = self.mode_box.currentData()
+        batch = None
+        if isinstance(mode, tuple):
+            mode, batch = mode
+        if ds is not None or (store is not None and mode in (QUEUE, "batch")):
             try:
-                self.source = PairSource(ds, store, attribute=self.attribute_box.currentData(),
-                                         mode=self.mode_box.currentData(), seed=self.seed)
-            except RelAttrError as err:
+                self.labeled = LabeledPairs(ds, store) if ds is not None else None
+                self.source = labeling_source(ds, store, mode=mode, batch=batch, seed=self.seed,
+                                              attribute=self.attribute_box.currentData(), labeled=self.labeled)
+            except (RelAttrError, KeyError) as err:
                 self.session.show_status(str(err))
         self._advance()
         self._refresh_progress()
@@ -212,12 +269,13 @@ class LabelingView(QWidget):
             return False
         conf = CONFIDENCE.get(self.confidence_level) if self.confidence_level else None
         try:
-            store.record(cur.task.pair, cur.task.attribute, Judgement(judgement), left_is_a=cur.task.left_is_a,
-                         confidence=conf, pending_id=None if cur.task.pending is None else cur.task.pending.id)
+            record_task(store, cur.task, Judgement(judgement), confidence=conf)
         except RelAttrError as err:
             self._flash(f"Not saved: {err}", error=True)
             return False
         self.source.mark_labeled(cur.task)
+        if self.labeled is not None:
+            self.labeled.mark(cur.task)
         self.history.append(cur)
         self.judged_this_session += 1
         self._advance()
@@ -238,6 +296,8 @@ class LabelingView(QWidget):
             return False
         previous = self.history.pop()
         self.source.forget_labeled(previous.task)
+        if self.labeled is not None:
+            self.labeled.forget(previous.task)
         if self.current is not None:
             self.upcoming.appendleft(self.current)
         self.judged_this_session = max(0, self.judged_this_session - 1)
@@ -269,8 +329,11 @@ class LabelingView(QWidget):
         if prepared is None:
             self.left.set_pixmap(None)
             self.right.set_pixmap(None)
-            if self.session.dataset is None:
+            if self.session.dataset is None and self.source is None:
                 self.question.setText("Open a dataset to start labeling")
+            elif isinstance(self.source, BatchSource):
+                self.question.setText("This batch is labeled to the end")
+                self.detail.setText("Choose another batch, or the queue and the dataset's pairs.")
             else:
                 self.question.setText("No pairs left to label here")
                 self.detail.setText("Choose another attribute, or random pairs of images.")
@@ -283,8 +346,10 @@ class LabelingView(QWidget):
         self.left.set_pixmap(prepared.left)
         self.right.set_pixmap(prepared.right)
         self.question.setText(f"Which image shows more “{t.attribute}”?")
-        origin = {"queue": "from the labeling queue", DATASET_PAIRS: "dataset train pair",
+        origin = {QUEUE: "from the labeling queue", DATASET_PAIRS: "dataset train pair",
                   RANDOM_PAIRS: "random pair"}.get(t.origin, t.origin)
+        if t.pending is not None and t.pending.origin:
+            origin += f" ({t.pending.origin})"
         p = t.pair
         if hasattr(p, "dataset"):
             names = self.session.dataset.image_names
@@ -296,7 +361,7 @@ class LabelingView(QWidget):
 
     def _prefetch(self) -> None:
         """Decode the next pairs while the person looks at this one (one pair per tick)."""
-        if self.source is None or self.session.dataset is None or len(self.upcoming) >= PREFETCH:
+        if self.source is None or len(self.upcoming) >= PREFETCH:
             return
         prepared = self._prepare(self.source.next())
         if prepared is not None:
@@ -307,11 +372,35 @@ class LabelingView(QWidget):
     # -- progress and feedback --------------------------------------------------------------
 
     def _refresh_progress(self) -> None:
+        self._refresh_queue_count()
         ds, store = self.session.dataset, self.session.label_store
-        if ds is None or self.source is None:
+        if ds is None or self.labeled is None:
             return
-        total = None if store is None else sum(store.progress(dataset=self.source.ref).values())
-        self.progress.show_counts(self.source.train_progress(), total)
+        total = None if store is None else sum(store.progress(dataset=self.labeled.ref).values())
+        self.progress.show_counts(self.labeled.train_progress(), total)
+
+    def _refresh_queue_count(self) -> None:
+        """The queue count beside the mode, and a batch's progress when a batch is labeled."""
+        store = self.session.label_store
+        if store is None:
+            self.queue_count.setText("")
+            return
+        try:
+            if isinstance(self.source, BatchSource):
+                info = self.source.info()
+                self.queue_count.setText(info.describe())
+                self.mode_box.setItemText(self.mode_box.currentIndex(), f"Batch · {info.describe()}")
+                return
+            queue = self.source.queue if isinstance(self.source, QueueFirst) else self.source
+            if isinstance(queue, QueueSource):
+                n = queue.count()
+            else:
+                n = store.pending_count()
+        except RelAttrError as err:
+            self.queue_count.setText(f"queue: {err}")
+            return
+        self.queue_count.setText(f"Queue: {n:,} to label" if n else "Queue: empty")
+        self.queue_count.setStyleSheet("font-weight: 600; color: #1c5fb8;" if n else "color: #5f6670;")
 
     def _flash(self, text: str, *, error: bool = False) -> None:
         colour = "#b3261e" if error else "#1e7d32"

@@ -175,7 +175,7 @@ def test_progress_counts_train_pairs_not_random_judgements(qtbot, view, session)
     view.restart()  # random pairs: judgements, but not of train pairs
     for _ in range(5):
         qtbot.keyClick(view, Qt.Key.Key_Right)
-    done, n = view.source.train_progress()["bright"]
+    done, n = view.labeled.train_progress()["bright"]
     random_train = sum(1 for r in session.label_store.judgements()[4:]
                        if np.any((t.split == 0) & (t.attribute == bright)
                                  & (np.minimum(t.a, t.b) == min(r.pair.a, r.pair.b))
@@ -188,7 +188,7 @@ def test_progress_counts_train_pairs_not_random_judgements(qtbot, view, session)
                                 & (np.minimum(t.a, t.b) == min(last.pair.a, last.pair.b))
                                 & (np.maximum(t.a, t.b) == max(last.pair.a, last.pair.b))))
     qtbot.keyClick(view, Qt.Key.Key_Backspace)
-    assert view.source.train_progress()["bright"][0] == done - int(last_is_train)
+    assert view.labeled.train_progress()["bright"][0] == done - int(last_is_train)
 
 
 def test_generated_pairs_show_their_stored_pixels_and_keep_provenance(qtbot, session):

@@ -87,7 +87,7 @@ def test_export_labels_csv(qtbot, installed_toy_faces, tmp_path):
 
 
 def test_session_model_imports_no_qt():
-    code = ("import sys, relattr_studio.core.session, relattr_studio.gui.pair_source; "
+    code = ("import sys, relattr_studio.core.session, relattr_studio.data.labeling_sources; "
             "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -274,7 +274,7 @@ def test_newer_schema_is_refused(tmp_path):
     c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     c.commit()
     c.close()
-    with pytest.raises(DataFileError, match=r"labels.sqlite.*schema version 2 is newer.*update RelAttr Studio"):
+    with pytest.raises(DataFileError, match=rf"labels.sqlite.*schema version {SCHEMA_VERSION + 1} is newer.*update RelAttr Studio"):
         LabelStore(path)
 
 
