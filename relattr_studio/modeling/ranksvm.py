@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from relattr_studio.core.errors import DataFileError
+from relattr_studio.data.metrics import pairwise_accuracy
 
 MODEL_FORMAT = "relattr-ranksvm"
 MODEL_VERSION = 1
@@ -124,13 +125,6 @@ def fit_ranksvm(x: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, c: f
     return w
 
 
-def pair_accuracy(scores_a: np.ndarray, scores_b: np.ndarray, y: np.ndarray) -> float:
-    keep = y != 0
-    if not keep.any():
-        return float("nan")
-    return float(np.mean(np.sign(scores_a[keep] - scores_b[keep]) == np.sign(y[keep])))
-
-
 def choose_c(x: np.ndarray, train: tuple, val: tuple, grid=DEFAULT_C_GRID,
              ctx=None) -> tuple[float, dict[float, float]]:
     """The C of ``grid`` with the best pairwise accuracy on ``val`` (ties: the smaller C).
@@ -144,7 +138,7 @@ def choose_c(x: np.ndarray, train: tuple, val: tuple, grid=DEFAULT_C_GRID,
         w = fit_ranksvm(x, *train, c, w0=w)
         s = x @ w
         va, vb, vy = val
-        accs[c] = pair_accuracy(s[va], s[vb], vy)
+        accs[c] = pairwise_accuracy(s[va] - s[vb], vy)
     best = max(sorted(accs), key=lambda c: (accs[c], -c))
     return best, accs
 

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
-from relattr_studio.core.types import PairGroup, PairLabel, Split
+from relattr_studio.core.types import PairGroup, Split
+from relattr_studio.data.metrics import pairwise_accuracy
 from relattr_studio.data.pairs import PairTable
 
 
@@ -146,14 +147,6 @@ def sample_image_pairs(pairs: PairTable, max_pairs: int | None, seed: int = 0) -
     return pairs.select(np.isin(key, chosen))
 
 
-def accuracy(margin: np.ndarray, label: np.ndarray) -> float:
-    """Percent of non-equal pairs ordered correctly (a zero margin counts as wrong); NaN if none."""
-    keep = label != PairLabel.EQUAL
-    if not keep.any():
-        return float("nan")
-    return float(100.0 * np.mean(np.sign(margin[keep]) == np.sign(label[keep])))
-
-
 def evaluate_pairs(model, bank: ImageBank, pairs: PairTable, device, *, attribute_ids: list[int],
                    amp: str = "off", ctx: JobContext = NULL_CONTEXT, split: int = Split.TEST,
                    max_pairs: int | None = None, test_flip: bool = False) -> dict[str, dict[int, float]]:
@@ -179,5 +172,5 @@ def evaluate_pairs(model, bank: ImageBank, pairs: PairTable, device, *, attribut
             if g is not None:
                 m &= rows.group == g
             if m.any():
-                out[key][a] = accuracy(margin[m], rows.label[m])
+                out[key][a] = 100.0 * pairwise_accuracy(margin[m], rows.label[m])
     return out

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from relattr_studio.analysis.metrics import accuracy_per_attribute, pairwise_accuracy
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import PairGroup, PairLabel, Split
 from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile
 from relattr_studio.data.features import compute_features
-from relattr_studio.data.pairs import PairTable
+from relattr_studio.data.metrics import pairwise_accuracy
 from relattr_studio.modeling.catalog import RANKSVM, RANKSVM_LL
 from relattr_studio.modeling.ranksvm import (
     DEFAULT_C_GRID, RankSVMModel, Standardizer, choose_c, fit_ranksvm, local_ranksvm_scores,
@@ -161,7 +160,7 @@ def run_ranksvm(
                             ctx.report(step, total, ranker, f"seed {seed}: {name}, C_local {i + 1} of {len(LL_C_GRID)}")
                             m = local_ranksvm_scores(x, inner, va[keep], vb[keep], k=k, c=cc, ctx=ctx)
                             step += 1
-                            ll_acc[cc] = pairwise_accuracy(m, np.zeros_like(m), vy[keep])
+                            ll_acc[cc] = pairwise_accuracy(m, vy[keep])
                         c_ll = max(sorted(ll_acc), key=lambda cc: (ll_acc[cc], -cc))
                         info["ll_val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in ll_acc.items()}
                     else:
@@ -171,19 +170,15 @@ def run_ranksvm(
                     local_pairs[name] = full
                     ctx.report(step, total, ranker, f"seed {seed}: {name}, ranking {len(test):,} test pairs")
                     margin = local_ranksvm_scores(x, full, test.a, test.b, k=k, c=c_ll, ctx=ctx)
-                    splits = [("test", np.ones(len(test), bool))] + [
-                        (f"test/{g.name.lower()}", test.group == g) for g in groups]
-                    for split_name, mask in splits:
-                        if mask.any():
-                            acc = pairwise_accuracy(margin[mask], np.zeros(int(mask.sum())), test.label[mask])
-                            new_rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc, split_name))
                 else:
-                    s = (x @ weights[j])[:, None]
-                    for split_name, group in [("test", None)] + [(f"test/{g.name.lower()}", g) for g in groups]:
-                        one = PairTable(**{**test.columns(), "attribute": np.zeros(len(test), np.int16)})
-                        acc = accuracy_per_attribute(s, one, group=group)
-                        if 0 in acc:
-                            new_rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc[0], split_name))
+                    s = x @ weights[j]
+                    margin = s[test.a] - s[test.b]
+                splits = [("test", np.ones(len(test), bool))] + [
+                    (f"test/{g.name.lower()}", test.group == g) for g in groups]
+                for split_name, mask in splits:
+                    if mask.any():
+                        acc = pairwise_accuracy(margin[mask], test.label[mask])
+                        new_rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc, split_name))
                 for row in new_rows:
                     ctx.emit(row)
                 rows += new_rows

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from relattr_studio.core.errors import DataFileError
+from relattr_studio.data.metrics import pairwise_accuracy
 from relattr_studio.modeling.ranksvm import (
     RankSVMModel, Standardizer, fit_ranksvm, load_ranksvm, local_ranksvm_scores, nearest_training_pairs,
-    pair_accuracy,
 )
 
 
@@ -31,7 +31,7 @@ def test_recovers_a_linear_ranking():
     w = fit_ranksvm(x[:200], a[(a < 200) & (b < 200)], b[(a < 200) & (b < 200)], y[(a < 200) & (b < 200)], 1.0)
     test = (a >= 200) & (b >= 200)
     score = x @ w
-    assert pair_accuracy(score[a[test]], score[b[test]], y[test]) > 0.95
+    assert pairwise_accuracy(score[a[test]] - score[b[test]], y[test]) > 0.95
 
 
 def test_equal_pairs_pull_scores_together():
@@ -123,7 +123,7 @@ def test_real_pubfig_own_features_two_attributes(pubfig_dir, tmp_path):
         te = te.select(in_te[te.a] & in_te[te.b])
         w = fit_ranksvm(x, tr.a, tr.b, tr.label, 1e-5)
         s = x @ w
-        accs.append(pair_accuracy(s[te.a], s[te.b], te.label))
+        accs.append(pairwise_accuracy(s[te.a] - s[te.b], te.label))
     print(f"own-feature RankSVM on the PubFig subset: {100 * np.mean(accs):.1f} %")
     assert np.mean(accs) > 0.64
 
