@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from relattr_studio.core.platform_check import xcb_start_problem
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="relattr-studio", description="RelAttr Studio desktop application")
@@ -25,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     # Worker threads (thumbnails, jobs) run Python too; a short GIL switch interval keeps the
     # GUI thread from waiting up to the default 5 ms each time it calls back into Python.
     sys.setswitchinterval(0.0005)
+    # Before Qt: where its xcb plugin lacks system libraries, Qt aborts naming libxcb-cursor0
+    # whichever library it is; say which ones are missing and how to install them instead.
+    problem = xcb_start_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
     from importlib.resources import files
 
     from PySide6.QtCore import QTimer
