@@ -169,13 +169,17 @@ def _register_labels(sub) -> None:
     exp.add_argument("store", type=Path, help="the label store (.sqlite)")
     exp.add_argument("out", type=Path, help="OUT.csv or OUT.json")
     exp.set_defaults(func=cmd_labels_export)
-    imp = lsub.add_parser("import", help="append a store's judgements on a dataset's pairs to its pairs table")
+    imp = lsub.add_parser("import", help="append a store's judgements to a dataset's pairs table; generated "
+                                         "pairs' images become images of the dataset")
     imp.add_argument("store", type=Path)
     imp.add_argument("dataset", type=Path)
+    imp.add_argument("--real-only", action="store_true",
+                     help="leave out judgements of generated pairs (their images are not added)")
     imp.set_defaults(func=cmd_labels_import)
 
 
 def cmd_labels_export(args) -> int:
+    from relattr_studio.data.label_export import export_labels
     from relattr_studio.data.label_store import LabelStore
 
     if not args.store.exists():
@@ -185,7 +189,7 @@ def cmd_labels_export(args) -> int:
         raise RelAttrError(f"{args.out}: give a .csv or .json file name")
     store = LabelStore(args.store)
     try:
-        n = store.export_csv(args.out) if suffix == ".csv" else store.export_json(args.out)
+        n = export_labels(store, args.out)
     finally:
         store.close()
     print(f"wrote {n} judgements to {args.out}")
@@ -194,12 +198,13 @@ def cmd_labels_export(args) -> int:
 
 def cmd_labels_import(args) -> int:
     from relattr_studio.data.label_store import LabelStore
+    from relattr_studio.data.label_training import import_labels
 
     if not args.store.exists():
         raise RelAttrError(f"{args.store}: no such label store")
     store = LabelStore(args.store)
     try:
-        result = store.import_into_dataset(args.dataset)
+        result = import_labels(store, args.dataset, generated=not args.real_only)
     finally:
         store.close()
     print(result.message())

@@ -28,6 +28,7 @@ a :class:`DatasetFile` can be handed to DataLoader worker processes.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 import threading
@@ -576,3 +577,58 @@ def set_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
             if name in group:
                 del group[name]
             group.create_dataset(name, data=np.asarray(arr))
+
+
+def append_pairs_and_images(path: str | Path, pairs: PairTable, *, images: np.ndarray, names: Sequence[str],
+                            chunk: int = 256) -> int:
+    """Append images and pairs (which may refer to them) to a dataset file in one atomic rewrite.
+
+    ``images`` (uint8 n x H x W x 3, the file's image size) become images ``N .. N + n - 1``
+    named ``names``; per-image data is extended with "unknown": NaN strengths and float arrays,
+    -1 for categories, identities and integer arrays. Other protocols get ``Split.UNUSED`` for
+    the new pairs. The file is rewritten to a temporary file and renamed over the old one, so
+    a crash leaves either the old file or the new one. Returns the new number of pairs.
+    """
+    path = Path(path)
+    images = np.asarray(images)
+    if not len(images):
+        return append_pairs(path, pairs)
+    with DatasetFile(path) as src:
+        n, shape = len(src), src.image_shape
+        if images.dtype != np.uint8 or images.shape[1:] != (*shape, 3):
+            raise ValueError(f"images must be uint8 (n, {shape[0]}, {shape[1]}, 3), got {images.dtype} {images.shape}")
+        if len(names) != len(images) or len(set(names) | set(src.image_names)) != n + len(names):
+            raise ValueError("give one new, unique name per image")
+        meta, g = copy.deepcopy(src.meta), len(images)
+        meta.image_names = [*meta.image_names, *names]
+        if meta.strengths is not None:
+            meta.strengths = np.concatenate([meta.strengths, np.full((g, meta.strengths.shape[1]), np.nan, np.float32)])
+        for cat in meta.categorical.values():
+            cat.values = np.concatenate([cat.values, np.full(g, -1, cat.values.dtype)])
+        if meta.identities is not None:
+            meta.identities = np.concatenate([meta.identities, np.full(g, -1, meta.identities.dtype)])
+        for name, arr in meta.arrays.items():
+            fill = np.nan if np.issubdtype(arr.dtype, np.floating) else -1
+            meta.arrays[name] = np.concatenate([arr, np.full((g, *arr.shape[1:]), fill, arr.dtype)])
+        for proto in meta.protocols.values():
+            proto.split = np.concatenate([proto.split, np.full(len(pairs), Split.UNUSED, np.int8)])
+        meta.pairs = PairTable.concat([meta.pairs, pairs])
+        try:
+            validate_meta(meta, n + g)
+        except ValueError as err:
+            raise DataFileError(path, f"refused pairs or images that would make the dataset inconsistent: {err}",
+                                "the file is unchanged") from None
+        with DatasetWriter(path, n_images=n + g, image_shape=shape, keep_originals=src.has_originals) as w:
+            for start in range(0, n, chunk):
+                w.write_images(start, src.images(np.arange(start, min(n, start + chunk))))
+                if src.has_originals:
+                    for i in range(start, min(n, start + chunk)):
+                        w.write_original(i, src.original(i) or b"")
+            w.write_images(n, images)
+            if src.has_originals:
+                from relattr_studio.data.label_records import encode_png
+
+                for k in range(g):
+                    w.write_original(n + k, encode_png(images[k]))
+            w.finish(meta)
+    return len(meta.pairs)

@@ -1,5 +1,6 @@
-"""Export of the label store's judgements to CSV / JSON, reading them back, and import into a
-dataset file's pairs table.
+"""Export of the label store's judgements to CSV / JSON, and reading them back.
+
+(Judgements into a dataset file's pairs table: :mod:`relattr_studio.data.label_training`.)
 
 Both export formats have one record per effective judgement with the columns of
 :data:`EXPORT_COLUMNS`. In CSV an empty cell is "none", booleans are 1 / 0, latents are JSON
@@ -21,10 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relattr_studio.core.errors import DataFileError
-from relattr_studio.core.types import PairLabel, PairSource, Split
+from relattr_studio.core.types import PairLabel
 from relattr_studio.data.label_records import (
-    DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, ImportResult, Judgement, JudgementRecord,
-    dataset_fingerprint, decode_png,
+    DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, Judgement, JudgementRecord, decode_png,
 )
 
 if TYPE_CHECKING:
@@ -200,51 +200,14 @@ def read_export(path: str | Path) -> list[JudgementRecord]:
                             "give a file written by the label store's CSV or JSON export") from err
 
 
-# --------------------------------------------------------------------------- into a dataset
+def export_labels(store: "LabelStore", path: str | Path, *, include_pixels: bool = False, **filters: Any) -> int:
+    """Write ``store``'s effective judgements to ``path``: JSON for ``.json``, CSV otherwise.
 
-
-def import_into_dataset(store: "LabelStore", dataset_path: str | Path, *, split: Split = Split.TRAIN,
-                        annotator: str | None = None, skip_imported: bool = True) -> ImportResult:
-    """Append ``store``'s effective judgements of this dataset to its pairs table.
-
-    See :meth:`LabelStore.import_into_dataset`. Rows get source HUMAN, the label normalised
-    to the pair, the confidence (NaN when none), agreement NaN, group NONE and ``split``.
+    ``filters`` are those of :meth:`LabelStore.judgements` (attribute, dataset, generated,
+    annotator, session); undone judgements are never exported. ``include_pixels`` (JSON
+    only) puts the generated images in as base64 PNG. Returns the number of rows.
     """
-    import numpy as np
-
-    from relattr_studio.data.dataset_file import DatasetFile, PairTable, append_pairs
-
-    dataset_path = Path(dataset_path)
-    with DatasetFile(dataset_path) as ds:
-        fingerprint = dataset_fingerprint(ds.image_names, ds.image_shape)
-        attribute_index = {name: i for i, name in enumerate(ds.attribute_names)}
-        n_pairs = len(ds.meta.pairs)
-    done = store._imported_ids(fingerprint) if skip_imported else set()
-    counts = dict(skipped_discard=0, skipped_generated=0, skipped_other_dataset=0,
-                  skipped_unknown_attribute=0, skipped_already_imported=0)
-    take: list[JudgementRecord] = []
-    for r in store.judgements(annotator=annotator):
-        if isinstance(r.pair, GeneratedPair):
-            counts["skipped_generated"] += 1
-        elif r.pair.dataset.fingerprint != fingerprint:
-            counts["skipped_other_dataset"] += 1
-        elif r.label is None:
-            counts["skipped_discard"] += 1
-        elif r.attribute not in attribute_index:
-            counts["skipped_unknown_attribute"] += 1
-        elif r.id in done:
-            counts["skipped_already_imported"] += 1
-        else:
-            take.append(r)
-    if not take:
-        return ImportResult(added=0, total_pairs=n_pairs, **counts)
-    table = PairTable.build(
-        a=[r.pair.a for r in take], b=[r.pair.b for r in take],
-        attribute=[attribute_index[r.attribute] for r in take],
-        label=[int(r.label) for r in take],
-        confidence=[np.nan if r.confidence is None else r.confidence for r in take],
-        source=PairSource.HUMAN, split=int(split),
-    )
-    total = append_pairs(dataset_path, table)
-    store._log_import([r.id for r in take], fingerprint, str(dataset_path.resolve()))
-    return ImportResult(added=len(take), total_pairs=total, **counts)
+    records = store.judgements(effective=True, **filters)
+    if Path(path).suffix.lower() == ".json":
+        return export_json(records, path, store=store if include_pixels else None)
+    return export_csv(records, path)

@@ -44,14 +44,19 @@ class Judgement(Enum):
 # --------------------------------------------------------------------------- provenance
 
 
+GENERATED_PREFIX = "generated:"  # names of generated images imported into a dataset file: + pixel hash
+
+
 def dataset_fingerprint(image_names: Sequence[str], image_shape: Sequence[int]) -> str:
     """A content fingerprint of a dataset: sha256 of its image count, image shape and names.
 
-    It does not change when the file is moved, renamed or gets new pairs, and it does change
-    when the images are a different set.
+    It does not change when the file is moved, renamed, gets new pairs or gets generated
+    images imported from a label store (names starting with :data:`GENERATED_PREFIX` are
+    left out), and it does change when its own images are a different set.
     """
-    payload = json.dumps({"n": len(image_names), "shape": [int(s) for s in image_shape],
-                          "names": list(image_names)}, separators=(",", ":"), ensure_ascii=False)
+    own = [name for name in image_names if not name.startswith(GENERATED_PREFIX)]
+    payload = json.dumps({"n": len(own), "shape": [int(s) for s in image_shape],
+                          "names": own}, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -241,10 +246,12 @@ class BatchInfo:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What :meth:`LabelStore.import_into_dataset` did: rows added, and why others were not."""
+    """What ``label_training.import_labels`` did: rows and images added, and why others were not."""
 
     added: int
     total_pairs: int
+    added_images: int = 0  # generated images that became images of the file
+    added_generated: int = 0  # of the pairs added, those showing generated images
     skipped_discard: int = 0
     skipped_generated: int = 0
     skipped_other_dataset: int = 0
@@ -252,9 +259,10 @@ class ImportResult:
     skipped_already_imported: int = 0
 
     def message(self) -> str:
-        parts = [f"added {self.added} human-labelled pairs ({self.total_pairs} pairs in the file now)"]
+        parts = [f"added {self.added} labelled pairs, {self.added_generated} of them generated "
+                 f"({self.added_images} new images; {self.total_pairs} pairs in the file now)"]
         for name, n in (("discarded", self.skipped_discard),
-                        ("generated pairs (they have no images in a dataset file)", self.skipped_generated),
+                        ("generated pairs (left out)", self.skipped_generated),
                         ("from other datasets", self.skipped_other_dataset),
                         ("of attributes the dataset lacks", self.skipped_unknown_attribute),
                         ("imported before", self.skipped_already_imported)):

@@ -14,8 +14,9 @@ the pair (a more / b more / equal), an optional confidence, and the pair's prove
 
 Undo adds a row that retracts a judgement; nothing is ever deleted. A small queue
 (``pending``) holds pairs waiting to be labeled. The plain-data types (re-exported here)
-live in :mod:`relattr_studio.data.label_records`, export and import in
-:mod:`relattr_studio.data.label_export`, the file format in
+live in :mod:`relattr_studio.data.label_records`, export in
+:mod:`relattr_studio.data.label_export`, training pairs and import into a dataset file in
+:mod:`relattr_studio.data.label_training`, the file format in
 :mod:`relattr_studio.data.label_schema`.
 
 Confidence is a float in [0, 1] or None (not asked): a front end with a 1-3 scale stores
@@ -38,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from relattr_studio.core.errors import DataFileError
-from relattr_studio.core.types import Split
 from relattr_studio.data import label_schema as _schema
 from relattr_studio.data.label_records import (  # noqa: F401 - re-exported: the store's public types
     BatchInfo, DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, ImportResult, Judgement, JudgementRecord, Pair,
@@ -483,7 +483,7 @@ class LabelStore:
         with self._read("count the labeling queue") as c:
             return c.execute(f"SELECT count(*) FROM pending x WHERE {' AND '.join(where)}", args).fetchone()[0]
 
-    # -- integrity, export, import ----------------------------------------------------------------
+    # -- integrity and the import log ----------------------------------------------------------------
 
     def check_integrity(self) -> None:
         """Read the whole file; raise DataFileError naming the file if SQLite finds damage."""
@@ -492,35 +492,6 @@ class LabelStore:
         if result != ["ok"]:
             raise DataFileError(self.path, "the labels database is corrupt: " + "; ".join(result[:5]),
                                 _schema._HINT_CORRUPT)
-
-    def export_csv(self, path: str | Path, **filters: Any) -> int:
-        """Write effective judgements to CSV (columns: label_export.EXPORT_COLUMNS); returns rows.
-
-        ``filters`` are those of :meth:`judgements` (attribute, dataset, generated, annotator,
-        session); undone judgements are never exported.
-        """
-        from relattr_studio.data.label_export import export_csv
-
-        return export_csv(self.judgements(effective=True, **filters), path)
-
-    def export_json(self, path: str | Path, *, include_pixels: bool = False, **filters: Any) -> int:
-        """Write effective judgements to JSON, optionally with generated images as base64 PNG."""
-        from relattr_studio.data.label_export import export_json
-
-        return export_json(self.judgements(effective=True, **filters), path, store=self if include_pixels else None)
-
-    def import_into_dataset(self, dataset_path: str | Path, *, split: Split = Split.TRAIN,
-                            annotator: str | None = None, skip_imported: bool = True) -> ImportResult:
-        """Append this dataset's effective judgements to its pairs table (source HUMAN).
-
-        Judgements match the file by content fingerprint, wherever they were made. Discards,
-        generated pairs and other datasets' pairs are skipped and counted; so are judgements
-        already imported into a file with this fingerprint, unless ``skip_imported=False``.
-        """
-        from relattr_studio.data.label_export import import_into_dataset
-
-        return import_into_dataset(self, dataset_path, split=split, annotator=annotator,
-                                   skip_imported=skip_imported)
 
     def _imported_ids(self, fingerprint: str) -> set[int]:
         with self._read("read the import log") as c:

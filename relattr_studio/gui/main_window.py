@@ -240,9 +240,11 @@ class MainWindow(QMainWindow):
             self.export_labels(Path(path))
 
     def export_labels(self, path: Path) -> int | None:
+        from relattr_studio.data.label_export import export_labels
+
         store = self.session.label_store
         try:
-            n = store.export_json(path) if path.suffix.lower() == ".json" else store.export_csv(path)
+            n = export_labels(store, path)
         except (RelAttrError, OSError) as err:
             dialogs.show_error(self, "Export labels", f"{path}: {err}")
             return None

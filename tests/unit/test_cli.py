@@ -112,7 +112,7 @@ def test_labels_export_and_import_round_trip(tmp_path, capsys):
     assert (tmp_path / "new" / "out.csv").read_text().count("\n") == 2
     capsys.readouterr()
     assert main(["labels", "import", str(tmp_path / "l.sqlite"), str(data)]) == 0
-    assert capsys.readouterr().out.startswith("added 1 human-labelled pairs")
+    assert capsys.readouterr().out.startswith("added 1 labelled pairs, 0 of them generated")
     assert len(DatasetFile(data).pairs()) == before + 1
 
 

@@ -16,7 +16,9 @@ import pytest
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.types import PairLabel, PairSource, Split
 from relattr_studio.data.dataset_file import DatasetFile, DatasetMeta, PairTable, write_dataset
-from relattr_studio.data.label_export import EXPORT_COLUMNS, read_export
+from relattr_studio.data.label_export import EXPORT_COLUMNS, export_labels, read_export
+from relattr_studio.data.label_records import GENERATED_PREFIX
+from relattr_studio.data.label_training import import_labels
 from relattr_studio.data.label_schema import SCHEMA_VERSION
 from relattr_studio.data.label_store import (
     DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, Judgement, LabelStore, dataset_fingerprint,
@@ -183,7 +185,7 @@ def _fill(store):
 def test_csv_export_round_trips(store, tmp_path):
     _fill(store)
     out = tmp_path / "labels.csv"
-    assert store.export_csv(out) == 3
+    assert export_labels(store, out) == 3
     header = out.read_text().splitlines()[0].split(",")
     assert header == list(EXPORT_COLUMNS)
     assert read_export(out) == store.judgements()
@@ -192,7 +194,7 @@ def test_csv_export_round_trips(store, tmp_path):
 def test_json_export_round_trips_with_pixels(store, tmp_path):
     _fill(store)
     out = tmp_path / "labels.json"
-    assert store.export_json(out, include_pixels=True) == 3
+    assert export_labels(store, out, include_pixels=True) == 3
     doc = json.loads(out.read_text())
     assert doc["format"] == "relattr-labels" and set(doc["columns"]) == set(EXPORT_COLUMNS)
     assert [r["label"] for r in doc["judgements"]] == ["b-more", "discard", "equal"]
@@ -216,7 +218,7 @@ def _tiny_dataset(path, n=6):
     return write_dataset(path, rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8), meta)
 
 
-def test_import_into_dataset_appends_human_pairs_and_skips_the_rest(store, tmp_path):
+def test_import_into_dataset_appends_real_and_generated_pairs_and_skips_the_rest(store, tmp_path):
     path = _tiny_dataset(tmp_path / "tiny.h5")
     ref = DatasetRef.of(path)
     assert ref.fingerprint == dataset_fingerprint([f"img{i}.png" for i in range(6)], (8, 8))
@@ -225,25 +227,37 @@ def test_import_into_dataset_appends_human_pairs_and_skips_the_rest(store, tmp_p
     store.record(DatasetPair(ref, 1, 3), "young", Judgement.DISCARD, left_is_a=True)
     store.record(DatasetPair(ref, 1, 2), "bald", Judgement.LEFT_MORE, left_is_a=True)
     store.record(DatasetPair(OTHER, 1, 2), "young", Judgement.LEFT_MORE, left_is_a=True)
-    store.record(_gen_pair(1), "young", Judgement.LEFT_MORE, left_is_a=True)
+    gen = _gen_pair(1)
+    store.record(gen, "young", Judgement.LEFT_MORE, left_is_a=False)
     store.record(DatasetPair(ref, 2, 3), "smiling", Judgement.LEFT_MORE, left_is_a=True)
     store.undo()
     moved = tmp_path / "moved" / "tiny-copy.h5"
     moved.parent.mkdir()
     moved.write_bytes(path.read_bytes())  # the file moved: it still matches by fingerprint
-    result = store.import_into_dataset(moved, split=Split.TEST)
-    assert (result.added, result.total_pairs, result.skipped_discard, result.skipped_generated,
-            result.skipped_other_dataset, result.skipped_unknown_attribute) == (2, 4, 1, 1, 1, 1)
-    assert "skipped 1 generated pairs" in result.message()
+    result = import_labels(store, moved, split=Split.TEST)
+    assert (result.added, result.total_pairs, result.added_images, result.added_generated, result.skipped_discard,
+            result.skipped_other_dataset, result.skipped_unknown_attribute) == (3, 5, 2, 1, 1, 1, 1)
+    assert "1 of them generated (2 new images" in result.message()
     with DatasetFile(moved) as ds:
         p = ds.pairs()
-    assert p.a[2:].tolist() == [0, 1] and p.b[2:].tolist() == [5, 4]
-    assert p.attribute[2:].tolist() == [0, 1]
-    assert p.label[2:].tolist() == [PairLabel.B_MORE, PairLabel.EQUAL]
-    assert p.source[2:].tolist() == [PairSource.HUMAN] * 2 and p.split[2:].tolist() == [Split.TEST] * 2
+        assert len(ds) == 8 and ds.image_names[6:] == [GENERATED_PREFIX + gen.a.image_hash,
+                                                       GENERATED_PREFIX + gen.b.image_hash]
+        # the generated images, resized from 12 to the dataset's 8 px, with unknown strengths
+        assert ds.images([6]).shape == (1, 8, 8, 3)
+        assert DatasetRef.of(ds).fingerprint == ref.fingerprint  # earlier labels still match
+    assert p.a[2:].tolist() == [0, 1, 6] and p.b[2:].tolist() == [5, 4, 7]
+    assert p.attribute[2:].tolist() == [0, 1, 1]
+    assert p.label[2:].tolist() == [PairLabel.B_MORE, PairLabel.EQUAL, PairLabel.B_MORE]
+    assert p.source[2:].tolist() == [PairSource.HUMAN] * 3 and p.split[2:].tolist() == [Split.TEST] * 3
     assert p.confidence[2] == 0.5 and np.isnan(p.confidence[3])
-    again = store.import_into_dataset(moved)
-    assert again.added == 0 and again.skipped_already_imported == 2 and again.total_pairs == 4
+    again = import_labels(store, moved)
+    assert again.added == 0 and again.skipped_already_imported == 3 and again.total_pairs == 5
+    # A second judgement of the same generated images reuses them.
+    store.record(gen, "smiling", Judgement.RIGHT_MORE, left_is_a=True)
+    third = import_labels(store, moved)
+    assert (third.added, third.added_images) == (1, 0)
+    with DatasetFile(moved) as ds:
+        assert len(ds) == 8 and (ds.pairs().a[-1], ds.pairs().b[-1]) == (6, 7)
 
 
 # --------------------------------------------------------------------------- bad files
