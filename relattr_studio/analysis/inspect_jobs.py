@@ -1,4 +1,4 @@
-"""The Inspect view's jobs: plain functions run on a worker (no Qt here).
+"""The Inspect view's jobs: plain functions run on a worker (no Qt here), also callable alone.
 
 The model loaded by :func:`analyse_checkpoint` is a CPU (or device) torch module that the view
 keeps and hands back to later jobs; it is only ever run on the view's worker threads, one job
@@ -45,29 +45,21 @@ class PairAnalysis:
     attention: "ChannelAttention | None"
 
 
-def _device(device: str):
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str = "auto",
                        batch_size: int = 64) -> Analysis:
     """Load a checkpoint, score every image of the dataset, take its features and their PCA."""
     from relattr_studio.analysis.embedding import extract_features, pca_2d
-    from relattr_studio.analysis.orderings import reference_count, score_images
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.training.checkpoint import load_checkpoint
+    from relattr_studio.training.dataset_scores import as_device, reference_count, score_dataset
 
-    dev = _device(device)
+    dev = as_device(device)
     ctx.report(0, None, "loading", Path(checkpoint).name)
     model, info = load_checkpoint(checkpoint, device=dev)
     ds = DatasetFile(dataset_path)
     note = ""
     try:
-        scores = score_images(model, ds, batch_size=batch_size, device=dev, ctx=ctx, references=PAIRWISE_REFERENCES)
+        scores = score_dataset(model, ds, batch_size=batch_size, device=dev, ctx=ctx, references=PAIRWISE_REFERENCES)
         if getattr(model, "kind", "pointwise") == "pairwise" and hasattr(model, "pairwise_scores"):
             note = f"score = mean P(image > r) over {reference_count(len(ds), PAIRWISE_REFERENCES)} reference images"
         # extract_features maps a backbone's or embed()'s features; a ranker with neither has none
@@ -76,7 +68,7 @@ def analyse_checkpoint(*, ctx, checkpoint: str, dataset_path: str, device: str =
     finally:
         ds.close()
     ctx.report(0, None, "PCA")
-    return Analysis(model, info, scores, features, None if features is None else pca_2d(features), dev, note)
+    return Analysis(model, info, scores, features, None if features is None else pca_2d(features), str(dev), note)
 
 
 def analyse_pair(*, ctx, model, a: int, b: int, image_a: np.ndarray, image_b: np.ndarray, attribute: int,

@@ -1,7 +1,7 @@
 """The Inspect view: a trained ranker's total ordering, score histogram, pair saliency,
 crop boxes and channel attention, and an embedding of its features.
 
-Loading, scoring, saliency and t-SNE run as jobs (``gui/inspect_jobs.py``) on worker threads;
+Loading, scoring, saliency and t-SNE run as jobs (``analysis/inspect_jobs.py``) on worker threads;
 the GUI thread only sorts scores and draws.
 """
 
@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
+from relattr_studio.analysis import inspect_jobs
 from relattr_studio.core.session import Session
 from relattr_studio.core.types import Split
-from relattr_studio.gui import inspect_jobs
 from relattr_studio.gui.inspect_pair import PairPanel
 from relattr_studio.gui.plots import EmbeddingScatter, ScoreHistogram
 from relattr_studio.gui.thumbnail_model import ThumbnailDelegate, ThumbnailGrid, ThumbnailModel

@@ -98,7 +98,7 @@ def load_images(ds: DatasetFile, indices: np.ndarray, size: int, ctx: JobContext
 def ranker_strengths(checkpoint: str | Path, ds: DatasetFile, attributes: list[str], *, device, ctx: JobContext
                      ) -> np.ndarray:
     """Standardised scores (mean 0, std 1 per attribute) of every image of ``ds`` by a ranker."""
-    from relattr_studio.analysis.orderings import score_images
+    from relattr_studio.training.dataset_scores import score_dataset
     from relattr_studio.training.checkpoint import load_checkpoint
 
     model, info = load_checkpoint(checkpoint, device=device)
@@ -106,7 +106,7 @@ def ranker_strengths(checkpoint: str | Path, ds: DatasetFile, attributes: list[s
     if missing:
         raise DataFileError(checkpoint, f"the ranker has no head for {', '.join(missing)} (it ranks "
                             f"{', '.join(info.attributes)})", "choose those attributes, or another ranker")
-    scores = score_images(model, ds, device=device, ctx=ctx)[:, [info.attributes.index(a) for a in attributes]]
+    scores = score_dataset(model, ds, device=device, ctx=ctx)[:, [info.attributes.index(a) for a in attributes]]
     scores = scores.astype(np.float64)
     std = scores.std(axis=0)
     if not np.all(np.isfinite(scores)) or np.any(std <= 0):

@@ -195,7 +195,7 @@ def test_dacrl_scores_against_references_with_progress_and_draws_its_attention(v
     no progress and no cancel; the attention bars' outlines made one black block."""
     import pyqtgraph as pg
 
-    from relattr_studio.gui import inspect_jobs
+    from relattr_studio.analysis import inspect_jobs
 
     stages = []
     view.runner.progress.connect(lambda p: stages.append(p.stage))
@@ -223,9 +223,9 @@ def test_reference_scores_are_the_borda_count_when_every_image_is_a_reference(to
     import numpy as np
     import torch
 
-    from relattr_studio.analysis.orderings import embed_images, reference_count, score_images
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.modeling.rankers import RANKERS
+    from relattr_studio.training.dataset_scores import embed_dataset, reference_count, score_dataset
 
     class First:
         def __init__(self, ds, n):
@@ -243,12 +243,12 @@ def test_reference_scores_are_the_borda_count_when_every_image_is_a_reference(to
                               backbone_options={"width": 8}).eval()
         sub = First(ds, 10)
         with torch.no_grad():
-            feats = embed_images(model, sub)
+            feats = embed_dataset(model, sub)
             full = model.pairwise_scores(feats).numpy()
-        every = score_images(model, sub, references=10)
+        every = score_dataset(model, sub, references=10)
         np.testing.assert_allclose(every, full, atol=1e-5)
         assert reference_count(10, 10) == 9 and reference_count(10, None) == 9 and reference_count(10, 4) == 4
-        some = score_images(model, sub, references=4, seed=1)
+        some = score_dataset(model, sub, references=4, seed=1)
         refs = np.sort(np.random.default_rng(1).choice(10, size=4, replace=False))
         with torch.no_grad():
             for i in range(10):
