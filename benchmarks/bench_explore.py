@@ -61,7 +61,7 @@ class PaintClock(QObject):
 
 def make_generator(choice: str):
     """(generator, description)."""
-    from relattr_studio.gui.explore_pairs import ProceduralGenerator
+    from relattr_studio.modeling.procedural_generator import ProceduralGenerator
 
     if choice == "procedural":
         return ProceduralGenerator("toy-faces"), "procedural toy-faces renderer (the view's stand-in)"

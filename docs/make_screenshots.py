@@ -192,7 +192,7 @@ class Shooter:
         view = self.tab("explore")  # loads the shipped toy-faces generator, where there is one
         self.wait(lambda: not view.runner.running, 300, "the generator to load")
         if self.window.session.generator is None:
-            from relattr_studio.gui.explore_pairs import ProceduralGenerator
+            from relattr_studio.modeling.procedural_generator import ProceduralGenerator
 
             print("no shipped generator: the Explore shot uses the procedural stand-in", flush=True)
             view.set_generator(ProceduralGenerator("toy-faces"))

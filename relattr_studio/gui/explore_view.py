@@ -18,11 +18,13 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
+from relattr_studio.analysis.generated_pairs import (ExplorePairs, LockedGenerator, generator_id, load_generator_job,
+                                                     make_explore_pairs, queue_pairs)
+from relattr_studio.analysis.spectrum_strip import save_strip_png
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.session import Session
 from relattr_studio.gui import dialogs
-from relattr_studio.gui.explore_pairs import (IMAGE, STRIP, ExplorePairs, LiveGenerator, LockedGenerator, generator_id,
-                                              load_generator_job, make_explore_pairs, queue_pairs, save_strip_png)
+from relattr_studio.gui.explore_pairs import IMAGE, STRIP, LiveGenerator
 from relattr_studio.gui.explore_widgets import AttributesPanel, GeneratorBar, PairsPanel, SpectrumPanel
 from relattr_studio.gui.widgets import ImageCanvas
 from relattr_studio.gui.workers import JobRunner
@@ -422,7 +424,7 @@ def preview(dataset: str = "toy-faces") -> int:
     from PySide6.QtWidgets import QApplication
 
     from relattr_studio.data.label_store import LabelStore
-    from relattr_studio.gui.explore_pairs import ProceduralGenerator
+    from relattr_studio.modeling.procedural_generator import ProceduralGenerator
 
     sys.setswitchinterval(0.0005)
     app = QApplication.instance() or QApplication(sys.argv)

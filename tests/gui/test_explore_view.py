@@ -232,7 +232,7 @@ def test_a_slider_move_does_not_wait_for_a_whole_strip(qtbot, session):
 
 
 def test_procedural_stand_in_generator():
-    from relattr_studio.gui.explore_pairs import ProceduralGenerator
+    from relattr_studio.modeling.procedural_generator import ProceduralGenerator
 
     gen = ProceduralGenerator("toy-shoes", z_dim=3, pool=16)
     assert gen.attributes[0] == "open" and gen.prior_cov.shape == (6, 6)
