@@ -163,7 +163,7 @@ def cmd_make(args) -> int:
 
 
 def _register_labels(sub) -> None:
-    p = sub.add_parser("labels", help="export or import the judgements of a label store")
+    p = sub.add_parser("labels", help="export, import or simulate the judgements of a label store")
     lsub = p.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
     exp = lsub.add_parser("export", help="write the effective judgements as CSV or JSON")
     exp.add_argument("store", type=Path, help="the label store (.sqlite)")
@@ -176,6 +176,52 @@ def _register_labels(sub) -> None:
     imp.add_argument("--real-only", action="store_true",
                      help="leave out judgements of generated pairs (their images are not added)")
     imp.set_defaults(func=cmd_labels_import)
+    sim = lsub.add_parser(
+        "simulate", help="fill a label store with the simulated annotator's judgements, through the path a "
+                         "person's labels take (a batch, labeled pair by pair)",
+        description="Without --generator: the dataset's train pairs not yet judged, labeled from its true "
+                    "strengths. With --generator: the generator's semantic-jitter pairs (intra and inter "
+                    "identity, +-2 sigma), labeled through the oracle, which discards what it cannot read.")
+    sim.add_argument("--store", type=Path, required=True, help="the label store (.sqlite; made if missing)")
+    sim.add_argument("--dataset", type=Path, required=True, help="the dataset file (.h5)")
+    sim.add_argument("--generator", default=None,
+                     help="a generator file, or toy-faces / toy-shoes for a shipped one: label generated pairs")
+    sim.add_argument("--oracle", default=None,
+                     help="an oracle model file (default: the shipped one for the dataset), to read generated images")
+    sim.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
+    sim.add_argument("--pairs", type=int, default=100, help="pairs in all, spread evenly over the attributes")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--protocol", default="default", help="whose train pairs (real pairs only)")
+    sim.add_argument("--quiet", action="store_true")
+    sim.set_defaults(func=cmd_labels_simulate)
+
+
+def cmd_labels_simulate(args) -> int:
+    from relattr_studio.analysis.label_simulation import simulate_labels
+    from relattr_studio.cli.generator_commands import _model_path
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.data.dataset_file import DatasetFile
+
+    if args.pairs < 1:
+        raise RelAttrError(f"--pairs must be at least 1, not {args.pairs}")
+    name = DatasetFile(args.dataset).meta.name
+    generator = oracle = None
+    if args.generator:
+        from relattr_studio.modeling.generator import load_generator
+        from relattr_studio.modeling.oracle import load_oracle
+        from relattr_studio.modeling.shipped import model_argument
+
+        generator = load_generator(_model_path(args.generator))
+        oracle = load_oracle(model_argument(args.oracle, "oracle", name))
+    elif args.oracle:
+        from relattr_studio.modeling.oracle import load_oracle
+
+        oracle = load_oracle(args.oracle)
+    result = run_job(simulate_labels, str(args.store), str(args.dataset), pairs=args.pairs, generator=generator,
+                     oracle=oracle, attributes=args.attribute or None, seed=args.seed, protocol=args.protocol,
+                     quiet=args.quiet)
+    print(result.message())
+    return 0
 
 
 def cmd_labels_export(args) -> int:

@@ -8,6 +8,7 @@ import time
 from typing import Callable, TypeVar
 
 from relattr_studio.core.jobs import JobContext, Progress
+from relattr_studio.training.events import TrainingData
 
 T = TypeVar("T")
 
@@ -28,6 +29,11 @@ class ProgressBar:
         self._last_plain = 0.0
 
     def __call__(self, event: object) -> None:
+        if isinstance(event, TrainingData):
+            self._say(f"{event.model}: training on {event.real_pairs:,} pairs of dataset images and "
+                      f"{event.generated_pairs:,} pairs of generated images"
+                      + (f" (labels: {event.labels})" if event.labels else ""))
+            return
         if not isinstance(event, Progress):
             return
         if event.stage != self._stage:
@@ -56,6 +62,14 @@ class ProgressBar:
         elif time.monotonic() - self._last_plain > 5 or (event.total and event.done >= event.total):
             self._last_plain = time.monotonic()
             self.stream.write(line + "\n")
+
+    def _say(self, text: str) -> None:
+        """A line of its own, between progress lines."""
+        if self.tty and self._stage is not None:
+            self.stream.write("\n")
+            self._stage = None
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         if self._stage is not None and self.tty:

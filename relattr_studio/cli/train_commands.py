@@ -29,6 +29,12 @@ def register(sub) -> None:
     p.add_argument("--first-seed", type=int, default=0,
                    help="the first seed (default 0): split the seeds of one table over processes or machines")
     p.add_argument("--protocol", default="default")
+    p.add_argument("--labels", default=None, metavar="STORE.sqlite",
+                   help="also train on a label store's judgements of this dataset's pairs and of generated pairs "
+                        "(undone ones and 'can't tell' left out; generated images join the training images)")
+    p.add_argument("--labels-only", action="store_true", help="with --labels: train on the store's judgements only")
+    p.add_argument("--min-confidence", type=float, default=None, metavar="C",
+                   help="with --labels: leave out judgements made with a confidence below C (0..1)")
     p.add_argument("--c", type=float, default=None,
                    help="RankSVM: the C (default: chosen per attribute on a validation split)")
     p.add_argument("--k", type=int, default=100, help="ranksvm-ll: nearest training pairs per test pair (default 100)")
@@ -115,7 +121,8 @@ def _config(args):
                     warmup_steps=args.warmup_steps, patience=args.patience, augment=args.augment,
                     augment_zoom=args.augment_zoom, augment_color=args.augment_color,
                     device=args.device, amp=args.amp, channels_last=args.channels_last, freeze_bn=args.freeze_bn,
-                    out_dir=args.out)
+                    out_dir=args.out, labels=args.labels, labels_only=args.labels_only,
+                    min_confidence=args.min_confidence)
     c = c.with_preset(preset)
     changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("optimizer", args.optimizer),
                                  ("lr", args.lr), ("backbone_lr_scale", args.backbone_lr_scale),
@@ -139,6 +146,11 @@ def cmd_train(args) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
+    if (args.labels_only or args.min_confidence is not None) and not args.labels:
+        raise RelAttrError("--labels-only and --min-confidence go with --labels STORE.sqlite")
+    if is_ranksvm(args.ranker) and args.labels:
+        raise RelAttrError("--labels trains neural rankers for now; RankSVM trains on the dataset's pairs "
+                           "(import the labels first: relattr labels import STORE DATASET)")
     if is_ranksvm(args.ranker):
         try:
             from relattr_studio.training.ranksvm_job import run_ranksvm

@@ -80,6 +80,11 @@ class TrainConfig:
     freeze_bn: str = "auto"  # auto | on | off
     num_workers: int = 0  # images live in memory; kept for API stability
     out_dir: str | None = None
+    # Training on a label store's judgements (see data/label_training.py): its real and generated
+    # pairs join the dataset's train pairs, or replace them with labels_only.
+    labels: str | None = None
+    labels_only: bool = False
+    min_confidence: float | None = None  # judgements below it are left out; None: all
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", tuple(self.attributes))
@@ -97,6 +102,10 @@ class TrainConfig:
             raise RelAttrError(f"ema (the weight-average decay) must lie in [0, 1), not {self.ema}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise RelAttrError("max_pairs must be at least 1 image pair a step")
+        if self.labels_only and not self.labels:
+            raise RelAttrError("labels_only needs a label store (labels)")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise RelAttrError(f"min_confidence must lie in [0, 1], not {self.min_confidence}")
         if self.lr <= 0 or not (self.steps or self.epochs > 0):
             raise RelAttrError("lr and the training length (epochs or steps) must be positive")
 

@@ -17,14 +17,24 @@ from relattr_studio.data.pairs import PairTable
 
 
 class ImageBank:
-    """A dataset's images held in memory once as uint8 (N x H x W x 3), preprocessed on the fly."""
+    """A dataset's images held in memory once as uint8 (N x H x W x 3), preprocessed on the fly.
 
-    def __init__(self, dataset, indices: np.ndarray | None = None):
-        n = len(dataset)
-        self.indices = np.arange(n) if indices is None else np.unique(np.asarray(indices, np.int64))
-        self.where = np.full(n, -1, np.int64)
+    ``extra`` (uint8 G x H x W x 3, the dataset's image size) are images beyond the dataset's,
+    addressed as ``N .. N + G - 1``: generated images of labeled pairs (``relattr train --labels``).
+    """
+
+    def __init__(self, dataset, indices: np.ndarray | None = None, *, extra: np.ndarray | None = None):
+        n, g = len(dataset), 0 if extra is None else len(extra)
+        self.indices = np.arange(n + g) if indices is None else np.unique(np.asarray(indices, np.int64))
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= n + g):
+            raise IndexError(f"image indices outside 0..{n + g - 1}")
+        self.where = np.full(n + g, -1, np.int64)
         self.where[self.indices] = np.arange(len(self.indices))
-        self.pixels = torch.from_numpy(dataset.images(self.indices))
+        own = self.indices[self.indices < n]
+        pixels = dataset.images(own)
+        if g:
+            pixels = np.concatenate([pixels, np.asarray(extra, np.uint8)[self.indices[self.indices >= n] - n]])
+        self.pixels = torch.from_numpy(pixels)
 
     def tensor(self, images: np.ndarray, preprocess, device, *, channels_last: bool = False,
                augment: torch.Generator | None = None, zoom: float = 0.0, color: float = 0.0) -> torch.Tensor:

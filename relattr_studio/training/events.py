@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from relattr_studio.core.jobs import Progress
 
-__all__ = ["Progress", "Metrics", "DeviceInfo", "CheckpointSaved", "Finished", "Failed", "event_dict"]
+__all__ = ["Progress", "Metrics", "DeviceInfo", "TrainingData", "CheckpointSaved", "Finished", "Failed", "event_dict"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,19 @@ class DeviceInfo:
     weights_source: str  # where the backbone's initial weights came from
     channels_last: bool = False
     world_size: int = 1
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a model trains on: labelled pairs of real (dataset) images and of generated images.
+
+    ``labels`` says what came from a label store (``relattr train --labels``), empty otherwise.
+    """
+
+    model: str
+    real_pairs: int
+    generated_pairs: int
+    labels: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,16 @@ from torch import nn
 from relattr_studio.core.errors import Cancelled, DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import Split
-from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.data.dataset_file import DatasetFile, PairTable
 from relattr_studio.training import distributed as D
 from relattr_studio.modeling.backbones import Backbone
 from relattr_studio.training.batching import PairSampler, category_strengths, local_pairs
 from relattr_studio.training.checkpoint import build_ranker, read_checkpoint, save_checkpoint
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
 from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
-from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, event_dict
+from relattr_studio.training.events import (
+    CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, TrainingData, event_dict,
+)
 from relattr_studio.training.phases import parameter_groups, phase_steps, training_phases
 from relattr_studio.training.step import PairLoss, WeightAverage, make_optimizer, make_scheduler
 
@@ -51,6 +53,7 @@ class TrainResult:
     device: str
     stopped_early: bool = False
     history: list = field(default_factory=list)
+    train_pairs: dict = field(default_factory=dict)  # "real", "generated": labelled pairs trained on
 
 
 def model_name(config: TrainConfig, attributes: list[str]) -> str:
@@ -87,10 +90,18 @@ class RankerTrainer:
         pairs = self.ds.pairs(c.protocol)
         self.pairs = pairs
         train = local_pairs(pairs.where(split=Split.TRAIN), ids)
+        extra = self._labeled_pairs(ids)
+        if extra is not None:
+            train = PairTable.concat([train.select(slice(0, 0)) if c.labels_only else train,
+                                      local_pairs(extra.pairs, ids)])
         if len(train) == 0:
-            raise RelAttrError(f"{c.dataset}: no training pairs for {', '.join(self.attributes)} under protocol {c.protocol!r}")
-        dense = category_strengths(self.ds.meta, train, ids) if c.batching == "all-pairs" else None
+            raise RelAttrError(f"{c.dataset}: no training pairs for {', '.join(self.attributes)} under protocol "
+                               f"{c.protocol!r}" + (f" in {c.labels}" if c.labels else ""))
+        # Labeled pairs are sparse: a dense category-level matrix would invent labels for them.
+        dense = category_strengths(self.ds.meta, train, ids) if c.batching == "all-pairs" and extra is None else None
         train, self.val = self._carve_val(train, local_pairs(pairs.where(split=Split.VAL), ids), dense is not None)
+        generated = (train.a >= len(self.ds)) | (train.b >= len(self.ds))
+        self.train_pairs = {"real": int((~generated).sum()), "generated": int(generated.sum())}
         self.device = resolve_device(c.device, self.env.local_rank if self.env.active else None)
         self.amp = resolve_amp(c.amp, self.device)
         self.channels_last = bool(c.channels_last and self.device.type == "cuda")
@@ -98,7 +109,7 @@ class RankerTrainer:
         self._seed_everything(c.seed)
         used = np.concatenate([train.a, train.b, self.val.a, self.val.b,
                                pairs.where(split=Split.TEST).a, pairs.where(split=Split.TEST).b])
-        self.bank = ImageBank(self.ds, used)
+        self.bank = ImageBank(self.ds, used, extra=None if extra is None else extra.images)
         weights = None if c.weights in (None, "", "none") else c.weights
         self.model = build_ranker(c.ranker, attributes=self.attributes, backbone=c.backbone, weights=weights,
                                   backbone_options=dict(c.backbone_options), **dict(c.ranker_options))
@@ -127,6 +138,26 @@ class RankerTrainer:
             self.load_checkpoint(resume_from)
         source = getattr(getattr(self.model, "backbone", None), "weights_source", "")
         self.ctx.emit(DeviceInfo(str(self.device), self.amp, source, self.channels_last, self.env.world_size))
+        data = TrainingData(self.name, self.train_pairs["real"], self.train_pairs["generated"],
+                            getattr(self, "labels_summary", ""))
+        self.ctx.emit(data)
+        self._write_jsonl(data)
+
+    def _labeled_pairs(self, ids: list[int]):
+        """The label store's judgements as pairs for this dataset (None without ``labels``)."""
+        c = self.config
+        if not c.labels:
+            return None
+        from relattr_studio.data.label_store import LabelStore
+        from relattr_studio.data.label_training import labeled_pairs
+
+        if not Path(c.labels).is_file():
+            raise DataFileError(c.labels, "no such label store", "give the labels file made in the window or by "
+                                                                  "`relattr labels simulate`")
+        with LabelStore(c.labels) as store:
+            extra = labeled_pairs(store, self.ds, min_confidence=c.min_confidence)
+        self.labels_summary = extra.summary()
+        return extra
 
     def _carve_val(self, train, val, dense: bool):
         c = self.config
@@ -428,7 +459,7 @@ class RankerTrainer:
             path = self.save_checkpoint(results=accuracy)
             seconds = time.monotonic() - t0
             result = TrainResult(self.name, self.config, accuracy, str(path) if path else None, self.step, seconds,
-                                 str(self.device), self.stopped_early, list(self.history))
+                                 str(self.device), self.stopped_early, list(self.history), dict(self.train_pairs))
             done = Finished(self.name, accuracy.get("test", {}), result.checkpoint, self.step, seconds)
             self.ctx.emit(done)
             self._write_jsonl(done)

@@ -22,6 +22,8 @@ class ResultRow:
     seed: int
     accuracy: float  # percent of correctly ordered non-equal test pairs
     test_split: str  # e.g. "test", "test/fine", "test/coarse"
+    real_pairs: int | None = None  # labelled pairs of dataset images the model trained on (None: not recorded)
+    generated_pairs: int | None = None  # labelled pairs of generated images it trained on
 
 
 COLUMNS = [f.name for f in fields(ResultRow)]
@@ -36,14 +38,20 @@ def write_results_csv(path: str | Path, rows: list[ResultRow], *, append: bool =
         if new:
             writer.writeheader()
         for row in rows:
-            writer.writerow({**asdict(row), "accuracy": f"{row.accuracy:.2f}"})
+            writer.writerow({**asdict(row), "accuracy": f"{row.accuracy:.2f}",
+                             "real_pairs": "" if row.real_pairs is None else row.real_pairs,
+                             "generated_pairs": "" if row.generated_pairs is None else row.generated_pairs})
     return path
 
 
 def read_results_csv(path: str | Path) -> list[ResultRow]:
+    def count(text: str | None) -> int | None:  # absent in files written before the columns existed
+        return int(text) if text else None
+
     with open(path, newline="") as f:
         return [ResultRow(r["ranker"], r["backbone"], r["attribute"], int(r["seed"]), float(r["accuracy"]),
-                          r["test_split"]) for r in csv.DictReader(f)]
+                          r["test_split"], count(r.get("real_pairs")), count(r.get("generated_pairs")))
+                for r in csv.DictReader(f)]
 
 
 def result_column(row: ResultRow) -> str:

@@ -18,8 +18,11 @@ from relattr_studio.training.job import TrainResult, train_ranker
 from relattr_studio.training.results import ResultRow
 
 
-def result_rows(ranker: str, backbone: str, seed: int, accuracy: dict[str, dict[str, float]]) -> list[ResultRow]:
-    return [ResultRow(ranker, backbone, attr, seed, float(acc), split)
+def result_rows(ranker: str, backbone: str, seed: int, accuracy: dict[str, dict[str, float]], *,
+                train_pairs: dict | None = None) -> list[ResultRow]:
+    """``results.csv`` rows; ``train_pairs`` ({"real": n, "generated": m}) says what the model trained on."""
+    real, generated = (train_pairs or {}).get("real"), (train_pairs or {}).get("generated")
+    return [ResultRow(ranker, backbone, attr, seed, float(acc), split, real, generated)
             for split, per in accuracy.items() for attr, acc in per.items() if not np.isnan(acc)]
 
 
@@ -35,7 +38,7 @@ def train_rankers(config: TrainConfig, *, seeds: list[int], per_attribute: bool 
     for c in configs:
         r = train_ranker(c, ctx=ctx)
         results.append(r)
-        rows += result_rows(c.ranker, c.backbone, c.seed, r.accuracy)
+        rows += result_rows(c.ranker, c.backbone, c.seed, r.accuracy, train_pairs=r.train_pairs)
     return results, rows
 
 
