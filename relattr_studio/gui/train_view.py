@@ -2,7 +2,11 @@
 
 The training job is the engine's ``train_ranker(config, *, ctx, resume_from)``; this view only
 listens to its events (a metric sink, like the CLI's printer): Progress, Metrics, DeviceInfo,
-CheckpointSaved, Finished, Failed. Tests pass a fake job that emits the same events.
+TrainingData, CheckpointSaved, Finished, Failed, dispatched by type. Tests pass a fake job that
+emits the same events.
+
+"Train on" chooses the dataset's pairs, the open label store's judgements (real and generated
+pairs, ``relattr train --labels --labels-only``), or both (``--labels``).
 
 RankSVM rankers run ``run_ranksvm`` instead (``entry.run_ranksvm_training``), in the same
 background process: Progress per attribute and seed, and each ResultRow as it is measured,
@@ -17,9 +21,9 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from relattr_studio.core.jobs import Progress
 from relattr_studio.core.session import Session
@@ -27,8 +31,12 @@ from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
 from relattr_studio.training.entry import run_ranksvm_training, run_training
+from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, TrainingData
+from relattr_studio.training.results import ResultRow
 
 LOG_METRICS_EVERY_S = 1.0
+
+DATASET_PAIRS, MY_LABELS, BOTH = "dataset", "labels", "both"
 
 
 def make_config(**fields):
@@ -77,10 +85,22 @@ class TrainView(QWidget):
         self._training_progress: Progress | None = None  # the run's last "training …" report
         self._run_is_ranksvm = False
         self._seeds = 1  # seeds whose mean the results table shows
+        self.training_data: TrainingData | None = None  # what the current run trains on
 
         self.form = TrainForm()
         self.dataset_label = QLabel("No dataset open")
         self.dataset_label.setWordWrap(True)
+        self.train_on = QComboBox()
+        self.train_on.addItem("Dataset pairs", DATASET_PAIRS)
+        self.train_on.addItem("My labels", MY_LABELS)
+        self.train_on.addItem("Dataset pairs and my labels", BOTH)
+        self.train_on.setToolTip("My labels: the open label store's judgements of this dataset's pairs and of "
+                                 "generated pairs (undone ones and \"can't tell\" left out); generated images join "
+                                 "the training images.")
+        self.labels_note = QLabel()
+        self.labels_note.setWordWrap(True)
+        self.labels_note.setStyleSheet("color: #5f6670;")
+        self.train_on.currentIndexChanged.connect(lambda _i: self._update_buttons())
         self.start_button = QPushButton("Start training")
         self.start_button.clicked.connect(lambda: self.start())
         self.cancel_button = QPushButton("Cancel")
@@ -91,6 +111,10 @@ class TrainView(QWidget):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(self.dataset_label)
+        source = QFormLayout()
+        source.addRow("Train on", self.train_on)
+        source.addRow(self.labels_note)
+        lv.addLayout(source)
         lv.addWidget(self.form, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -158,6 +182,8 @@ class TrainView(QWidget):
         self.runner.cancelled.connect(self._on_cancelled)
         self.runner.ended.connect(self._on_ended)
         session.events.dataset.connect(self._on_dataset)
+        session.events.label_store.connect(lambda _s: self._refresh_labels())
+        session.events.labels_changed.connect(lambda _n: self._refresh_labels())
         self._on_dataset(session.dataset)
         self.form.ranker.currentTextChanged.connect(lambda _: self._update_buttons())
         self.form.ranker.currentTextChanged.connect(lambda _: self._fit_form_column())
@@ -181,11 +207,38 @@ class TrainView(QWidget):
         else:
             self.dataset_label.setText(f"<b>{ds.name}</b><br>{len(ds):,} images · {len(ds.pairs()):,} pairs")
             self.form.set_attribute_names(list(ds.attribute_names))
+        self._refresh_labels()
+
+    def label_counts(self) -> tuple[int, int] | None:
+        """(judgements of this dataset's pairs, of generated pairs) with a label in the open store."""
+        from relattr_studio.data.label_records import DatasetRef
+
+        store, ds = self.session.label_store, self.session.dataset
+        if store is None or ds is None:
+            return None
+        try:
+            real = sum(store.progress(dataset=DatasetRef.of(ds)).values())
+            generated = sum(store.progress(generated=True).values())
+        except Exception as err:  # a damaged store is the user's to know about, not a reason to fail here
+            self.labels_note.setText(f"Label store: {err}")
+            return None
+        return real, generated
+
+    def _refresh_labels(self) -> None:
+        counts = self.label_counts()
+        if counts is None:
+            self.labels_note.setText("Open a label store to train on your labels." if self.session.label_store is None
+                                     else self.labels_note.text())
+        else:
+            self.labels_note.setText(f"My labels: {counts[0]:,} judgements of this dataset's pairs, "
+                                     f"{counts[1]:,} of generated pairs ({Path(self.session.label_store.path).name})")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         idle = not self.runner.running
-        self.start_button.setEnabled(self.session.dataset is not None and idle)
+        wants_labels = self.train_on.currentData() != DATASET_PAIRS
+        self.start_button.setEnabled(self.session.dataset is not None and idle
+                                     and not (wants_labels and self.session.label_store is None))
         self.resume_button.setEnabled(idle and not self.form.is_ranksvm())  # RankSVM has no checkpoints
         self.cancel_button.setEnabled(not idle)
         # curves for a neural ranker; RankSVM has none, so no empty plots for it: the running
@@ -199,9 +252,12 @@ class TrainView(QWidget):
     def build_config(self):
         from relattr_studio.core.paths import data_dir
 
-        ds = self.session.dataset
+        ds, store = self.session.dataset, self.session.label_store
         out = data_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
-        return self.config_factory(dataset=str(ds.path), out_dir=str(out), **self.form.config_kwargs())
+        on = self.train_on.currentData()
+        labels = {} if on == DATASET_PAIRS or store is None else {"labels": str(store.path),
+                                                                  "labels_only": on == MY_LABELS}
+        return self.config_factory(dataset=str(ds.path), out_dir=str(out), **self.form.config_kwargs(), **labels)
 
     def start(self, resume_from: str | Path | None = None) -> bool:
         """Start training with the form's settings (or resume from a checkpoint file)."""
@@ -213,6 +269,10 @@ class TrainView(QWidget):
         if self.form.is_ranksvm():
             if resume_from is not None:
                 self._log("RankSVM has no checkpoints to resume: start it afresh.")
+                return False
+            if self.train_on.currentData() != DATASET_PAIRS:
+                self._log("RankSVM trains on the dataset's pairs; import your labels into the dataset first "
+                          "(relattr labels import), or choose a neural ranker.")
                 return False
             return self._start_ranksvm()
         try:
@@ -261,6 +321,7 @@ class TrainView(QWidget):
         self._ranksvm_out = None
         self.speed_label.setText("")  # the previous run's pairs/s is not this run's
         self._training_progress = None
+        self.training_data = None
         self._run_is_ranksvm = ranksvm
         self._seeds = seeds
         self.table.setRowCount(0)
@@ -309,8 +370,7 @@ class TrainView(QWidget):
             self.progress.setFormat((p.stage or "working") + (f" · {p.message}" if p.message else ""))
 
     def _on_event(self, event) -> None:
-        name = type(event).__name__
-        if name == "Metrics":
+        if isinstance(event, Metrics):
             self.curves.consume(event)
             now = time.monotonic()
             v = event.values
@@ -320,30 +380,34 @@ class TrainView(QWidget):
                 self._log(f"step {event.step} (epoch {event.epoch:.2f}): {shown}")
             if "pairs_per_s" in v:
                 self.speed_label.setText(f"· {v['pairs_per_s']:,.0f} pairs/s")
-        elif name == "DeviceInfo":
+        elif isinstance(event, DeviceInfo):
             amp = "" if event.amp in ("off", "", None) else f", {event.amp}"
             self.device_label.setText(f"Device: <b>{event.device}</b>{amp}")
             self.weights_label.setText(f"Backbone weights: {event.weights_source}")
             self._log(f"device {event.device}{amp}; backbone weights: {event.weights_source}")
-        elif name == "CheckpointSaved":
+        elif isinstance(event, TrainingData):
+            self.training_data = event
+            self._log(f"training on {event.real_pairs:,} pairs of dataset images and {event.generated_pairs:,} "
+                      f"pairs of generated images" + (f" (labels: {event.labels})" if event.labels else ""))
+        elif isinstance(event, CheckpointSaved):
             self.last_checkpoint = event.path
             self._log(f"checkpoint saved at step {event.step}: {event.path}")
-        elif name == "Finished":
+        elif isinstance(event, Finished):
             self._add_results(event.accuracy)
             if event.checkpoint:
                 self.last_checkpoint = event.checkpoint
             self._log(f"finished {event.model}: {event.steps} steps in {event.seconds:.1f} s")
-        elif name == "ResultRow":  # RankSVM: one attribute, seed and test split measured
+        elif isinstance(event, ResultRow):  # RankSVM: one attribute, seed and test split measured
             self._result_rows.append(event)
             self._add_results(mean_over_seeds(r for r in self._result_rows if r.attribute == event.attribute))
             self._log(f"{event.attribute} (seed {event.seed}): {event.test_split} accuracy {event.accuracy:.2f} %")
-        elif name == "Failed":
+        elif isinstance(event, Failed):
             if event.checkpoint:
                 self.last_checkpoint = event.checkpoint
             self._log(f"failed {event.model}: {event.reason}"
                       + (f" (last good checkpoint {event.checkpoint})" if event.checkpoint else ""))
         else:
-            self._log(f"{name}: {event}")
+            self._log(f"{type(event).__name__}: {event}")
 
     def _add_results(self, accuracy: dict) -> None:
         for key, value in accuracy.items():
@@ -375,7 +439,7 @@ class TrainView(QWidget):
 
     def _on_finished(self, result) -> None:
         items = result if isinstance(result, (list, tuple)) else [result]
-        if items and all(type(item).__name__ == "ResultRow" for item in items):  # RankSVM's return value
+        if items and all(isinstance(item, ResultRow) for item in items):  # RankSVM's return value
             self._add_results(mean_over_seeds(items))
             items = []
             if self._ranksvm_out is not None:
