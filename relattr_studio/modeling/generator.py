@@ -6,38 +6,47 @@ the model keeps their mean and standard deviation as buffers and normalises insi
 keeps the Gaussian N(mu, Sigma) of the training strengths, the identity prior of semantic
 jitter (Gao et al.), from which the Explore view takes its slider ranges.
 
-Generator file: format ``relattr-generator`` version 1 (a model file, see
-:mod:`relattr_studio.modeling.model_file`)::
+Generator file: a ``relattr-model`` file of kind "generator", builder "attribute-cvae" (see
+:mod:`relattr_studio.modeling.model_file` for the header and its checksum)::
 
-    format, format_version, created
-    generator_id:  short sha256 of the weights (the label store records it with each image)
     config:        {attributes, z_dim, image_size, width, hidden, refine_until}
-    state_dict:    {name: tensor}            weights and the strength statistics
-    dataset:       {path, name, images, strengths_from, ...}
-    metrics:       {recon_mse, psnr, ...}    measured at the end of training
-    card:          free plain-data notes (command, time, faithfulness)
+    weights:       {name: tensor}            weights and the strength statistics
+    extra:         {generator_id}            short sha256 of the weights (the label store records it)
+    card:          {dataset: {path, name, images, strengths_from, ...},
+                    metrics: {recon_mse, psnr, ...} measured at the end of training,
+                    notes: free plain-data notes (command, time, faithfulness)}
     train_state:   {step, config, optimizer, rng, history} while training, or None
+
+Older ``relattr-generator`` v1 files (the shipped generators among them) load as they are.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from relattr_studio.core.errors import DataFileError, RelAttrError
+from relattr_studio.core.registry import Registry
 from relattr_studio.modeling.generator_nets import GenerativeNet, RecognitionNet, stages
-from relattr_studio.modeling.model_file import read_model_file, save_model_file
+from relattr_studio.modeling.model_file import (
+    ModelFile,
+    ModelKind,
+    model_file_payload,
+    read_model_file,
+    register_kind,
+    save_model_file,
+)
+from relattr_studio.modeling.model_file_legacy import generator_preprocessing, generator_v1
 
-FORMAT_NAME = "relattr-generator"
-FORMAT_VERSION = 1
 CONFIG_KEYS = ("attributes", "z_dim", "image_size", "width", "hidden", "refine_until")
+GENERATORS: Registry = Registry("generator")
 
 
 class AttributeGenerator(nn.Module):
@@ -183,6 +192,15 @@ def weights_digest(state_dict: dict) -> str:
 # --------------------------------------------------------------------------- files
 
 
+@GENERATORS.register("attribute-cvae", "conditional VAE after Attribute2Image (MLP mixing y and z, "
+                                       "coarse-to-fine conv decoder)")
+def attribute_cvae(*, attributes: Sequence[str], z_dim: int = 32, image_size: int = 64, width: int = 32,
+                   hidden: int = 256, refine_until: int = 16) -> AttributeGenerator:
+    """An untrained :class:`AttributeGenerator` (statistics at 0 +- 1 until set)."""
+    return AttributeGenerator(attributes, z_dim=z_dim, image_size=image_size, width=width, hidden=hidden,
+                              refine_until=refine_until)
+
+
 @dataclass(frozen=True)
 class GeneratorInfo:
     """What a generator file says besides its weights."""
@@ -205,19 +223,13 @@ class GeneratorInfo:
 
 def generator_payload(model: AttributeGenerator, *, train_state: dict | None = None, card: dict | None = None,
                       dataset: dict | None = None, metrics: dict | None = None) -> dict:
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "generator_id": weights_digest(state),
-        "config": model.config(),
-        "state_dict": state,
-        "dataset": dict(dataset or {}),
-        "metrics": dict(metrics or {}),
-        "card": dict(card or {}),
-        "train_state": train_state,
-    }
+    """The ``relattr-model`` payload of ``model`` (with its checksum); ``card`` holds free notes."""
+    state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    return model_file_payload(
+        kind="generator", builder="attribute-cvae", config=model.config(), attributes=model.attributes,
+        preprocessing=generator_preprocessing(model.image_size), weights=state,
+        extra={"generator_id": weights_digest(state)}, train_state=train_state,
+        card={"dataset": dict(dataset or {}), "metrics": dict(metrics or {}), "notes": dict(card or {})})
 
 
 def save_generator(path: str | Path, model: AttributeGenerator, *, train_state: dict | None = None,
@@ -227,29 +239,48 @@ def save_generator(path: str | Path, model: AttributeGenerator, *, train_state: 
                                                    metrics=metrics))
 
 
+def generator_view(model_file: ModelFile) -> dict:
+    """A generator file in the ``relattr-generator`` version-1 layout (the dict resuming code reads)."""
+    card = model_file.card
+    return {"format": "relattr-generator", "format_version": 1, "created": model_file.created,
+            "generator_id": str(model_file.extra.get("generator_id", "")), "config": dict(model_file.config),
+            "state_dict": model_file.weights, "dataset": dict(card.get("dataset") or {}),
+            "metrics": dict(card.get("metrics") or {}), "card": dict(card.get("notes") or {}),
+            "train_state": model_file.train_state}
+
+
 def read_generator(path: str | Path) -> dict:
-    """The raw payload (plain containers, read with ``weights_only=True``); refuses anything else."""
-    return read_model_file(path, format_name=FORMAT_NAME, format_version=FORMAT_VERSION, what="generator")
+    """Any generator file (checksum verified where it has one) as a dict in the version-1 layout:
+    generator_id, config, state_dict, dataset, metrics, card, train_state."""
+    return generator_view(read_model_file(path, kind="generator"))
 
 
 def generator_info(payload: dict, path: str | Path = "") -> GeneratorInfo:
-    ts = payload.get("train_state") or {}
-    return GeneratorInfo(path=str(path), generator_id=str(payload.get("generator_id", "")),
-                         config=dict(payload["config"]), dataset=dict(payload.get("dataset") or {}),
-                         metrics=dict(payload.get("metrics") or {}), card=dict(payload.get("card") or {}),
-                         step=int(ts.get("step", payload.get("metrics", {}).get("steps", 0) or 0)),
+    """The :class:`GeneratorInfo` of a payload in the version-1 layout (see :func:`read_generator`)."""
+    return info_of(generator_v1(payload, Path(path)))
+
+
+def info_of(model_file: ModelFile) -> GeneratorInfo:
+    """The :class:`GeneratorInfo` of a generator file."""
+    ts = model_file.train_state or {}
+    card = model_file.card
+    metrics = dict(card.get("metrics") or {})
+    return GeneratorInfo(path=str(model_file.path), generator_id=str(model_file.extra.get("generator_id", "")),
+                         config=dict(model_file.config), dataset=dict(card.get("dataset") or {}), metrics=metrics,
+                         card=dict(card.get("notes") or {}), step=int(ts.get("step", metrics.get("steps", 0) or 0)),
                          train_config=ts.get("config"), history=list(ts.get("history", [])),
-                         created=str(payload.get("created", "")))
+                         created=model_file.created)
 
 
-def generator_from_payload(payload: dict, path: str | Path, device: str | torch.device = "cpu") -> AttributeGenerator:
-    config = payload.get("config")
+def generator_from_file(model_file: ModelFile, device: str | torch.device = "cpu") -> AttributeGenerator:
+    """The generator of a generator file, rebuilt through ``GENERATORS``, in eval mode."""
+    path, config = model_file.path, model_file.config
     if not isinstance(config, dict) or any(k not in config for k in CONFIG_KEYS):
         raise DataFileError(path, "its generator config is missing or incomplete",
                             "the file was written by an incompatible version; retrain the generator")
     try:
-        model = AttributeGenerator(config["attributes"], **{k: config[k] for k in CONFIG_KEYS if k != "attributes"})
-        model.load_state_dict(payload["state_dict"], strict=True)
+        model = GENERATORS.build(model_file.builder, **{k: config[k] for k in CONFIG_KEYS})
+        model.load_state_dict(model_file.weights, strict=True)
     except (RelAttrError, TypeError, KeyError) as err:
         raise DataFileError(path, f"cannot rebuild its generator: {err}",
                             "the file was written by an incompatible version; retrain the generator") from None
@@ -260,6 +291,11 @@ def generator_from_payload(payload: dict, path: str | Path, device: str | torch.
     return model.to(device).eval()
 
 
+def generator_from_payload(payload: dict, path: str | Path, device: str | torch.device = "cpu") -> AttributeGenerator:
+    """The generator of a payload in the version-1 layout, in eval mode."""
+    return generator_from_file(generator_v1(payload, Path(path)), device)
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> AttributeGenerator:
     """The generator rebuilt from the file alone, in eval mode (see :func:`load_generator_with_info`)."""
     return load_generator_with_info(path, device)[0]
@@ -267,5 +303,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Attr
 
 def load_generator_with_info(path: str | Path, device: str | torch.device = "cpu"
                              ) -> tuple[AttributeGenerator, GeneratorInfo]:
-    payload = read_generator(path)
-    return generator_from_payload(payload, path, device), generator_info(payload, path)
+    model_file = read_model_file(path, kind="generator")
+    return generator_from_file(model_file, device), info_of(model_file)
+
+
+def describe_generator(model_file: ModelFile) -> dict[str, Any]:
+    """What ``relattr model info`` says about a generator besides the header and the card."""
+    return {"generator id": model_file.extra.get("generator_id")}
+
+
+GENERATOR_KIND = register_kind(ModelKind("generator", builders=GENERATORS.names, load=generator_from_file,
+                                         describe=describe_generator))

@@ -20,16 +20,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from relattr_studio.core.errors import DataFileError, RelAttrError
-from relattr_studio.modeling.model_file import read_model_file, save_model_file
+from relattr_studio.core.registry import Registry
+from relattr_studio.modeling.model_file import (
+    ModelFile,
+    ModelKind,
+    model_file_payload,
+    read_model_file,
+    register_kind,
+    save_model_file,
+)
 
-FORMAT_NAME = "relattr-oracle"
-FORMAT_VERSION = 1
+ORACLES: Registry = Registry("oracle")
 _MEAN, _STD = 0.5, 0.25  # pixel normalisation, as the small CNN backbone uses
 
 
@@ -67,6 +75,14 @@ class OracleNet(nn.Module):
         """(standardised strengths, legibility features) of one pass."""
         maps = self.trunk(x)
         return self.head(maps.mean(dim=(2, 3))), nn.functional.adaptive_avg_pool2d(maps, 2).flatten(1)
+
+
+@ORACLES.register("oracle-cnn", "four conv stages, global average, one linear output per attribute")
+def oracle_cnn(*, attributes: Sequence[str], width: int = 16, image_size: int = 64) -> OracleNet:
+    """An untrained :class:`OracleNet` for ``attributes`` (``image_size`` is the input the
+    oracle resizes images to; the net itself takes any size)."""
+    del image_size  # the oracle (AttributeOracle) resizes to it; the conv net is size-free
+    return OracleNet(len(attributes), width=width)
 
 
 def to_input(images: np.ndarray | torch.Tensor, size: int = 64) -> torch.Tensor:
@@ -215,27 +231,22 @@ class AttributeOracle:
     # -- files ------------------------------------------------------------------------------
 
     def to_payload(self) -> dict:
-        payload = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "builder": "oracle-cnn",
-            "config": {"width": self.width, "image_size": self.image_size},
-            "attributes": list(self.attribute_names),
-            "target_mean": torch.tensor(self.target_mean),
-            "target_std": torch.tensor(self.target_std),
-            "preprocessing": {"size": self.image_size, "mean": _MEAN, "std": _STD, "input": "uint8 RGB / 255"},
-            "state_dict": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
-            "metrics": self.metrics,
-            "training": self.training,
-        }
+        """The ``relattr-model`` payload of this oracle (kind "oracle", builder "oracle-cnn"), with
+        its checksum: the target statistics and the legibility model travel in ``extra``."""
+        extra: dict = {"target_mean": torch.tensor(self.target_mean), "target_std": torch.tensor(self.target_std)}
         if self.legibility is not None:
             g = self.legibility
-            payload["legibility"] = {
+            extra["legibility"] = {
                 "mean": torch.tensor(g.gaussian.mean), "precision": torch.tensor(g.gaussian.precision),
                 "threshold": float(g.threshold), "quantile": float(g.quantile), "n_calibration": int(g.n_calibration),
                 "score": "squared Mahalanobis distance of the last conv stage pooled to 2 x 2",
             }
-        return payload
+        return model_file_payload(
+            kind="oracle", builder="oracle-cnn", config={"width": self.width, "image_size": self.image_size},
+            attributes=self.attribute_names,
+            preprocessing={"size": self.image_size, "mean": _MEAN, "std": _STD, "input": "uint8 RGB / 255"},
+            weights=self.net.state_dict(), extra=extra,
+            card={"metrics": dict(self.metrics), "training": dict(self.training)})
 
     def save(self, path: str | Path) -> Path:
         return save_model_file(path, self.to_payload())
@@ -245,22 +256,40 @@ class AttributeOracle:
         return load_oracle(path)
 
 
-def load_oracle(path: str | Path) -> AttributeOracle:
-    """An oracle from its model file; a file of another kind or architecture is refused with a message."""
-    p = read_model_file(path, format_name=FORMAT_NAME, format_version=FORMAT_VERSION, what="attribute oracle")
+def oracle_from_file(model_file: ModelFile, device: str | torch.device = "cpu") -> AttributeOracle:
+    """The oracle of an oracle file (of any format), rebuilt through ``ORACLES``; it runs on the CPU."""
+    del device  # the oracle reads numpy images on the CPU (see AttributeOracle.outputs)
+    m = model_file
     try:
-        attributes = [str(a) for a in p["attributes"]]
-        width, size = int(p["config"]["width"]), int(p["config"]["image_size"])
-        net = OracleNet(len(attributes), width=width)
-        net.load_state_dict(p["state_dict"])
+        width, size = int(m.config["width"]), int(m.config["image_size"])
+        net = ORACLES.build(m.builder, attributes=m.attributes, width=width, image_size=size)
+        net.load_state_dict(m.weights)
         legibility = None
-        if "legibility" in p:
-            g = p["legibility"]
+        if "legibility" in m.extra:
+            g = m.extra["legibility"]
             legibility = Legibility(FeatureGaussian(g["mean"].double().numpy(), g["precision"].double().numpy()),
                                     float(g["threshold"]), float(g["quantile"]), int(g["n_calibration"]))
-        return AttributeOracle(net, attributes, target_mean=p["target_mean"].double().numpy(),
-                               target_std=p["target_std"].double().numpy(), width=width, image_size=size,
-                               legibility=legibility, metrics=p.get("metrics"), training=p.get("training"))
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
-        raise DataFileError(path, f"an attribute oracle file that does not match its architecture: "
+        return AttributeOracle(net, m.attributes, target_mean=m.extra["target_mean"].double().numpy(),
+                               target_std=m.extra["target_std"].double().numpy(), width=width, image_size=size,
+                               legibility=legibility, metrics=m.card.get("metrics"), training=m.card.get("training"))
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, RelAttrError) as err:
+        raise DataFileError(m.path, f"an attribute oracle file that does not match its architecture: "
                             f"{str(err).splitlines()[0][:200]}", "train the oracle again") from None
+
+
+def load_oracle(path: str | Path) -> AttributeOracle:
+    """An oracle from its model file; a file of another kind or architecture is refused with a message."""
+    return oracle_from_file(read_model_file(path, kind="oracle"))
+
+
+def describe_oracle(model_file: ModelFile) -> dict[str, Any]:
+    """What ``relattr model info`` says about an oracle besides the header and the card."""
+    g = model_file.extra.get("legibility")
+    if not g:
+        return {"legibility": "not calibrated"}
+    return {"legibility": f"squared Mahalanobis distance <= {float(g['threshold']):.4g} (the "
+                          f"{100 * float(g['quantile']):g} % quantile of {int(g['n_calibration'])} real images)"}
+
+
+ORACLE_KIND = register_kind(ModelKind("oracle", builders=ORACLES.names, load=oracle_from_file,
+                                      describe=describe_oracle))

@@ -18,13 +18,14 @@ RankSVM on those K pairs only. With K << d the local problem is solved in its du
 objective becomes (I + 2C diag(active) Z Z^T) beta = 2C active * y, a K x K system, batched
 over many test pairs at once.
 
-Models are saved as ``.npz`` (``allow_pickle=False``) with a JSON header; loading refuses any
-file that would need pickle.
+Models are saved as ranker model files (``relattr-model``, kind "ranker", builder "ranksvm" or
+"ranksvm-ll"; see :mod:`relattr_studio.modeling.model_file`), in the same torch container and
+with the same checksum as every other model; the ``.npz`` files of earlier versions still load.
+Loading refuses any file that would need pickle. This module imports torch only to save or load.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +34,8 @@ import scipy.sparse as sp
 
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.data.metrics import pairwise_accuracy
+from relattr_studio.modeling.catalog import RANKSVM, RANKSVM_LL, RANKSVM_RANKERS
 
-MODEL_FORMAT = "relattr-ranksvm"
-MODEL_VERSION = 1
 DEFAULT_C_GRID = tuple(float(c) for c in 10.0 ** np.arange(-7.0, -0.99, 0.5))
 
 
@@ -256,59 +256,65 @@ class RankSVMModel:
         return local_ranksvm_scores(x, (pa, pb, py), ia, ib, k=self.local["k"], c=self.local["c"][attribute])
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        header = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "attributes": self.attributes,
-                  "feature_kind": self.feature_kind, "c": self.c, "info": self.info}
-        arrays = {"weights": self.weights.astype(np.float64), "mean": self.standardizer.mean,
-                  "scale": self.standardizer.scale}
+        """Write this model to ``path`` (a ranker model file; ``.ckpt`` by convention) atomically."""
+        from relattr_studio.modeling.model_file import save_model_file
+
+        return save_model_file(path, self.to_payload())
+
+    def to_payload(self) -> dict:
+        """The ``relattr-model`` payload (kind "ranker"): weights, standardiser and local-learning
+        data as tensors, C and K in the config, ``info`` as the card."""
+        import torch
+
+        from relattr_studio.modeling.model_file import model_file_payload
+        from relattr_studio.modeling.model_file_legacy import ranksvm_preprocessing
+
+        weights = {"weights": torch.from_numpy(np.asarray(self.weights, np.float64)),
+                   "mean": torch.from_numpy(np.asarray(self.standardizer.mean, np.float64)),
+                   "scale": torch.from_numpy(np.asarray(self.standardizer.scale, np.float64))}
+        local = None
         if self.local is not None:
-            header["local"] = {"k": int(self.local["k"]), "c": {a: float(v) for a, v in self.local["c"].items()}}
-            arrays["local_x"] = np.asarray(self.local["x"], np.float32)
+            local = {"k": int(self.local["k"]), "c": {a: float(v) for a, v in self.local["c"].items()}}
+            weights["local_x"] = torch.from_numpy(np.asarray(self.local["x"], np.float32))
             for i, attr in enumerate(self.attributes):
-                pa, pb, py = self.local["pairs"][attr]
-                arrays[f"local_pairs_{i}"] = np.stack([pa, pb, py]).astype(np.int32)
-        arrays["header"] = np.array(json.dumps(header))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        tmp.replace(path)
-        return path
+                weights[f"local_pairs.{i}"] = torch.from_numpy(np.stack(self.local["pairs"][attr]).astype(np.int64))
+        return model_file_payload(
+            kind="ranker", builder=RANKSVM_LL if local is not None else RANKSVM,
+            config={"feature_kind": self.feature_kind, "c": [float(c) for c in self.c], "local": local},
+            attributes=self.attributes, preprocessing=ranksvm_preprocessing(self.feature_kind), weights=weights,
+            card={"info": dict(self.info)})
+
+
+def ranksvm_from_model_file(model_file) -> RankSVMModel:
+    """The RankSVM of a ranker file (a ``ModelFile`` of builder "ranksvm" or "ranksvm-ll")."""
+    m = model_file
+    if m.builder not in RANKSVM_RANKERS:
+        raise DataFileError(m.path, f"it is a {m.builder} ranker, not a RankSVM model",
+                            "load it as a ranker checkpoint (relattr_studio.training.checkpoint.load_checkpoint)")
+    try:
+        w = {k: v.numpy() for k, v in m.weights.items()}
+        local = m.config.get("local")
+        if local is not None:
+            local = {"k": int(local["k"]), "c": {str(a): float(v) for a, v in local["c"].items()},
+                     "x": w["local_x"].astype(np.float64),
+                     "pairs": {a: tuple(w[f"local_pairs.{i}"].astype(np.int64)) for i, a in enumerate(m.attributes)}}
+        model = RankSVMModel(list(m.attributes), w["weights"].astype(np.float64),
+                             Standardizer(w["mean"].astype(np.float64), w["scale"].astype(np.float64)),
+                             str(m.config["feature_kind"]), [float(c) for c in m.config["c"]],
+                             dict(m.card.get("info", {})), local)
+        if model.weights.shape != (len(m.attributes), len(model.standardizer.mean)):
+            raise ValueError(f"weights shape {model.weights.shape} does not match {len(m.attributes)} attributes")
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise DataFileError(m.path, f"not a valid RankSVM model file: {err}", "re-train it with `run_ranksvm`") from None
+    return model
 
 
 def load_ranksvm(path: str | Path) -> RankSVMModel:
-    """Load a model saved by :meth:`RankSVMModel.save` without executing code.
+    """Load a model saved by :meth:`RankSVMModel.save`, or an ``.npz`` of earlier versions, without
+    executing code.
 
-    Raises DataFileError for a file that is not such a model, or that needs pickle.
+    Raises DataFileError for a file that is not such a model, that needs pickle, or that is damaged.
     """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise DataFileError(path, "no such file") from None
-    except ValueError as err:
-        raise DataFileError(path, f"refused: the file needs pickle to load ({err})",
-                            "only code-free RankSVM files (.npz written by RelAttr Studio) are loaded") from None
-    except (OSError, EOFError) as err:
-        raise DataFileError(path, f"not a RankSVM model file ({err})", "give a .npz written by `run_ranksvm`") from None
-    try:
-        header = json.loads(str(arrays["header"]))
-        if header.get("format") != MODEL_FORMAT:
-            raise ValueError(f"format {header.get('format')!r}")
-        if int(header["version"]) > MODEL_VERSION:
-            raise ValueError(f"version {header['version']} is newer than this program reads")
-        attributes = list(header["attributes"])
-        local = None
-        if "local" in header:
-            local = {"k": int(header["local"]["k"]), "c": dict(header["local"]["c"]),
-                     "x": arrays["local_x"].astype(np.float64),
-                     "pairs": {a: tuple(arrays[f"local_pairs_{i}"].astype(np.int64)) for i, a in enumerate(attributes)}}
-        model = RankSVMModel(attributes, arrays["weights"], Standardizer(arrays["mean"], arrays["scale"]),
-                             str(header["feature_kind"]), [float(c) for c in header["c"]], dict(header.get("info", {})),
-                             local)
-        if model.weights.shape != (len(attributes), len(model.standardizer.mean)):
-            raise ValueError(f"weights shape {model.weights.shape} does not match {len(attributes)} attributes")
-    except (KeyError, ValueError, TypeError) as err:
-        raise DataFileError(path, f"not a valid RankSVM model file: {err}", "re-train it with `run_ranksvm`") from None
-    return model
+    from relattr_studio.modeling.model_file import read_model_file
+
+    return ranksvm_from_model_file(read_model_file(path, kind="ranker"))

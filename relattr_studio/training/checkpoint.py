@@ -1,128 +1,67 @@
-"""Checkpoints: one self-describing file per model, loaded without executing code.
+"""Ranker checkpoints: ranker model files (kind "ranker"), written and read for training and scoring.
 
-Format ``relattr-checkpoint`` version 1, a ``torch.save`` of plain containers only (tensors,
-numbers, strings, lists, dicts)::
-
-    format, format_version, created
-    ranker:      {name, kind, config}            registry name + builder kwargs
-    backbone:    {name, weights_source}
-    attributes:  [str]                           head order
-    preprocess:  Preprocess.to_dict()
-    state_dict:  {name: tensor}                  model weights (CPU)
-    train_state: {step, phase, config, history, optimizer, scheduler, sampler, rng, best...}
-                 or None for a weights-only export
-    results:     {split: {attribute: accuracy %}}
-    dataset:     {path, name, protocol}
-
-Loading uses ``torch.load(weights_only=True)`` and nothing else: a file that needs pickle is
-refused. :func:`load_checkpoint` rebuilds the model from the file alone via the registries.
+A checkpoint is a ``relattr-model`` file (see :mod:`relattr_studio.modeling.model_file` for the
+header and its checksum, :mod:`relattr_studio.modeling.ranker_file` for the ranker's fields);
+older ``relattr-checkpoint`` v1 files load as they are. Loading uses
+``torch.load(weights_only=True)`` and nothing else: a file that needs pickle is refused, and so
+is a damaged one (its tensors no longer match their checksum). :func:`load_checkpoint`
+rebuilds the model from the file alone via the registries.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from relattr_studio.core.errors import DataFileError
-from relattr_studio.modeling.backbones import Preprocess
-from relattr_studio.modeling.model_file import read_model_file, save_model_file
+from relattr_studio.modeling.model_file import read_model_file
+from relattr_studio.modeling.model_file_legacy import ranker_checkpoint_v1
+from relattr_studio.modeling.ranker_file import (
+    CheckpointInfo,
+    build_ranker,
+    checkpoint_view,
+    neural_ranker,
+    ranker_file_payload,
+    ranker_info,
+    save_ranker_file,
+)
 
-FORMAT_NAME = "relattr-checkpoint"
-FORMAT_VERSION = 1
-
-
-def build_ranker(name: str, **config):
-    from relattr_studio.modeling.rankers import RANKERS  # the package registers every ranker
-
-    return RANKERS.build(name, **config)
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What a checkpoint says about its model (everything but the weights)."""
-
-    path: str
-    ranker: str
-    kind: str
-    ranker_config: dict
-    backbone: str
-    weights_source: str
-    attributes: list[str]
-    preprocess: Preprocess
-    results: dict = field(default_factory=dict)
-    dataset: dict = field(default_factory=dict)
-    step: int = 0
-    train_config: dict | None = None
-    history: list = field(default_factory=list)
-    created: str = ""
-
-
-def _plain_state_dict(model: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+__all__ = ["CheckpointInfo", "build_ranker", "checkpoint_info", "checkpoint_payload", "load_checkpoint",
+           "model_from_payload", "read_checkpoint", "save_checkpoint"]
 
 
 def checkpoint_payload(model, *, train_state: dict | None = None, results: dict | None = None,
                        dataset: dict | None = None) -> dict:
-    """The plain-data dict :func:`save_checkpoint` writes."""
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "ranker": {"name": model.registry_name, "kind": model.kind, "config": model.config()},
-        "backbone": {"name": getattr(model, "backbone_name", ""),
-                     "weights_source": getattr(getattr(model, "backbone", None), "weights_source", "")},
-        "attributes": list(model.attributes),
-        "preprocess": model.preprocess.to_dict(),
-        "state_dict": _plain_state_dict(model),
-        "train_state": train_state,
-        "results": results or {},
-        "dataset": dataset or {},
-    }
+    """The ``relattr-model`` payload :func:`save_checkpoint` writes (with its checksum)."""
+    return ranker_file_payload(model, train_state=train_state, results=results, dataset=dataset)
 
 
 def save_checkpoint(path: str | Path, model, **kwargs) -> Path:
     """Write ``model`` (+ training state) to ``path`` atomically (temp file, then rename)."""
-    return save_model_file(path, checkpoint_payload(model, **kwargs))
+    return save_ranker_file(path, model, **kwargs)
 
 
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
-    """The raw payload, loaded with ``weights_only=True``; refuses anything else."""
-    return read_model_file(path, format_name=FORMAT_NAME, format_version=FORMAT_VERSION, what="checkpoint",
-                           device=device)
+    """Any ranker file (checksum verified where it has one) as a dict in the version-1 layout:
+    ranker {name, kind, config}, backbone, attributes, preprocess, state_dict (on ``device``),
+    train_state, results, dataset."""
+    view = checkpoint_view(read_model_file(path, kind="ranker"))
+    if torch.device(device).type != "cpu":
+        view["state_dict"] = {k: v.to(device) for k, v in view["state_dict"].items()}
+    return view
 
 
 def checkpoint_info(payload: dict, path: str | Path = "") -> CheckpointInfo:
-    ts = payload.get("train_state") or {}
-    return CheckpointInfo(
-        path=str(path), ranker=payload["ranker"]["name"], kind=payload["ranker"].get("kind", ""),
-        ranker_config=dict(payload["ranker"]["config"]), backbone=payload["backbone"].get("name", ""),
-        weights_source=payload["backbone"].get("weights_source", ""), attributes=list(payload["attributes"]),
-        preprocess=Preprocess.from_dict(payload["preprocess"]), results=payload.get("results", {}),
-        dataset=payload.get("dataset", {}), step=int(ts.get("step", 0)), train_config=ts.get("config"),
-        history=list(ts.get("history", [])), created=payload.get("created", ""),
-    )
+    """The :class:`CheckpointInfo` of a payload in the version-1 layout (see :func:`read_checkpoint`)."""
+    return ranker_info(ranker_checkpoint_v1(payload, Path(path)))
 
 
 def model_from_payload(payload: dict, path: str | Path, device: str | torch.device = "cpu"):
-    try:
-        model = build_ranker(payload["ranker"]["name"], **payload["ranker"]["config"])
-    except (TypeError, KeyError) as err:
-        raise DataFileError(path, f"cannot rebuild its {payload['ranker'].get('name')!r} model: {err}",
-                            "the checkpoint was written by an incompatible version") from None
-    try:
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except RuntimeError as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()][1:3]
-        raise DataFileError(path, "its weights do not fit the architecture it names "
-                            f"({payload['ranker']['name']} on {payload['backbone'].get('name')}): "
-                            + "; ".join(lines)[:300], "a checkpoint from another architecture") from None
-    return model.to(device).eval()
+    """The neural ranker of a payload in the version-1 layout, in eval mode."""
+    return neural_ranker(ranker_checkpoint_v1(payload, Path(path)), device)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
-    """``(model, CheckpointInfo)``: the model rebuilt from the file alone, in eval mode."""
-    payload = read_checkpoint(path, device="cpu")
-    return model_from_payload(payload, path, device), checkpoint_info(payload, path)
+    """``(model, CheckpointInfo)``: the neural ranker rebuilt from the file alone, in eval mode."""
+    model_file = read_model_file(path, kind="ranker")
+    return neural_ranker(model_file, device), ranker_info(model_file)

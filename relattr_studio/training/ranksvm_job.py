@@ -85,7 +85,7 @@ def run_ranksvm(
     - ``test_sample``: rank only a seeded sample of this many non-equal test pairs per
       attribute; None means all for the global model and 1000 for local learning (it fits one
       model per test pair). Group rows (test/coarse, test/fine) use the sample's members.
-    - ``out_dir``: writes ``ranksvm[-ll]-seed<s>.npz`` per seed (load with
+    - ``out_dir``: writes ``ranksvm[-ll]-seed<s>.ckpt`` per seed (a ranker model file; load with
       :func:`~relattr_studio.modeling.ranksvm.load_ranksvm`), ``results.csv`` and
       ``summary.json`` (chosen C, validation accuracies, test-pair counts / sample sizes).
 
@@ -189,7 +189,7 @@ def run_ranksvm(
                                  info={"dataset": dataset.name, "protocol": protocol, "seed": seed, "ranker": ranker},
                                  local={"k": k, "c": c_local, "x": x, "pairs": local_pairs} if local else None)
             if out_dir is not None:
-                model.save(Path(out_dir) / f"{ranker}-seed{seed}.npz")
+                model.save(Path(out_dir) / f"{ranker}-seed{seed}.ckpt")
         ctx.report(total, total, ranker)
         if out_dir is not None:
             write_results_csv(Path(out_dir) / "results.csv", rows)

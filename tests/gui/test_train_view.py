@@ -341,7 +341,7 @@ def test_real_ranksvm_run_from_the_view_fills_the_results_table(qtbot, toy120_vi
     assert mean > 65, mean  # chance is 50; measured 89.4 (bald 95, dark_hair 83, young 90)
     assert {p.stage for p in progress} >= {"features", "ranksvm"}
     assert view.progress.value() == 1000
-    assert (view._ranksvm_out / "results.csv").is_file() and (view._ranksvm_out / "ranksvm-seed0.npz").is_file()
+    assert (view._ranksvm_out / "results.csv").is_file() and (view._ranksvm_out / "ranksvm-seed0.ckpt").is_file()
     assert view.start_button.isEnabled() and not view.cancel_button.isEnabled()
 
 

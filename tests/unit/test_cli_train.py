@@ -55,7 +55,7 @@ def test_train_ranksvm(tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert {(r["ranker"], r["backbone"], r["attribute"]) for r in rows} == {("ranksvm", "gist+lab", "smiling")}
     assert {r["seed"] for r in rows} == {"3", "4"}  # --first-seed 3, two seeds
-    assert (out / "ranksvm-seed3.npz").is_file() and (out / "ranksvm-seed4.npz").is_file()
+    assert (out / "ranksvm-seed3.ckpt").is_file() and (out / "ranksvm-seed4.ckpt").is_file()
 
 
 def test_results_joins_seeds_run_apart_and_refuses_a_seed_twice(tmp_path, capsys):
