@@ -14,7 +14,7 @@ from relattr_studio.core.errors import Cancelled, RelAttrError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relattr_studio.cli import commands, experiment_commands, generator_commands, oracle_commands
+    from relattr_studio.cli import commands, experiment_commands, generator_commands, model_commands, oracle_commands
 
     parser = argparse.ArgumentParser(
         prog="relattr", description="RelAttr Studio on the command line.",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     generator_commands.register(sub)
     oracle_commands.register(sub)
     experiment_commands.register(sub)
+    model_commands.register(sub)
     return parser
 
 

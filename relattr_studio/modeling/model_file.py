@@ -191,6 +191,10 @@ def _noun(kind: str | None) -> str:
     return _DECLARED_KINDS[kind].noun if kind in _DECLARED_KINDS else "model file"
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
 def _zip_members(path: Path) -> list[str] | None:
     """The member names of a zip archive (torch's container and numpy's ``.npz`` both are one),
     or None when ``path`` is not a readable zip."""
@@ -265,7 +269,7 @@ def _check_kind(found: str, wanted: str | None, path: Path, fmt: str) -> None:
     from relattr_studio.modeling.model_file_legacy import older_formats
 
     older = older_formats(wanted)
-    raise DataFileError(path, f"it is a {_noun(found)} (format {fmt}), not a {_noun(wanted)}",
+    raise DataFileError(path, f"it is {_a(_noun(found))} (format {fmt}), not {_a(_noun(wanted))}",
                         f"give a {FORMAT_NAME} file of kind {wanted}"
                         + (f", or an older {' / '.join(older)} file" if older else ""))
 

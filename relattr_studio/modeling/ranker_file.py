@@ -143,7 +143,7 @@ def describe_ranker(model_file: ModelFile) -> dict[str, Any]:
     if model_file.builder in RANKSVM_RANKERS:
         local = model_file.config.get("local")
         return {"features": model_file.config.get("feature_kind"), "C": model_file.config.get("c"),
-                "local learning": f"K {local['k']}, C_local {local['c']}" if local else "no"}
+                "local learning": {"K": local["k"], "C_local": local["c"]} if local else "no"}
     backbone = model_file.extra.get("backbone") or {}
     return {"ranker type": model_file.extra.get("ranker_kind"), "backbone": backbone.get("name"),
             "backbone weights": backbone.get("weights_source")}

@@ -20,6 +20,15 @@ def shipped_model(kind: str, dataset: str) -> Path | None:
     return Path(str(path)) if path.is_file() else None
 
 
+def shipped_models() -> dict[str, Path]:
+    """Every shipped model file by name ("toy-faces-generator", ...), in name order."""
+    folder = importlib.resources.files("relattr_studio.resources").joinpath("models")
+    if not folder.is_dir():
+        return {}
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".pt") and p.is_file()), key=lambda p: p.name)
+    return {p.name.removesuffix(".pt"): Path(str(p)) for p in files}
+
+
 def model_argument(value: str | None, kind: str, dataset: str) -> Path:
     """A model path from a command-line value: a file, or "shipped" / None for the shipped one."""
     if value and value != "shipped":
