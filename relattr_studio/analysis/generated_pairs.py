@@ -100,10 +100,11 @@ def make_explore_pairs(*, ctx, generator: Any, attribute: str, n_pairs: int, kin
 
 
 def queue_pairs(store: Any, made: ExplorePairs, *, priority: float = 0.0) -> list[int]:
-    """Put ``made`` in the label store's labeling queue (one transaction per kind); their ids."""
-    ids = []
-    for kind in ("intra", "inter"):
-        chosen = [p for p, k in zip(made.pairs, made.kinds) if k == kind]
-        if chosen:
-            ids += store.enqueue_many(chosen, made.attribute, priority=priority, origin=f"{ORIGIN} {kind}")
-    return ids
+    """Put ``made`` in the label store's labeling queue as one batch ("explore: 20 smiling pairs",
+    origin "explore", entries "explore intra" / "explore inter"); the entries' ids, in order."""
+    info = store.create_batch(f"{ORIGIN}: {len(made)} {made.attribute} pairs", origin=ORIGIN,
+                              details={"generator": made.model_id, "attribute": made.attribute,
+                                       "intra": made.kinds.count("intra"), "inter": made.kinds.count("inter")},
+                              pairs=made.pairs, attributes=made.attribute, priority=priority,
+                              origins=[f"{ORIGIN} {kind}" for kind in made.kinds])
+    return [item.id for item in store.pending(batch=info.id, with_pixels=False)]

@@ -372,11 +372,12 @@ class LabelStore:
 
     def create_batch(self, name: str, *, origin: str = "", details: dict | None = None,
                      pairs: Iterable[Pair] = (), attributes: str | Sequence[str] = (),
-                     priority: float = 0.0) -> BatchInfo:
+                     priority: float = 0.0, origins: Sequence[str] | None = None) -> BatchInfo:
         """A new batch (e.g. ``"attic round 3"``), with ``pairs`` queued in it, all in one transaction.
 
         ``attributes``: one name for every pair or one per pair. ``details`` is stored as JSON
-        (round number, generator and control-module ids, ...). Returns the batch's summary.
+        (round number, generator and control-module ids, ...). ``origins``: one queue-entry
+        origin per pair (default: the batch's ``origin``). Returns the batch's summary.
         """
         import json
 
@@ -386,15 +387,19 @@ class LabelStore:
         names = [attributes] * len(pairs) if isinstance(attributes, str) else list(attributes)
         if len(names) != len(pairs) or not all(names):
             raise ValueError(f"give one attribute name for all pairs or one per pair ({len(pairs)} pairs)")
+        entry_origins = [origin] * len(pairs) if origins is None else list(origins)
+        if len(entry_origins) != len(pairs):
+            raise ValueError(f"{len(entry_origins)} origins for {len(pairs)} pairs")
         created_utc, created_unix = _now()
         text = json.dumps(details or {}, sort_keys=True, default=str)
         with self._write("make a batch") as c:
             batch_id = c.execute("INSERT INTO batches (name, origin, created_utc, created_unix, details)"
                                  " VALUES (?, ?, ?, ?, ?)", (name, origin, created_utc, created_unix, text)).lastrowid
-            for pair, attribute in zip(pairs, names):
+            for pair, attribute, entry_origin in zip(pairs, names, entry_origins):
                 c.execute("INSERT INTO pending (created_utc, attribute, priority, origin, batch_id, kind, dataset_id,"
                           " a, b, pair_row, gen_a, gen_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (created_utc, attribute, float(priority), origin, batch_id, *self._pair_values(c, pair)))
+                          (created_utc, attribute, float(priority), entry_origin, batch_id,
+                           *self._pair_values(c, pair)))
         return self.batch(batch_id)
 
     _BATCH_SUMMARY = """

@@ -47,21 +47,20 @@ def test_refusals_are_messages(generator):
         ProceduralGenerator("toy-cars")
 
 
-def test_queue_pairs_puts_each_kind_in_with_its_origin(generator):
-    class Store:
-        def __init__(self):
-            self.calls = []
-
-        def enqueue_many(self, pairs, attribute, *, priority, origin):
-            self.calls.append((len(pairs), attribute, origin))
-            return list(range(len(pairs)))
+def test_queue_pairs_makes_one_batch_whose_entries_keep_their_kind(generator, tmp_path):
+    from relattr_studio.data.label_store import LabelStore
 
     made = make_explore_pairs(ctx=NULL_CONTEXT, generator=generator, attribute="young", n_pairs=5, kind="both")
-    store = Store()
-    ids = queue_pairs(store, made)
-    assert len(ids) == 5
-    counts = {"intra": made.kinds.count("intra"), "inter": made.kinds.count("inter")}
-    assert store.calls == [(counts[k], "young", f"{ORIGIN} {k}") for k in ("intra", "inter") if counts[k]]
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        ids = queue_pairs(store, made)
+        assert len(ids) == 5
+        (batch,) = store.batches()
+        assert (batch.name, batch.origin, batch.total, batch.pending) == (f"{ORIGIN}: 5 young pairs", ORIGIN, 5, 5)
+        assert batch.details["generator"] == made.model_id
+        entries = store.pending(batch=batch.id)
+        assert [e.id for e in entries] == ids
+        assert [e.origin for e in entries] == [f"{ORIGIN} {k}" for k in made.kinds]
+        assert [e.pair for e in entries] == made.pairs
 
 
 def test_strip_is_the_images_side_by_side_and_saves_as_png(tmp_path, generator):
