@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except Cancelled:
-        print("relattr: cancelled; nothing was written", file=sys.stderr)
+    except Cancelled as stop:
+        kept = (f"; checkpoint kept: {stop.checkpoint} (continue with: relattr train --resume {stop.checkpoint})"
+                if stop.checkpoint else "; nothing was written")
+        print(f"relattr: {stop}{kept}", file=sys.stderr)
         return 130
     except RelAttrError as err:
         print(f"relattr: error: {err}", file=sys.stderr)

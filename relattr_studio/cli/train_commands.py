@@ -18,7 +18,10 @@ TEST_FLIP_HELP = "test margins averaged over the images and their mirror images 
 def register(sub) -> None:
     """Add ``train`` and ``eval``."""
     p = sub.add_parser("train", help="train rankers; writes results.csv, checkpoints and metrics.jsonl")
-    p.add_argument("--dataset", required=True, help="dataset file (.h5)")
+    p.add_argument("--dataset", default=None, help="dataset file (.h5); with --resume, where the dataset is now")
+    p.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue the run that wrote this checkpoint: its settings, its folder, the same curve "
+                        "(--steps or --epochs make it longer; other settings are the checkpoint's)")
     p.add_argument("--ranker", default="ranknet", help=", ".join(trainable_rankers()))
     p.add_argument("--backbone", default="small-cnn")
     p.add_argument("--weights", default="auto",
@@ -80,7 +83,7 @@ def register(sub) -> None:
     p.add_argument("--freeze-bn", choices=("auto", "on", "off"), default="auto",
                    help="keep BatchNorm statistics fixed (auto: when the backbone is pretrained)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", default=None, help="output folder (required, except with --resume)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -145,6 +148,10 @@ def cmd_train(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.resume:
+        return _resume(args)
+    if not args.dataset or not args.out:
+        raise RelAttrError("relattr train needs --dataset and --out (or --resume CHECKPOINT)")
     out = Path(args.out)
     if (args.labels_only or args.min_confidence is not None) and not args.labels:
         raise RelAttrError("--labels-only and --min-confidence go with --labels STORE.sqlite")
@@ -171,9 +178,35 @@ def cmd_train(args) -> int:
                           quiet=args.quiet)
     if not dist_env().is_main:
         return 0
-    path = write_results_csv(out / "results.csv", rows)
+    if is_ranksvm(args.ranker):
+        write_results_csv(out / "results.csv", rows)
+    print(format_table(rows))  # neural rankers: each model went into results.csv as it finished
+    print(f"results: {out / 'results.csv'}", file=sys.stderr)
+    return 0
+
+
+def _resume(args) -> int:
+    """``relattr train --resume CKPT``: the checkpoint's run goes on in its folder, on its curve."""
+    from relattr_studio.cli.progress import run_job
+    from relattr_studio.training.job import train_ranker
+    from relattr_studio.training.results import format_table
+    from relattr_studio.training.runs import record_run, resume_config
+
+    for flag, value in (("--out", args.out), ("--labels", args.labels), ("--attribute", args.attribute)):
+        if value:
+            raise RelAttrError(f"--resume continues the checkpoint's own run in its own folder; {flag} cannot "
+                               "change it (start a new run with --out to train something else)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = resume_config(args.resume, dataset=args.dataset, steps=args.steps)
+    if args.epochs is not None and args.steps is None:
+        config = config.replace(epochs=args.epochs, steps=None)
+    result = run_job(train_ranker, config, resume_from=args.resume, quiet=args.quiet)
+    rows = record_run(result)
     print(format_table(rows))
-    print(f"results: {path}", file=sys.stderr)
+    print(f"results: {Path(config.out_dir) / 'results.csv'}", file=sys.stderr)
     return 0
 
 

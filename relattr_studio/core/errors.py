@@ -23,7 +23,11 @@ class DataFileError(RelAttrError):
 
 
 class Cancelled(RelAttrError):
-    """A job stopped because its caller asked it to."""
+    """A job stopped because its caller asked it to.
 
-    def __init__(self, message: str = "cancelled"):
+    ``checkpoint`` names the file the job kept to resume from (None: nothing was written).
+    """
+
+    def __init__(self, message: str = "cancelled", *, checkpoint: str | None = None):
         super().__init__(message)
+        self.checkpoint = checkpoint

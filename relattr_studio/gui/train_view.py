@@ -31,7 +31,9 @@ from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
 from relattr_studio.training.entry import run_ranksvm_training, run_training
-from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, TrainingData
+from relattr_studio.training.events import (
+    CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled, TrainingData,
+)
 from relattr_studio.training.results import ResultRow
 
 LOG_METRICS_EVERY_S = 1.0
@@ -275,17 +277,24 @@ class TrainView(QWidget):
                           "(relattr labels import), or choose a neural ranker.")
                 return False
             return self._start_ranksvm()
-        try:
-            config = self.build_config()
-        except Exception as err:  # a bad combination of settings is the user's to fix: say it
-            self._log(f"Cannot start: {err}")
-            self.session.show_status(f"Cannot start training: {err}")
-            return False
+        config = None
+        if resume_from is None:
+            try:
+                config = self.build_config()
+            except Exception as err:  # a bad combination of settings is the user's to fix: say it
+                self._log(f"Cannot start: {err}")
+                self.session.show_status(f"Cannot start training: {err}")
+                return False
         self._clear_run(ranksvm=False)
         self.device_label.setText("Device: starting…")
         self.weights_label.setText("Backbone weights: –")
-        what = f"resuming from {resume_from}" if resume_from else "starting"
-        self._log(f"{what}: {config.ranker} on {config.backbone}, attributes {', '.join(config.attributes)}")
+        if config is None:
+            # The checkpoint's own run goes on: its settings, its folder, its curve (replayed by the job).
+            self._log(f"resuming {resume_from}: its run goes on in {Path(resume_from).parent} with its own "
+                      "settings (the form's are not used)")
+        else:
+            self._log(f"starting: {config.ranker} on {config.backbone}, attributes {', '.join(config.attributes)}"
+                      f" → {config.out_dir}")
         self.runner.start(self.job, config=config, resume_from=None if resume_from is None else str(resume_from))
         self._update_buttons()
         return True
@@ -401,6 +410,12 @@ class TrainView(QWidget):
             self._result_rows.append(event)
             self._add_results(mean_over_seeds(r for r in self._result_rows if r.attribute == event.attribute))
             self._log(f"{event.attribute} (seed {event.seed}): {event.test_split} accuracy {event.accuracy:.2f} %")
+        elif isinstance(event, RunCancelled):
+            if event.checkpoint:
+                self.last_checkpoint = event.checkpoint
+            self._log(f"cancelled {event.model} at step {event.step}"
+                      + (f"; checkpoint kept: {event.checkpoint} (Resume from checkpoint… continues it)"
+                         if event.checkpoint else "; nothing was written"))
         elif isinstance(event, Failed):
             if event.checkpoint:
                 self.last_checkpoint = event.checkpoint
@@ -471,7 +486,7 @@ class TrainView(QWidget):
         self.session.show_status(f"Training failed: {message}")
 
     def _on_cancelled(self) -> None:
-        self._log("cancelled" + (f"; last checkpoint {self.last_checkpoint}" if self.last_checkpoint else ""))
+        self._log("stopped (cancelled)")
         self.progress.setRange(0, 1000)
         self.progress.setFormat("cancelled")
 

@@ -5,11 +5,22 @@ torch before it runs the job, and the child never imports Qt."""
 from __future__ import annotations
 
 
-def run_training(*, ctx, config, resume_from=None):
-    """The training job as a runner calls it: ``train_ranker(config)`` reporting through ``ctx``."""
-    from relattr_studio.training.job import train_ranker
+def run_training(*, ctx, config=None, resume_from=None):
+    """The training job as a runner calls it: ``train_ranker(config)`` reporting through ``ctx``.
 
-    return train_ranker(config, ctx=ctx, resume_from=resume_from)
+    With ``resume_from`` and no ``config``, the checkpoint's own run continues: its settings,
+    its folder, its curve. The model's rows go into the run folder's results.csv, as the CLI's do.
+    """
+    from relattr_studio.training.job import train_ranker
+    from relattr_studio.training.runs import record_run, resume_config
+
+    if config is None:
+        if resume_from is None:
+            raise ValueError("run_training needs a config or a checkpoint to resume")
+        config = resume_config(resume_from)
+    result = train_ranker(config, ctx=ctx, resume_from=resume_from)
+    record_run(result)
+    return result
 
 
 def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=None, k=100, test_sample=None,

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 from relattr_studio.core.jobs import Progress
 
-__all__ = ["Progress", "Metrics", "DeviceInfo", "TrainingData", "CheckpointSaved", "Finished", "Failed", "event_dict"]
+__all__ = ["Progress", "Metrics", "DeviceInfo", "TrainingData", "CheckpointSaved", "Finished", "Failed", "RunCancelled",
+           "event_dict"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ class Failed:
 
     model: str
     reason: str
+    checkpoint: str | None
+
+
+@dataclass(frozen=True)
+class RunCancelled:
+    """A job stopped because it was asked to, after ``step`` steps; ``checkpoint`` resumes it (None: none)."""
+
+    model: str
+    step: int
     checkpoint: str | None
 
 

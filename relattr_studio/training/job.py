@@ -32,7 +32,7 @@ from relattr_studio.training.checkpoint import build_ranker, read_checkpoint, sa
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
 from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
 from relattr_studio.training.events import (
-    CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, TrainingData, event_dict,
+    CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled, TrainingData, event_dict,
 )
 from relattr_studio.training.phases import parameter_groups, phase_steps, training_phases
 from relattr_studio.training.step import PairLoss, WeightAverage, make_optimizer, make_scheduler
@@ -134,8 +134,13 @@ class RankerTrainer:
         self.eval_every = c.eval_every or min(epoch_steps, self.total_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
         self._start_phase(self.phase)
+        own = self.checkpoint_path()
         if resume_from is not None:
             self.load_checkpoint(resume_from)
+        elif own is not None and own.exists():
+            # a second run into the same folder would overwrite the first one's checkpoint
+            raise RelAttrError(f"{own} exists: that model was trained (or started) in {own.parent} before; "
+                               f"continue it with --resume {own}, or choose another output folder")
         source = getattr(getattr(self.model, "backbone", None), "weights_source", "")
         self.ctx.emit(DeviceInfo(str(self.device), self.amp, source, self.channels_last, self.env.world_size))
         data = TrainingData(self.name, self.train_pairs["real"], self.train_pairs["generated"],
@@ -399,6 +404,9 @@ class RankerTrainer:
         # finished run resumes into a longer one.
         self.step = int(ts["step"])
         self.history = list(ts["history"])
+        for entry in self.history:  # the sinks that draw curves continue the same curve
+            values = {k: v for k, v in entry.items() if k not in ("step", "epoch")}
+            self.ctx.emit(Metrics(int(entry["step"]), float(entry.get("epoch", 0.0)), values, self.name))
         self.phase, self.phase_step = self._locate(self.step)
         if self.phase < len(self.phases):
             self._start_phase(self.phase)
@@ -465,10 +473,13 @@ class RankerTrainer:
             self._write_jsonl(done)
             return result
         except Cancelled:
-            if hasattr(self, "scheduler"):
-                self.save_checkpoint()
-            self._fail("cancelled")
-            raise
+            path = self.save_checkpoint() if hasattr(self, "scheduler") else None
+            event = RunCancelled(getattr(self, "name", ""), self.step, str(path) if path else self.last_checkpoint)
+            self.ctx.emit(event)
+            self._write_jsonl(event)
+            total = getattr(self, "total_steps", None)
+            raise Cancelled(f"cancelled at step {self.step}" + (f" of {total}" if total else ""),
+                            checkpoint=event.checkpoint) from None
         except torch.cuda.OutOfMemoryError:
             self._fail("out of GPU memory")
             raise TrainingFailed(f"out of GPU memory training {getattr(self, 'name', '')} at batch size "

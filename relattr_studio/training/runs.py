@@ -15,7 +15,8 @@ from relattr_studio.training.checkpoint import load_checkpoint
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
 from relattr_studio.training.evaluation import ImageBank, evaluate_pairs
 from relattr_studio.training.job import TrainResult, train_ranker
-from relattr_studio.training.results import ResultRow
+from relattr_studio.training import distributed as D
+from relattr_studio.training.results import ResultRow, record_results
 
 
 def result_rows(ranker: str, backbone: str, seed: int, accuracy: dict[str, dict[str, float]], *,
@@ -38,8 +39,39 @@ def train_rankers(config: TrainConfig, *, seeds: list[int], per_attribute: bool 
     for c in configs:
         r = train_ranker(c, ctx=ctx)
         results.append(r)
-        rows += result_rows(c.ranker, c.backbone, c.seed, r.accuracy, train_pairs=r.train_pairs)
+        rows += record_run(r)
     return results, rows
+
+
+def record_run(result: TrainResult, *, write: bool = True) -> list[ResultRow]:
+    """A trained model's results.csv rows, merged into its run folder's results.csv (when it has one).
+
+    The CLI and the window both record each model as it finishes, so ``relattr results``
+    reads any run, and a cancelled multi-seed run keeps the seeds it finished.
+    """
+    c = result.config
+    rows = result_rows(c.ranker, c.backbone, c.seed, result.accuracy, train_pairs=result.train_pairs)
+    if write and c.out_dir and D.dist_env().is_main:
+        record_results(Path(c.out_dir) / "results.csv", rows)
+    return rows
+
+
+def resume_config(checkpoint: str | Path, **changes) -> TrainConfig:
+    """The configuration a checkpoint was trained with, writing into the checkpoint's own folder.
+
+    ``changes`` override fields (a longer ``steps``, a moved ``dataset``). A checkpoint without
+    a training state (weights only) cannot be resumed: DataFileError.
+    """
+    from relattr_studio.core.errors import DataFileError
+    from relattr_studio.training.checkpoint import read_checkpoint
+
+    checkpoint = Path(checkpoint)
+    state = read_checkpoint(checkpoint).get("train_state") or {}
+    if not isinstance(state.get("config"), dict):
+        raise DataFileError(checkpoint, "has no training state to resume from (it holds weights only)",
+                            "start a new run, or pass it as --weights to fine-tune from it")
+    config = TrainConfig.from_dict(state["config"]).replace(out_dir=str(checkpoint.parent))
+    return config.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, protocol: str = "default",

@@ -9,7 +9,7 @@ from relattr_studio.core.errors import Cancelled
 from relattr_studio.core.jobs import JobContext
 from relattr_studio.training import step as step_module
 from relattr_studio.training.config import TrainConfig
-from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics
+from relattr_studio.training.events import CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled
 from relattr_studio.training.job import TrainingFailed, train_ranker
 
 
@@ -50,10 +50,11 @@ def test_cancel_returns_within_one_step_and_keeps_a_checkpoint(toy, tmp_path):
             steps.append(e.step)
 
     ctx = JobContext(on_event=on_event, should_stop=lambda: bool(steps), min_interval=0)
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled) as stop:
         train_ranker(tiny(toy, tmp_path, steps=40), ctx=ctx)
-    failed = [e for e in events if isinstance(e, Failed)]
-    assert failed and failed[0].reason == "cancelled" and Path(failed[0].checkpoint).is_file()
+    cancelled = [e for e in events if isinstance(e, RunCancelled)]
+    assert cancelled and Path(cancelled[0].checkpoint).is_file() and not [e for e in events if isinstance(e, Failed)]
+    assert stop.value.checkpoint == cancelled[0].checkpoint and str(stop.value) == f"cancelled at step {steps[0]} of 40"
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert saved[-1].step == steps[0]  # stopped right after the step that logged
 
