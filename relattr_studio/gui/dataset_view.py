@@ -128,11 +128,17 @@ class DatasetView(QWidget):
     # -- dataset ----------------------------------------------------------------------------
 
     def set_dataset(self, dataset) -> None:
+        """Show ``dataset`` with every filter at its default, no image selected and none shown
+        large (also what Reset filters does)."""
+        self._refilter.stop()  # a pending refilter belongs to the old filters
         self.model.set_dataset(dataset)
         self.details.set_dataset(dataset)
         for combo in (self.range_attribute, self.sort_attribute, self.identity):
             combo.blockSignals(True)
             combo.clear()
+        self.descending.blockSignals(True)
+        self.descending.setChecked(True)
+        self.descending.blockSignals(False)
         for name, combo in self.category_boxes.items():
             self.who_form.removeRow(combo)
         self.category_boxes = {}
@@ -167,6 +173,8 @@ class DatasetView(QWidget):
             combo.blockSignals(False)
         self._on_range_attribute()
         self.apply_filters()
+        self._refilter.stop()  # _on_range_attribute asked for the filtering just done
+        self.grid.scrollToTop()
 
     def reset_filters(self) -> None:
         self.set_dataset(self.model.dataset)

@@ -114,6 +114,14 @@ class PairPanel(QWidget):
         layout.addWidget(self.bars)
         layout.addStretch(1)
 
+    def clear(self) -> None:
+        """Show no pair (another dataset was opened, or the filters hid the row)."""
+        self.left.set_pixmap(None)
+        self.right.set_pixmap(None)
+        self.title.setText("No pair selected")
+        self.facts.setText("Select a row of the table.")
+        self.bars.set_values([], [])
+
     def show_pair(self, dataset, a: int, b: int, attribute: int | None = None, row: dict | None = None) -> None:
         self.left.set_pixmap(pixmap_from_array(dataset.image(a)))
         self.right.set_pixmap(pixmap_from_array(dataset.image(b)))

@@ -118,6 +118,7 @@ class PairsView(QWidget):
         for col, width in enumerate([70, 150, 150, 110, 70, 80, 80, 90, 60, 70]):
             self.table.setColumnWidth(col, width)
         self.table.doubleClicked.connect(self._on_double_click)
+        self.pair_dialog: QDialog | None = None
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
 
         self.attribute = _combo([("All", None)])
@@ -150,31 +151,45 @@ class PairsView(QWidget):
         session.events.dataset.connect(self.set_dataset)
         self.set_dataset(session.dataset)
 
+    @property
+    def filter_boxes(self) -> tuple[QComboBox, ...]:
+        return (self.attribute, self.split, self.group, self.label, self.source)
+
     def set_dataset(self, dataset) -> None:
+        """Show ``dataset``'s pairs with no filter and no preview: the previous dataset's filters
+        could leave "0 of 1,621,940 pairs" beside a pair of its images."""
+        if self.pair_dialog is not None:
+            self.pair_dialog.close()
+            self.pair_dialog = None
         self.model.set_dataset(dataset)
-        self.attribute.blockSignals(True)
+        for box in self.filter_boxes:
+            box.blockSignals(True)
         self.attribute.clear()
         self.attribute.addItem("All", None)
         for i, name in enumerate([] if dataset is None else dataset.attribute_names):
             self.attribute.addItem(name, i)
-        self.attribute.blockSignals(False)
+        for box in self.filter_boxes:
+            box.setCurrentIndex(0)  # "All"
+            box.blockSignals(False)
         self.apply_filters()
 
     def apply_filters(self, *_args) -> None:
         self.model.set_filter(attribute=self.attribute.currentData(), split=self.split.currentData(),
                               group=self.group.currentData(), label=self.label.currentData(),
                               source=self.source.currentData())
+        self.preview.clear()  # the reset model has no current row: the pair shown may be filtered out
         total = 0 if self.model.table is None else len(self.model.table)
         self.count_label.setText(f"{self.model.rowCount():,} of {total:,} pairs")
 
-    def _show_row(self, panel: PairPanel, view_row: int) -> dict:
+    def _show_row(self, panel: PairPanel, view_row: int) -> None:
         row = self.model.row_dict(view_row)
         panel.show_pair(self.model.dataset, int(row["a"]), int(row["b"]), int(row["attribute"]), row)
-        return row
 
     def _on_current(self, current, _previous) -> None:
         if current.isValid():
             self._show_row(self.preview, current.row())
+        else:
+            self.preview.clear()
 
     def _on_double_click(self, index) -> None:
         if not index.isValid():
@@ -182,10 +197,9 @@ class PairsView(QWidget):
         dialog = QDialog(self)
         dialog.setWindowTitle("Pair")
         panel = PairPanel(dialog)
-        row = self._show_row(panel, index.row())
+        self._show_row(panel, index.row())
         QVBoxLayout(dialog).addWidget(panel)
         dialog.resize(620, 640)
-        self.session.select_pair(int(row["a"]), int(row["b"]), int(row["attribute"]))
         self.pair_dialog = dialog
         dialog.show()
 

@@ -76,9 +76,13 @@ class ThumbnailModel(QAbstractListModel):
     # -- content ----------------------------------------------------------------------------
 
     def set_dataset(self, dataset) -> None:
+        """Show every image of ``dataset`` in index order, uncaptioned; nothing of the previous
+        dataset stays (thumbnails, images waiting to be read)."""
         self.beginResetModel()
         self._stop_loader()
         self._cache.clear()
+        self._flush.stop()
+        self._missing = []  # indices into the old dataset's images
         self.dataset = dataset
         self.caption_attribute = None
         n = 0 if dataset is None else len(dataset)
