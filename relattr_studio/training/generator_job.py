@@ -14,17 +14,19 @@ consistency: y' drawn from the identity prior N(mu, Sigma) and z' from N(0, I), 
 images the product makes, and R a small reader of (normalised) strengths fitted to the real
 training images alongside. A plain CVAE lets z carry what y should: a shoe's colour lives in z
 as its hue must, and the saturation that "colorful" means rides along, so the decoder learns to
-ignore y_colorful (faithfulness 0.19 without the term, see the model cards). It reports progress, emits :class:`Metrics`, checks for cancel between steps and
-writes a resumable generator file every ``checkpoint_every`` steps; on cancel it saves the current
-state, on a NaN loss it stops and leaves the last good file. At the end it measures the
-reconstruction error of the held-out images (z the posterior mean) and writes the file without
-the optimiser state.
+ignore y_colorful (faithfulness 0.19 without the term, see the model cards).
+
+:class:`GeneratorTrainer` is a :class:`~relattr_studio.training.lifecycle.Recipe`, run by
+:func:`~relattr_studio.training.lifecycle.run_recipe`: progress and metrics go to ``ctx`` and to
+``<out stem>.metrics.jsonl``; cancel is checked between steps; a resumable generator file is
+written every ``checkpoint_every`` steps; on cancel the current state is saved, on a NaN loss
+the last good file stays. At the end it measures the reconstruction error of the held-out
+images (z the posterior mean) and writes the file without the optimiser state.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from relattr_studio.core.errors import Cancelled, DataFileError, RelAttrError
+from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.modeling.generator import (
@@ -41,10 +43,20 @@ from relattr_studio.modeling.generator import (
     save_generator,
 )
 from relattr_studio.modeling.generator_nets import AttributeReader
-from relattr_studio.training.events import CheckpointSaved, Failed, Metrics
 from relattr_studio.training.generator_config import CLI_OPTIONS, GeneratorTrainConfig  # noqa: F401 (re-exported)
+from relattr_studio.training.lifecycle import (
+    JsonlSink,
+    Recipe,
+    RunState,
+    TrainingFailed,
+    finite,
+    metrics_file,
+    run_recipe,
+)
 
 MODEL_NAME = "generator"
+
+
 @dataclass(frozen=True)
 class GeneratorTrainResult:
     path: str
@@ -55,8 +67,8 @@ class GeneratorTrainResult:
     metrics: dict  # held-out recon_mse, psnr, and the last training loss terms
 
 
-class GeneratorTrainingFailed(RelAttrError):
-    """Training stopped on a numerical or device problem; the message says which and what to do."""
+# the lifecycle's one failure for every trainer, under the name this module gave it first
+GeneratorTrainingFailed = TrainingFailed
 
 
 # --------------------------------------------------------------------------- data
@@ -98,8 +110,8 @@ def load_images(ds: DatasetFile, indices: np.ndarray, size: int, ctx: JobContext
 def ranker_strengths(checkpoint: str | Path, ds: DatasetFile, attributes: list[str], *, device, ctx: JobContext
                      ) -> np.ndarray:
     """Standardised scores (mean 0, std 1 per attribute) of every image of ``ds`` by a ranker."""
-    from relattr_studio.training.dataset_scores import score_dataset
     from relattr_studio.training.checkpoint import load_checkpoint
+    from relattr_studio.training.dataset_scores import score_dataset
 
     model, info = load_checkpoint(checkpoint, device=device)
     missing = [a for a in attributes if a not in info.attributes]
@@ -189,23 +201,36 @@ def reader_view(x: torch.Tensor, pool: int) -> torch.Tensor:
     return F.avg_pool2d(torch.roll(x, shifts=(dy, dx), dims=(2, 3)), pool)
 
 
-class GeneratorTrainer:
+class GeneratorTrainer(Recipe):
+    """The generator's recipe for :func:`~relattr_studio.training.lifecycle.run_recipe`: a step
+    is one CVAE step (then one step of the consistency term's reader); the checkpoint is the
+    generator file itself, with the training state (optimisers, the reader, the batch order and
+    every random generator) that makes a resumed run end with the same weights."""
+
+    name = MODEL_NAME
+    gauges = frozenset({"beta", "lambda", "lr"})  # schedules: their value at the last step
+    final_tag = "holdout"
+    nan_advice = "lower --lr"
+
     def __init__(self, config: GeneratorTrainConfig, ctx: JobContext = NULL_CONTEXT, card: dict | None = None):
         self.config = config
         self.ctx = ctx
         self.card = dict(card or {})
         self.step = 0
-        self.history: list[dict] = []
-        self.last_checkpoint: str | None = None
-        self.seconds_before = 0.0  # training time of the runs this one resumes
+        self.total_steps = config.steps
+        self.run_state = RunState()
+        self.metrics: dict = {}  # the final, held-out figures
+        self.oom_advice = f"lower --batch-size (now {config.batch_size})"
+        self.throughput = ("images_per_s", float(config.batch_size))
 
-    def setup(self, resume: bool) -> None:
+    def setup(self, resume_from: Path | None) -> None:
         from relattr_studio.training.config import resolve_device
 
         c = self.config
         self.device = resolve_device(c.device)
         torch.manual_seed(c.seed)
         self.data = prepare_data(c, self.device, self.ctx)
+        self.steps_per_epoch = float(max(1, len(self.data.train) // c.batch_size))
         self.model = AttributeGenerator(self.data.attributes, **c.architecture())
         self.model.set_strength_statistics(self.data.strengths[self.data.train])
         self.model.to(self.device).train()
@@ -223,10 +248,13 @@ class GeneratorTrainer:
         if self.device.type != "cpu":
             self.data.images = self.data.images.to(self.device)
             self.y_all = self.y_all.to(self.device)
-        if resume and Path(c.out).exists():
-            self.load(Path(c.out))
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
 
-    def load(self, path: Path) -> None:
+    def checkpoint_path(self) -> Path:
+        return Path(self.config.out)
+
+    def load_checkpoint(self, path: Path) -> None:
         payload = read_generator(path)
         ts = payload.get("train_state") or {}
         saved = GeneratorTrainConfig.from_dict(ts["config"]) if ts.get("config") else None
@@ -249,8 +277,9 @@ class GeneratorTrainer:
         if ts.get("reader_optimizer"):
             self.reader_optimizer.load_state_dict(ts["reader_optimizer"])
         self.step = int(ts["step"])
-        self.history = list(ts.get("history", []))
-        self.seconds_before = float(ts.get("seconds", 0.0))
+        # files written before the lifecycle kept the history and seconds at the top level
+        self.run_state = RunState.from_dict(ts.get("lifecycle") or {"history": ts.get("history", []),
+                                                                    "seconds": ts.get("seconds", 0.0)})
         self.sampler.set_state(ts["sampler"])
         if "degrade_rng" in ts:
             self.degrade_rng.set_state(ts["degrade_rng"])
@@ -258,11 +287,11 @@ class GeneratorTrainer:
         torch.set_rng_state(ts["rng"])
         if "cuda_rng" in ts and self.device.type == "cuda":
             torch.cuda.set_rng_state(ts["cuda_rng"], self.device)
-        self.last_checkpoint = str(path)
 
-    def train_state(self, *, final: bool = False, seconds: float = 0.0) -> dict:
-        ts = {"step": self.step, "config": self.config.to_dict(), "history": list(self.history),
-              "seconds": self.seconds_before + seconds, "sampler": self.sampler.get_state(), "perm": self.perm.clone(),
+    def train_state(self, *, final: bool = False) -> dict:
+        ts = {"step": self.step, "config": self.config.to_dict(), "history": list(self.run_state.history),
+              "seconds": self.run_state.seconds, "lifecycle": self.run_state.to_dict(),
+              "sampler": self.sampler.get_state(), "perm": self.perm.clone(),
               "pos": self.pos, "rng": torch.get_rng_state(), "finished": final,
               "degrade_rng": self.degrade_rng.get_state(),
               "reader": {k: v.detach().cpu().clone() for k, v in self.reader.state_dict().items()}}
@@ -273,12 +302,12 @@ class GeneratorTrainer:
             ts["reader_optimizer"] = self.reader_optimizer.state_dict()
         return ts
 
-    def save(self, *, final: bool = False, seconds: float = 0.0, metrics: dict | None = None) -> str:
-        path = save_generator(self.config.out, self.model, train_state=self.train_state(final=final, seconds=seconds),
-                              card=self.card, dataset=self.data.provenance, metrics=metrics)
-        self.last_checkpoint = str(path)
-        self.ctx.emit(CheckpointSaved(str(path), self.step))
-        return str(path)
+    def save_checkpoint(self, path: Path, *, final: bool = False) -> None:
+        metrics = None
+        if final:
+            metrics = {**self.metrics, "train_seconds": round(self.run_state.seconds, 1)}
+        save_generator(path, self.model, train_state=self.train_state(final=final), card=self.card,
+                       dataset=self.data.provenance, metrics=metrics)
 
     def _batch(self) -> torch.Tensor:
         n = self.config.batch_size
@@ -325,95 +354,42 @@ class GeneratorTrainer:
         self.reader_optimizer.step()
         return float(loss.detach())
 
-    def train(self, t0: float) -> None:
-        c = self.config
-        model, opt = self.model, self.optimizer
-        epoch_len = max(1, len(self.data.train) // c.batch_size)
-        fresh = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "consistency": 0.0, "reader": 0.0, "n": 0}
-        window = {**fresh, "t": time.monotonic()}
-        self.ctx.report(self.step, c.steps, "training")
-        while self.step < c.steps:
-            self.ctx.check()
-            rows = self._batch()
-            dev_rows = rows.to(self.device)
-            x = self.data.images[dev_rows].float().div_(255.0)
-            y = self.y_all[dev_rows]
-            beta, lam = self.beta_at(self.step), c.consistency_weight * self.warmup(self.step)
-            for group in [*opt.param_groups, *self.reader_optimizer.param_groups]:
-                group["lr"] = self.lr_at(self.step)
-            recon, kl = elbo_terms(model, x, y)
-            loss = recon + beta * kl
-            cons = self.consistency() if c.consistency_weight > 0 else None
-            if cons is not None:
-                loss = loss + lam * cons
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise GeneratorTrainingFailed(
-                    f"the loss became {value} at step {self.step + 1}; the last good generator file "
-                    f"({self.last_checkpoint or 'none yet'}) stays; lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
-            opt.step()
-            if cons is not None:
-                window["reader"] += self.reader_step(x, y)
-                window["consistency"] += float(cons.detach())
-            self.step += 1
-            window["loss"] += value
-            window["recon"] += float(recon.detach())
-            window["kl"] += float(kl.detach())
-            window["n"] += 1
-            if self.step % c.log_every == 0 or self.step == c.steps:
-                n = window["n"]
-                elapsed = max(1e-9, time.monotonic() - window["t"])
-                values = {"loss": window["loss"] / n, "recon_mse": window["recon"] / n / x[0].numel(),
-                          "kl": window["kl"] / n, "consistency": window["consistency"] / n,
-                          "reader_mse": window["reader"] / n / len(self.data.attributes), "beta": beta,
-                          "lambda": lam, "lr": self.lr_at(self.step - 1), "images_per_s": n * c.batch_size / elapsed}
-                self.history.append({"step": self.step, **{k: round(float(v), 6) for k, v in values.items()}})
-                self.ctx.emit(Metrics(self.step, self.step / epoch_len, values, MODEL_NAME))
-                window = {**fresh, "t": time.monotonic()}
-            self.ctx.report(self.step, c.steps, "training",
-                            f"loss {value:.1f}" if self.step % 10 == 0 or self.step == c.steps else "")
-            if self.step % c.checkpoint_every == 0 and self.step < c.steps:
-                self.save(seconds=time.monotonic() - t0)
+    def train_step(self) -> dict[str, float]:
+        c, model, opt = self.config, self.model, self.optimizer
+        rows = self._batch().to(self.device)
+        x = self.data.images[rows].float().div_(255.0)
+        y = self.y_all[rows]
+        beta, lam, lr = self.beta_at(self.step), c.consistency_weight * self.warmup(self.step), self.lr_at(self.step)
+        for group in [*opt.param_groups, *self.reader_optimizer.param_groups]:
+            group["lr"] = lr
+        recon, kl = elbo_terms(model, x, y)
+        loss = recon + beta * kl
+        cons = self.consistency() if c.consistency_weight > 0 else None
+        if cons is not None:
+            loss = loss + lam * cons
+        value = finite(loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
+        opt.step()
+        reader = self.reader_step(x, y) if cons is not None else 0.0
+        return {"loss": value, "recon_mse": float(recon.detach()) / x[0].numel(), "kl": float(kl.detach()),
+                "consistency": float(cons.detach()) if cons is not None else 0.0,
+                "reader_mse": reader / len(self.data.attributes), "beta": beta, "lambda": lam, "lr": lr}
 
-    def run(self, resume: bool = False) -> GeneratorTrainResult:
-        t0 = time.monotonic()
-        try:
-            self.setup(resume)
-            self.train(t0)
-            hold = self.data.holdout
-            metrics = reconstruction_error(self.model, self.data.images[torch.as_tensor(hold, device=self.data.images.device)],
-                                           self.data.strengths[hold], self.device)
-            last = self.history[-1] if self.history else {}
-            metrics.update({"train_loss": last.get("loss"), "train_recon_mse": last.get("recon_mse"),
-                            "kl": last.get("kl"), "consistency": last.get("consistency"), "steps": self.step})
-            seconds = time.monotonic() - t0
-            metrics["train_seconds"] = round(self.seconds_before + seconds, 1)
-            metrics["device"] = str(self.device)
-            self.ctx.emit(Metrics(self.step, self.step / max(1, len(self.data.train) // self.config.batch_size),
-                                  {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
-                                  f"{MODEL_NAME}/holdout"))
-            path = self.save(final=True, seconds=seconds, metrics=metrics)
-            return GeneratorTrainResult(path, self.model.generator_id, self.step, self.seconds_before + seconds,
-                                        str(self.device), metrics)
-        except Cancelled:
-            if hasattr(self, "optimizer") and self.step > 0:
-                self.save(seconds=time.monotonic() - t0)
-            self._fail("cancelled")
-            raise
-        except torch.cuda.OutOfMemoryError:
-            self._fail("out of GPU memory")
-            raise GeneratorTrainingFailed(
-                f"out of GPU memory at batch size {self.config.batch_size}; the last good generator file "
-                f"({self.last_checkpoint or 'none'}) stays; lower --batch-size") from None
-        except RelAttrError as err:
-            self._fail(str(err))
-            raise
-
-    def _fail(self, reason: str) -> None:
-        self.ctx.emit(Failed(MODEL_NAME, reason, self.last_checkpoint))
+    def evaluate(self, *, final: bool) -> dict:
+        """At the end: the held-out images' reconstruction error and the last training values."""
+        if not final:
+            return {}
+        hold = self.data.holdout
+        metrics = reconstruction_error(self.model, self.data.images[torch.as_tensor(hold, device=self.data.images.device)],
+                                       self.data.strengths[hold], self.device)
+        last = self.run_state.history[-1] if self.run_state.history else {}
+        metrics.update({"train_loss": last.get("loss"), "train_recon_mse": last.get("recon_mse"),
+                        "kl": last.get("kl"), "consistency": last.get("consistency"), "steps": self.step,
+                        "device": str(self.device)})
+        self.metrics = metrics
+        return metrics
 
 
 def train_generator(config: GeneratorTrainConfig, *, ctx: JobContext = NULL_CONTEXT, resume: bool = False,
@@ -421,6 +397,15 @@ def train_generator(config: GeneratorTrainConfig, *, ctx: JobContext = NULL_CONT
     """Train a generator as ``config`` says and write it to ``config.out`` (a job).
 
     ``resume`` continues from the training state in ``config.out`` when that file exists;
-    ``card`` is plain data stored in the file (e.g. the command that made it).
+    ``card`` is plain data stored in the file (e.g. the command that made it). Metrics go to
+    ``ctx`` and to ``<out stem>.metrics.jsonl`` beside the file; failures and cancel follow
+    :func:`~relattr_studio.training.lifecycle.run_recipe`'s policy.
     """
-    return GeneratorTrainer(config, ctx, card).run(resume)
+    out = Path(config.out)
+    trainer = GeneratorTrainer(config, ctx, card)
+    outcome = run_recipe(trainer, ctx=ctx, sinks=[JsonlSink(metrics_file(out))],
+                         resume_from=out if resume and out.exists() else None,
+                         checkpoint_every=config.checkpoint_every, log_every=config.log_every)
+    metrics = {**trainer.metrics, "train_seconds": round(outcome.seconds, 1)}
+    return GeneratorTrainResult(str(out), trainer.model.generator_id, outcome.steps, outcome.seconds,
+                                str(trainer.device), metrics)

@@ -16,7 +16,12 @@ from relattr_studio.modeling.generator import (
     read_generator,
 )
 from relattr_studio.training import generator_job
-from relattr_studio.training.events import CheckpointSaved, Failed, Metrics
+from relattr_studio.training.events import (
+    CheckpointSaved,
+    Failed,
+    Metrics,
+    RunCancelled,
+)
 from relattr_studio.training.generator_job import (
     GeneratorTrainConfig,
     GeneratorTrainingFailed,
@@ -82,10 +87,12 @@ def test_cancel_stops_within_a_step_and_keeps_the_state(toy240, tmp_path):
     events: list = []
     ctx = JobContext(on_event=events.append, min_interval=0,
                      should_stop=lambda: any(isinstance(e, Metrics) for e in events))
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled) as stop:
         train_generator(tiny(toy240, tmp_path / "g.pt", steps=100), ctx=ctx)
-    failed = [e for e in events if isinstance(e, Failed)]
-    assert failed and failed[-1].reason == "cancelled" and failed[-1].checkpoint.endswith("g.pt")
+    assert str(stop.value) == "cancelled at step 2 of 100" and stop.value.checkpoint == str(tmp_path / "g.pt")
+    cancelled = [e for e in events if isinstance(e, RunCancelled)]
+    assert cancelled == [RunCancelled("generator", 2, str(tmp_path / "g.pt"))]
+    assert not [e for e in events if isinstance(e, Failed)]  # a cancel is not a failure
     assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [2]
 
 

@@ -1,0 +1,459 @@
+"""One lifecycle for every trainer: a :class:`Recipe` and the one runner, :func:`run_recipe`.
+
+After torchtune's recipes (``setup / train / save_checkpoint / load_checkpoint / cleanup``) and
+its ``metric_logger.log_dict``: a trainer says *how* to do one step, evaluate, and write or read
+its state; :func:`run_recipe` decides *when*, and owns what every trainer shares:
+
+- the step loop, with ``ctx.check()`` between steps (a cancel returns within one step), and the
+  progress it reports;
+- when to evaluate and when to write a checkpoint, and the final evaluation and file;
+- metrics: averaged over ``log_every`` steps and sent only through :class:`MetricSink` s (a
+  ``metrics.jsonl`` file, the job context's events the CLI's progress bar and the window's
+  live plot consume);
+- one failure policy. A non-finite loss stops with :class:`TrainingFailed` and writes nothing,
+  so the last good checkpoint stays; running out of GPU memory is a :class:`TrainingFailed`
+  with advice; a cancel saves the current (good) state, emits :class:`RunCancelled` naming the
+  file and raises :class:`~relattr_studio.core.errors.Cancelled` carrying its path. Either
+  failure emits :class:`Failed` first;
+- checkpoint files: written atomically by the recipe (``save_model_file``: a temporary file,
+  then a rename); temporary files a killed writer left beside them are removed at setup.
+
+A checkpoint holds the recipe's whole training state (weights, optimisers, step, every random
+generator), so that a run resumed from it, even after a SIGKILL, ends with the same weights as
+one that never stopped (on the CPU; tests/unit/test_kill_resume.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from relattr_studio.core.errors import Cancelled, RelAttrError
+from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.training.events import (
+    CheckpointSaved,
+    Failed,
+    Finished,
+    Metrics,
+    RunCancelled,
+    event_dict,
+)
+
+__all__ = ["CtxSink", "JsonlSink", "MetricSink", "NonFiniteLoss", "Recipe", "RunOutcome", "RunState",
+           "TrainingFailed", "finite", "metrics_file", "remove_orphaned_temporaries", "run_recipe"]
+
+
+class TrainingFailed(RelAttrError):
+    """Training stopped on a numerical or device problem; the message says which, which checkpoint
+    stays and what to do."""
+
+
+class NonFiniteLoss(Exception):
+    """A recipe's loss is NaN or infinite (raised by :func:`finite`); the runner turns it into
+    :class:`TrainingFailed`."""
+
+    def __init__(self, value: float, what: str = "loss"):
+        super().__init__(f"the {what} became {value}")
+        self.value, self.what = value, what
+
+
+def finite(loss: torch.Tensor | float, what: str = "loss") -> float:
+    """``loss`` as a float; :class:`NonFiniteLoss` when it is NaN or infinite.
+
+    Call it before ``backward()``: a step on a NaN loss would spoil the optimiser's state too.
+    """
+    value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+    if not math.isfinite(value):
+        raise NonFiniteLoss(value, what)
+    return value
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+@runtime_checkable
+class MetricSink(Protocol):
+    """Where metrics and a run's typed events go (a file, the job context, a plot)."""
+
+    def log(self, step: int, values: Mapping[str, float], model: str, *, epoch: float = 0.0) -> None:
+        """Values of ``model`` at ``step`` (a :class:`Metrics` record)."""
+
+    def event(self, event: object, model: str) -> None:
+        """A typed event of ``model``'s run (CheckpointSaved, RunCancelled, Failed, Finished, ...)."""
+
+    def restart(self, model: str, step: int) -> None:
+        """The run of ``model`` (re)starts at ``step`` (0, or a checkpoint's): what an earlier run
+        logged after it (a run killed later, or one this run replaces) is stale."""
+
+
+class CtxSink:
+    """Events through ``ctx.emit``: what the CLI's progress bar and the window's live plot consume."""
+
+    def __init__(self, ctx: JobContext):
+        self.ctx = ctx
+
+    def log(self, step: int, values: Mapping[str, float], model: str, *, epoch: float = 0.0) -> None:
+        self.ctx.emit(Metrics(step, epoch, dict(values), model))
+
+    def event(self, event: object, model: str) -> None:
+        self.ctx.emit(event)
+
+    def restart(self, model: str, step: int) -> None:
+        pass
+
+
+class JsonlSink:
+    """``metrics.jsonl``: one JSON object a line, ``{"model": ..., "event": type name, ...fields}``.
+
+    Each record is appended with one ``write`` on a file opened ``O_APPEND``, so a process killed
+    at any moment leaves whole lines. :meth:`restart` drops the records of ``model`` (and of its
+    sub-models, ``model/...``) at steps after the one a run starts from, and any torn line, with
+    an atomic rewrite: a killed run logged them and the resumed run logs them again, or a fresh
+    run replaces them; so the file holds one curve per model.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def log(self, step: int, values: Mapping[str, float], model: str, *, epoch: float = 0.0) -> None:
+        self._append(model, Metrics(step, epoch, {k: float(v) for k, v in values.items()}, model))
+
+    def event(self, event: object, model: str) -> None:
+        self._append(model, event)
+
+    def _append(self, model: str, event: object) -> None:
+        line = (json.dumps({"model": model, **event_dict(event)}, default=str) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+
+    def restart(self, model: str, step: int) -> None:
+        remove_orphaned_temporaries(self.path)
+        if not self.path.is_file():
+            return
+        kept, dropped = [], False
+        for line in self.path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                dropped = True
+                continue
+            name = str(record.get("model", ""))
+            later = (name == model or name.startswith(model + "/")) and int(record.get("step", -1)) > step
+            dropped |= later
+            if not later:
+                kept.append(line)
+        if dropped:
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text("".join(f"{line}\n" for line in kept))
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+
+class _Sinks:
+    """The sinks of one run, as one."""
+
+    def __init__(self, sinks: Iterable[MetricSink], model: str):
+        self.sinks, self.model = list(sinks), model
+
+    def log(self, step: int, values: Mapping[str, float], model: str | None = None, *, epoch: float = 0.0) -> None:
+        for sink in self.sinks:
+            sink.log(step, values, model or self.model, epoch=epoch)
+
+    def event(self, event: object) -> None:
+        for sink in self.sinks:
+            sink.event(event, self.model)
+
+    def restart(self, step: int) -> None:
+        for sink in self.sinks:
+            sink.restart(self.model, step)
+
+
+# --------------------------------------------------------------------------- temporary files
+
+
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporary files ``.<name>.<pid>.tmp`` that writers of ``path`` killed mid-write
+    left beside it (their process is gone); returns what was removed.
+
+    A writer alive (this process included) keeps its file: it may be writing it now. Where
+    processes cannot be asked (not POSIX), only files older than a day go.
+    """
+    path = Path(path)
+    removed: list[Path] = []
+    if not path.parent.is_dir():
+        return removed
+    for entry in path.parent.iterdir():
+        m = _TMP.match(entry.name)
+        if not m or m["name"] != path.name or int(m["pid"]) == os.getpid():
+            continue
+        pid = int(m["pid"])
+        stale = not _alive(pid) if os.name == "posix" else time.time() - entry.stat().st_mtime > 86400
+        if stale:
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+# --------------------------------------------------------------------------- the recipe
+
+
+@dataclass
+class RunState:
+    """What the runner carries across a resume: training seconds so far, the logged history,
+    and the metric window not yet logged. A recipe stores :meth:`to_dict` in its checkpoint and
+    gives it back from :meth:`Recipe.load_checkpoint` (plain data)."""
+
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+    window: dict[str, float] = field(default_factory=dict)  # sums of step values, and "n"
+
+    def to_dict(self) -> dict:
+        return {"seconds": float(self.seconds), "history": [dict(h) for h in self.history],
+                "window": {k: float(v) for k, v in self.window.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> RunState:
+        d = d or {}
+        return cls(float(d.get("seconds", 0.0)), [dict(h) for h in d.get("history", [])],
+                   {k: float(v) for k, v in (d.get("window") or {}).items()})
+
+
+class Recipe(ABC):
+    """One trainer, driven by :func:`run_recipe`.
+
+    The runner calls, in order: ``setup(resume_from)`` (build data, models, optimisers, seeded;
+    then, given a checkpoint, ``load_checkpoint`` it and set :attr:`run_state` from it); then,
+    until :meth:`done`, ``train_step()`` with ``ctx.check()`` between steps, ``evaluate(final=False)``
+    every ``eval_every`` steps (and after the last) and ``save_checkpoint(path)`` every
+    ``checkpoint_every`` (both also at a :meth:`boundary`); then
+    ``evaluate(final=True)`` and ``save_checkpoint(path, final=True)``; ``cleanup()`` always.
+
+    ``train_step`` is one step (one optimiser's, or one of several taking turns; the runner then
+    counts it in :attr:`step`) and returns its values, a ``"loss"`` among them: the runner logs their mean over ``log_every`` steps (the
+    last value for keys in :attr:`gauges`, such as a learning rate). It must not call
+    ``ctx.check()``: a step is done whole or not at all.
+    """
+
+    name: str = "model"  # the model's name in events and metrics.jsonl
+    step: int = 0  # steps done
+    total_steps: int = 1
+    steps_per_epoch: float = 0.0  # for the epoch of Metrics records (0: not known)
+    gauges: frozenset[str] = frozenset()
+    throughput: tuple[str, float] | None = None  # ("images_per_s", images a step): a rate to log
+    final_tag: str = "final"  # final figures are logged as model "<name>/<final_tag>"
+    nan_advice: str = "lower the learning rate"
+    oom_advice: str = "lower the batch size"
+    run_state: RunState
+
+    @abstractmethod
+    def setup(self, resume_from: Path | None) -> None:
+        """Build everything, seeded; with ``resume_from``, continue from that checkpoint."""
+
+    @abstractmethod
+    def train_step(self) -> dict[str, float]:
+        """One training step; returns its values (a ``"loss"`` among them)."""
+
+    def evaluate(self, *, final: bool) -> Mapping[str, Any]:
+        """Figures of the current weights (validation; ``final``: the held-out test). Its float
+        values are logged; the recipe keeps the rest for its result."""
+        return {}
+
+    @abstractmethod
+    def save_checkpoint(self, path: Path, *, final: bool = False) -> None:
+        """Write the whole training state and :attr:`run_state` to ``path``, atomically;
+        ``final``: training is over (the recipe may leave out what only resuming needs)."""
+
+    @abstractmethod
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore the state :meth:`save_checkpoint` wrote, :attr:`run_state` included; refuse a
+        file of other settings with a :class:`~relattr_studio.core.errors.DataFileError`."""
+
+    def checkpoint_path(self) -> Path | None:
+        """Where checkpoints go (known after ``setup``); None: nowhere (nothing is saved)."""
+        return None
+
+    def boundary(self) -> bool:
+        """Whether the step just done ended a stage (a training phase): evaluate and checkpoint
+        now, whatever the cadence."""
+        return False
+
+    def done(self) -> bool:
+        """Whether training is over (the step budget, or early stopping)."""
+        return self.step >= self.total_steps
+
+    def accuracy(self) -> dict[str, float]:
+        """Attribute -> percent for the :class:`Finished` event (rankers); empty otherwise."""
+        return {}
+
+    def cleanup(self) -> None:
+        """Release files and process groups; runs however the run ended."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    name: str
+    steps: int
+    seconds: float  # training time over every resumed run
+    checkpoint: str | None
+    metrics: Mapping[str, Any]  # the final evaluation
+
+
+def metrics_file(model_file: str | Path) -> Path:
+    """The ``metrics.jsonl`` of a trainer that writes one model file: beside it, named after it
+    (``g.pt`` -> ``g.metrics.jsonl``)."""
+    model_file = Path(model_file)
+    return model_file.with_name(f"{model_file.stem}.metrics.jsonl")
+
+
+def _summary(window: dict[str, float], last: Mapping[str, float], gauges: frozenset[str]) -> dict[str, float]:
+    n = max(1.0, window.get("n", 0.0))
+    out = {k: v / n for k, v in window.items() if k != "n" and k not in gauges}
+    out.update({k: float(last[k]) for k in gauges if k in last})
+    return out
+
+
+def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterable[MetricSink] = (),
+               resume_from: str | Path | None = None, checkpoint_every: int | None = None,
+               eval_every: int | None = None, log_every: int = 10, stage: str = "training") -> RunOutcome:
+    """Run ``recipe`` from setup to its final checkpoint (see the module docstring for what this
+    owns). Metrics go to ``sinks`` and, always, to ``ctx`` (a :class:`CtxSink`).
+
+    Raises :class:`Cancelled` (with ``checkpoint``: the file kept) when ``ctx`` asks to stop,
+    :class:`TrainingFailed` on a non-finite loss or out of GPU memory, and any
+    :class:`RelAttrError` the recipe raises; each after a :class:`RunCancelled` or
+    :class:`Failed` event.
+    """
+    if log_every < 1 or (checkpoint_every is not None and checkpoint_every < 1) or \
+            (eval_every is not None and eval_every < 1):
+        raise RelAttrError("log_every, checkpoint_every and eval_every must be at least 1")
+    resume_from = Path(resume_from) if resume_from is not None else None
+    recipe.run_state = RunState()
+    out = _Sinks([CtxSink(ctx), *sinks], recipe.name)
+    t0 = time.monotonic()
+    ready = False
+    last: str | None = str(resume_from) if resume_from is not None else None
+    saved_step = -1
+    seconds_before = 0.0
+
+    def save(path: Path, *, final: bool = False) -> str:
+        nonlocal last, saved_step
+        recipe.run_state.seconds = seconds_before + time.monotonic() - t0
+        recipe.save_checkpoint(path, final=final)
+        last, saved_step = str(path), recipe.step
+        out.event(CheckpointSaved(str(path), recipe.step))
+        return str(path)
+
+    def fail(reason: str) -> None:
+        out.event(Failed(recipe.name, reason, last))
+
+    try:
+        recipe.setup(resume_from)
+        out.model = recipe.name
+        path = recipe.checkpoint_path()
+        if path is not None:
+            remove_orphaned_temporaries(path)
+        if resume_from is not None:
+            remove_orphaned_temporaries(resume_from)
+            saved_step = recipe.step
+        out.restart(recipe.step)
+        seconds_before = recipe.run_state.seconds
+        ready = True
+        state = recipe.run_state
+        ctx.report(recipe.step, recipe.total_steps, stage)
+        window_t = time.monotonic()
+        while not recipe.done():
+            ctx.check()
+            values = recipe.train_step()
+            loss = finite(values.get("loss", 0.0))
+            recipe.step += 1
+            step = recipe.step
+            for k, v in values.items():
+                state.window[k] = state.window.get(k, 0.0) + float(v)
+            state.window["n"] = state.window.get("n", 0.0) + 1
+            if step % log_every == 0 or recipe.done():
+                summary = _summary(state.window, values, recipe.gauges)
+                if recipe.throughput is not None:
+                    key, per_step = recipe.throughput
+                    summary[key] = state.window["n"] * per_step / max(1e-9, time.monotonic() - window_t)
+                state.history.append({"step": step, **{k: round(v, 6) for k, v in summary.items()}})
+                out.log(step, summary, epoch=_epoch(recipe))
+                state.window, window_t = {}, time.monotonic()
+            ctx.report(step, recipe.total_steps, stage, f"loss {loss:.4g}")
+            boundary = recipe.boundary()
+            if eval_every and (step % eval_every == 0 or boundary or recipe.done()):
+                _log_eval(out, recipe, recipe.evaluate(final=False), recipe.name)
+            due = checkpoint_every is not None and step % checkpoint_every == 0
+            if path is not None and (due or boundary) and not recipe.done():
+                save(path)
+        recipe.run_state.seconds = seconds_before + time.monotonic() - t0
+        metrics = recipe.evaluate(final=True)
+        _log_eval(out, recipe, metrics, f"{recipe.name}/{recipe.final_tag}")
+        if path is not None:
+            save(path, final=True)
+        seconds = seconds_before + time.monotonic() - t0
+        out.event(Finished(recipe.name, recipe.accuracy(), last if path is not None else None, recipe.step, seconds))
+        return RunOutcome(recipe.name, recipe.step, seconds, last if path is not None else None, metrics)
+    except Cancelled:
+        path = recipe.checkpoint_path() if ready else None
+        if path is not None and recipe.step > saved_step:
+            save(path)  # between steps: the current state is a good one
+        out.event(RunCancelled(recipe.name, recipe.step, last))
+        raise Cancelled(f"cancelled at step {recipe.step}" + (f" of {recipe.total_steps}" if ready else ""),
+                        checkpoint=last) from None
+    except NonFiniteLoss as err:
+        message = (f"{err} at step {recipe.step + 1} of {recipe.name}; the last good checkpoint "
+                   f"({last or 'none yet'}) stays; {recipe.nan_advice}")
+        fail(message)
+        raise TrainingFailed(message) from None
+    except torch.cuda.OutOfMemoryError:
+        fail("out of GPU memory")
+        raise TrainingFailed(f"out of GPU memory training {recipe.name} at step {recipe.step + 1}; the last good "
+                             f"checkpoint ({last or 'none'}) stays; {recipe.oom_advice}") from None
+    except RelAttrError as err:
+        fail(str(err))
+        raise
+    finally:
+        recipe.cleanup()
+
+
+def _log_eval(out: _Sinks, recipe: Recipe, metrics: Mapping[str, Any], model: str) -> None:
+    values = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if values:
+        out.log(recipe.step, values, model, epoch=_epoch(recipe))
+
+
+def _epoch(recipe: Recipe) -> float:
+    return recipe.step / recipe.steps_per_epoch if recipe.steps_per_epoch else 0.0
