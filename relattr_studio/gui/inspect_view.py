@@ -3,6 +3,12 @@ crop boxes and channel attention, and an embedding of its features.
 
 Loading, scoring, saliency and t-SNE run as jobs (``analysis/inspect_jobs.py``) on worker threads;
 the GUI thread only sorts scores and draws.
+
+The ranker is the session's (``session.ranker``, a checkpoint reference), not the view's: a
+ranker opened here becomes the workspace's, and one set elsewhere (a training run of the Train
+view that just finished) is loaded when this view is shown with nothing loaded, or offered
+with one click over the model shown. Another dataset clears every score, map and pair shown
+and scores the session's ranker again on it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLis
                                QSplitter, QVBoxLayout, QWidget)
 
 from relattr_studio.analysis import inspect_jobs
+from relattr_studio.core.protocols import RankerRef
 from relattr_studio.core.session import Session
 from relattr_studio.core.types import Split
 from relattr_studio.gui.inspect_pair import PairPanel
@@ -36,6 +43,17 @@ class ScoreThumbnailModel(ThumbnailModel):
         return f"{self.scores[image, self.caption_attribute]:.2f}"
 
 
+def ranker_ref(info, *, origin: str = "opened") -> RankerRef:
+    """The workspace reference of a loaded checkpoint (its ``CheckpointInfo``)."""
+    return RankerRef.describe(info.path, ranker=info.ranker, backbone=info.backbone, attributes=info.attributes,
+                              test_accuracy=(info.results or {}).get("test"), origin=origin)
+
+
+def fits(ref: RankerRef, dataset) -> bool:
+    """Whether the ranker scores some attribute of ``dataset`` (or its attributes are unknown)."""
+    return not ref.attributes or bool(set(ref.attributes) & set(dataset.attribute_names))
+
+
 class InspectView(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -46,8 +64,8 @@ class InspectView(QWidget):
         self.order = np.zeros(0, np.int64)
         self.picked: list[int] = []
         self._pending_pair: tuple[int, int] | None = None
-        self._checkpoint: str | None = None  # the checkpoint shown (reloaded for a new dataset)
-        self._loading: str | None = None  # the checkpoint being loaded
+        self._loading: tuple[str, str] | None = None  # (checkpoint, dataset path) of the load running
+        self._auto_loaded: tuple[str, str] | None = None  # the last (checkpoint, dataset) loaded unasked
         self._embedding: tuple | None = None  # (image indices, N x 2, title) on the scatter
         self._pair_request: tuple | None = None  # (analysis, a, b, attribute) of the pair job
 
@@ -77,6 +95,19 @@ class InspectView(QWidget):
         top.addWidget(self.attribute)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_button)
+
+        # the session's ranker when it is not the one shown (a run just finished): one click loads it
+        self.offer = QWidget()
+        self.offer_label = QLabel()
+        self.offer_label.setWordWrap(True)
+        self.offer_button = QPushButton("Load it")
+        self.offer_button.clicked.connect(self.load_session_ranker)
+        offer_row = QHBoxLayout(self.offer)
+        offer_row.setContentsMargins(8, 4, 8, 4)
+        offer_row.addWidget(self.offer_label, 1)
+        offer_row.addWidget(self.offer_button)
+        self.offer.setStyleSheet("QWidget { background: #eaf2fc; border-radius: 4px; }")
+        self.offer.hide()
 
         self.thumbs = ScoreThumbnailModel(self, thumb_size=72)
         self.strip = ThumbnailGrid(self.thumbs)
@@ -130,6 +161,7 @@ class InspectView(QWidget):
         split.setSizes([620, 620])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.offer)
         layout.addWidget(strip_label)
         layout.addWidget(self.strip)
         layout.addWidget(split, 1)
@@ -140,23 +172,96 @@ class InspectView(QWidget):
         self.runner.finished.connect(self._on_job_finished)
         self.runner.failed.connect(lambda m: self._job_ended(f"failed: {m}", error=m))
         self.runner.cancelled.connect(lambda: self._job_ended("cancelled"))
+        self.runner.ended.connect(self._sync_ranker)  # a job dropped for a new dataset leaves room to load
         self.pair_runner.finished.connect(self._on_pair)
         self.pair_runner.failed.connect(lambda m: self.pair_panel.verdict.setText(f"Saliency failed: {m}"))
         self.pair_runner.ended.connect(self._next_pair)
         session.events.dataset.connect(self._on_dataset)
+        session.events.ranker.connect(self._on_ranker)
         self._on_dataset(session.dataset)
 
     # -- session ---------------------------------------------------------------------------
 
     def _on_dataset(self, ds) -> None:
+        """Another dataset: nothing of the previous one stays on screen (scores, strip,
+        histogram, map, pair, test pairs); the session's ranker is scored on it again."""
+        if self.runner.running:  # loading or mapping the old dataset's images: drop the result
+            self._on_done = None
+            self._loading = None
+            self.runner.cancel()
+        self._pending_pair = None
+        self._pair_request = None
         self.thumbs.set_dataset(ds)
+        self._clear_model()
+        self._show_no_model()
+        self.load_button.setEnabled(ds is not None and not self.runner.running)
+        self._sync_ranker()
+
+    def _on_ranker(self, _ref: RankerRef | None) -> None:
+        self._sync_ranker()
+
+    def _clear_model(self) -> None:
+        """Forget the model shown and everything drawn from it."""
         self.analysis = None
         self.picked = []
+        self._embedding = None
         self.order = np.zeros(0, np.int64)
+        self.thumbs.scores = None
+        self.thumbs.caption_attribute = None
         self.thumbs.set_order(self.order)
-        self.load_button.setEnabled(ds is not None)
-        if self._checkpoint and ds is not None:
-            self.load_checkpoint(self._checkpoint)
+        self.strip.selectionModel().clearSelection()
+        self.attribute.blockSignals(True)
+        self.attribute.clear()
+        self.attribute.blockSignals(False)
+        self.histogram.set_histogram(np.zeros(0), np.zeros(1))
+        self.histogram.mark([])
+        self.histogram.setTitle("Score histogram")
+        self.histogram.setLabel("bottom", "score")
+        self.scatter.set_points(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0), "Embedding")
+        self.pca_button.setEnabled(False)
+        self.tsne_button.setEnabled(False)
+        self.test_pairs.clear()
+        self.pair_panel.clear()
+
+    def _show_no_model(self) -> None:
+        self._shown_model = "No model loaded"
+        self.model_label.setText(self._shown_model)
+        self.model_label.setToolTip("")
+
+    def _sync_ranker(self) -> None:
+        """Show the session's ranker: load it when nothing is shown and the view is on screen
+        (a hidden tab starts no scoring), else offer it over the model shown."""
+        ref, ds = self.session.ranker, self.session.dataset
+        shown = None if self.analysis is None else self.analysis.info.path
+        if ref is None or ref.same_file(shown) or (self._loading is not None and ref.same_file(self._loading[0])):
+            self.offer.hide()
+            return
+        idle = not self.runner.running
+        if ds is not None and idle and self.analysis is None and self.isVisible() and fits(ref, ds) \
+                and self._auto_loaded != (ref.path, str(ds.path)):  # once: a file that fails is offered
+            self._auto_loaded = (ref.path, str(ds.path))
+            self.offer.hide()
+            self.load_checkpoint(ref.path)
+            return
+        what = "Ranker just trained" if ref.origin == "trained" else "Ranker in the workspace"
+        facts = [ref.name] + ([f"{ref.accuracy:.1f} % mean test accuracy"] if ref.accuracy is not None else [])
+        text = f"{what}: <b>{ref.title()}</b> · {' · '.join(facts)}"
+        if ds is not None and not fits(ref, ds):
+            text += (f"<br>It ranks {', '.join(ref.attributes[:4])}{'…' if len(ref.attributes) > 4 else ''}, "
+                     f"none of which {ds.name} has: its scores would not match this dataset's pairs.")
+        self.offer_label.setText(text)
+        self.offer_label.setToolTip(ref.path)
+        self.offer_button.setEnabled(ds is not None and idle)
+        self.offer.show()
+
+    def load_session_ranker(self) -> bool:
+        """Load the session's ranker (the offer's button)."""
+        ref = self.session.ranker
+        return ref is not None and self.load_checkpoint(ref.path)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._sync_ranker()
 
     # -- loading and scoring ---------------------------------------------------------------
 
@@ -172,7 +277,8 @@ class InspectView(QWidget):
         ds = self.session.dataset
         if ds is None or self.runner.running:
             return False
-        self._loading = str(path)
+        self._loading = (str(path), str(ds.path))
+        self.offer.hide()
         self.model_label.setText(f"Loading {Path(path).name}…")
         self.model_label.setToolTip(str(path))
         self._start(inspect_jobs.analyse_checkpoint, self._on_analysis, checkpoint=str(path),
@@ -218,19 +324,25 @@ class InspectView(QWidget):
         self.pca_button.setEnabled(has_features)
         loading, self._loading = self._loading, None
         if loading is None or text == "done":
-            return
+            return  # done, or a job dropped for another dataset (its view is already cleared)
         # a load that failed or was cancelled: the model shown before stays, and says it is shown
+        path = loading[0]
         what = "Could not load" if error else "Cancelled loading"
         still = f" · still showing {self._shown_model}" if self.analysis is not None else ""
-        self.model_label.setText(f"<span style='color:#c0392b'>{what} {Path(loading).name}</span>{still}")
-        self.model_label.setToolTip(f"{loading}: {error}" if error else loading)
+        self.model_label.setText(f"<span style='color:#c0392b'>{what} {Path(path).name}</span>{still}")
+        self.model_label.setToolTip(f"{path}: {error}" if error else path)
         if error:
-            self.session.show_status(f"Could not load {Path(loading).name}: {error}")
+            self.session.show_status(f"Could not load {Path(path).name}: {error}")
 
     def _on_analysis(self, a: inspect_jobs.Analysis) -> None:
+        if self._loading is None or self._loading[1] != str(self.session.dataset_path):
+            return  # scores of a dataset no longer open
+        self._clear_model()
         self.analysis = a
-        self._checkpoint = self._loading or self._checkpoint
         info = a.info
+        ref = self.session.ranker
+        if ref is None or not ref.same_file(info.path):  # opened here: the workspace's ranker now
+            self.session.set_ranker(ranker_ref(info))
         text = f"<b>{info.ranker}</b> on {info.backbone or '–'} · {a.device} · {Path(info.path).name}"
         tip = f"{info.path}\nbackbone weights: {info.weights_source}" + (f"\n{a.score_note}" if a.score_note else "")
         self.model_label.setText(text)
@@ -241,10 +353,7 @@ class InspectView(QWidget):
         self.attribute.clear()
         self.attribute.addItems(list(info.attributes))
         self.attribute.blockSignals(False)
-        self._embedding = None  # the previous model's map and pair are not this one's
-        self.picked = []
-        self._pending_pair = None
-        self.pair_panel.clear()
+        self._pending_pair = None  # asked of the previous model
         self._on_attribute(0)
         has_features = a.features is not None
         self.scatter.setVisible(has_features)

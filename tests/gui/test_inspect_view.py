@@ -147,7 +147,7 @@ def test_a_failed_load_keeps_the_model_shown_and_says_so(view, qtbot, tiny_check
     text = view.model_label.text()
     assert "Could not load bad.ckpt" in text and "still showing" in text and "tiny.ckpt" in text
     assert "bad.ckpt" in view.model_label.toolTip()
-    assert view._checkpoint == str(tiny_checkpoint)  # a new dataset reloads the model shown, not the bad file
+    assert view.session.ranker.path == str(tiny_checkpoint)  # a new dataset reloads the model shown, not the bad file
 
 
 def test_a_new_model_clears_the_previous_models_pair(view, qtbot, tiny_checkpoint, tiny_deepstn):
@@ -255,3 +255,103 @@ def test_reference_scores_are_the_borda_count_when_every_image_is_a_reference(to
                 others = [r for r in refs if r != i]
                 expect = model.pairwise_scores(feats[[i]], reference=feats[others]).numpy()[0]
                 np.testing.assert_allclose(some[i], expect, atol=1e-5)
+
+
+# -- the session's ranker -------------------------------------------------------------------
+
+
+def test_a_checkpoint_loaded_here_becomes_the_sessions_ranker(view, qtbot, tiny_checkpoint):
+    _load(view, qtbot, tiny_checkpoint)
+    ref = view.session.ranker
+    assert ref is not None and ref.same_file(tiny_checkpoint) and ref.origin == "opened"
+    assert ref.ranker == "ranknet" and ref.backbone == "small-cnn"
+    assert ref.attributes == tuple(view.session.dataset.attribute_names)
+    assert not view.offer.isVisibleTo(view)
+
+
+def test_a_ranker_set_in_the_session_loads_when_the_view_shows_with_nothing_loaded(view, qtbot, tiny_checkpoint):
+    from relattr_studio.core.protocols import RankerRef
+
+    view.session.set_ranker(RankerRef.describe(tiny_checkpoint, ranker="ranknet", origin="trained"))
+    assert not view.runner.running  # a hidden view starts no scoring
+    with qtbot.waitSignal(view.runner.ended, timeout=60_000):
+        view.show()
+    assert view.analysis is not None and view.analysis.info.path == str(tiny_checkpoint)
+    assert not view.offer.isVisible()
+    assert view.session.ranker.origin == "trained"  # the run's reference (with its accuracy) is kept
+
+
+def test_a_ranker_just_trained_is_offered_over_the_model_shown(view, qtbot, tiny_checkpoint, tiny_deepstn):
+    from relattr_studio.core.protocols import RankerRef
+
+    view.show()
+    _load(view, qtbot, tiny_checkpoint)
+    view.session.set_ranker(RankerRef.describe(tiny_deepstn, ranker="deepstn", backbone="small-cnn",
+                                               test_accuracy={"smiling": 88.0, "young": 84.0}, origin="trained"))
+    assert not view.runner.running and view.analysis.info.path == str(tiny_checkpoint)  # nothing replaced unasked
+    assert view.offer.isVisible() and view.offer_button.isEnabled()
+    text = view.offer_label.text()
+    assert "Ranker just trained" in text and "deepstn on small-cnn" in text and "tiny-deepstn.ckpt" in text
+    assert "86.0 % mean test accuracy" in text
+    with qtbot.waitSignal(view.runner.ended, timeout=60_000):
+        view.offer_button.click()  # one click
+    assert view.analysis.info.path == str(tiny_deepstn) and not view.offer.isVisible()
+
+
+def test_a_session_ranker_that_fails_to_load_is_tried_once_then_offered(view, qtbot, tmp_path):
+    from relattr_studio.core.protocols import RankerRef
+
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    calls, load = [], view.load_checkpoint
+    view.load_checkpoint = lambda path, **kw: calls.append(path) or load(path, **kw)
+    with qtbot.waitSignal(view.runner.ended, timeout=30_000):
+        view.session.set_ranker(RankerRef(str(bad), origin="trained"))
+        view.show()
+    qtbot.wait(200)
+    assert calls == [str(bad)]  # no second attempt followed the failure
+    assert not view.runner.running and view.analysis is None
+    assert "Could not load bad.ckpt" in view.model_label.text()
+    assert view.offer.isVisible() and view.offer_button.isEnabled()
+
+
+def test_a_ranker_of_other_attributes_is_offered_not_loaded(view, qtbot):
+    from relattr_studio.core.protocols import RankerRef
+
+    view.show()
+    view.session.set_ranker(RankerRef("/runs/pubfig.ckpt", "ranknet", "resnet18", ("Chubby", "Male")))
+    assert not view.runner.running and view.offer.isVisible()
+    assert "none of which" in view.offer_label.text() and "Chubby" in view.offer_label.text()
+
+
+def test_another_dataset_clears_the_models_scores_and_pair_and_scores_it_again(view, qtbot, tiny_checkpoint,
+                                                                             fake_dataset_path, toy_faces_path):
+    from relattr_studio.data.dataset_file import DatasetFile
+
+    view.show()
+    _load(view, qtbot, tiny_checkpoint)
+    with qtbot.waitSignal(view.pair_runner.finished, timeout=30_000):
+        view.pick(3)
+        view.pick(7)
+    assert view.test_pairs.count() > 0 and view.pair_panel.shown == (3, 7)
+    view.session.set_dataset(DatasetFile(fake_dataset_path))  # other attributes: nothing to score
+    assert view.analysis is None and view.thumbs.rowCount() == 0 and view.thumbs.scores is None
+    assert view.histogram.counts.size == 0 and len(view.scatter.scatter.data) == 0
+    assert view.pair_panel.shown is None and view.pair_panel.canvas_a.pixmap() is None
+    assert view.test_pairs.count() == 0 and view.attribute.count() == 0 and view.picked == []
+    assert view.model_label.text() == "No model loaded"
+    assert not view.runner.running and view.offer.isVisible()  # the toy-faces ranker, offered
+    with qtbot.waitSignal(view.runner.ended, timeout=60_000):
+        view.session.set_dataset(DatasetFile(toy_faces_path))  # its attributes again: scored at once
+    assert view.analysis is not None and view.analysis.scores.shape[0] == len(view.session.dataset)
+
+
+def test_a_load_running_when_the_dataset_changes_is_dropped(view, qtbot, tiny_checkpoint, fake_dataset_path):
+    from relattr_studio.data.dataset_file import DatasetFile
+
+    view.show()
+    with qtbot.waitSignal(view.runner.ended, timeout=60_000):
+        assert view.load_checkpoint(tiny_checkpoint, device="cpu")
+        view.session.set_dataset(DatasetFile(fake_dataset_path))
+    assert view.analysis is None and view.thumbs.scores is None  # the old dataset's scores never shown
+    assert "Cancelled" not in view.model_label.text()
