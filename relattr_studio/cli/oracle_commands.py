@@ -25,6 +25,11 @@ def register(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--legible-quantile", type=float, default=0.99,
                    help="share of held-out real images the legibility threshold lets through (default 0.99)")
+    t.add_argument("--checkpoint-every", type=int, default=500,
+                   help="steps between resumable saves of --out (default 500)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the training state in --out (after a cancel or a crash): the same final "
+                        "oracle as a run that never stopped")
     t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -53,18 +58,42 @@ def register(sub) -> None:
     f.set_defaults(func=cmd_faithfulness)
 
 
+def train_command(args) -> str:
+    """The ``relattr oracle train`` command line of ``args`` (the options given a value)."""
+    import shlex
+
+    words = ["relattr", "oracle", "train", "--dataset", str(args.dataset), "--out", str(args.out)]
+    for name in ("test_dataset", "steps", "batch_size", "lr", "width", "seed", "legible_quantile",
+                 "checkpoint_every", "threads"):
+        value = getattr(args, name)
+        if value is not None:
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
 def cmd_train(args) -> int:
     import torch
 
     from relattr_studio.cli.progress import run_job
+    from relattr_studio.core.errors import Cancelled, RelAttrError
     from relattr_studio.training.oracle_job import OracleConfig, train_oracle
 
     if args.threads:
+        if args.threads < 1:
+            raise RelAttrError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     config = OracleConfig(dataset=args.dataset, out=args.out, test_dataset=args.test_dataset, steps=args.steps,
                           batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed,
-                          legible_quantile=args.legible_quantile)
-    oracle = run_job(train_oracle, config, quiet=args.quiet)
+                          legible_quantile=args.legible_quantile, checkpoint_every=args.checkpoint_every)
+    try:
+        oracle = run_job(train_oracle, config, resume=args.resume, quiet=args.quiet)
+    except Cancelled as stop:
+        if not stop.checkpoint:
+            raise
+        # the resume command is this one's, not `relattr train`'s
+        print(f"relattr: {stop}; checkpoint kept: {stop.checkpoint} (continue with: {train_command(args)} --resume)",
+              file=sys.stderr)
+        return 130
     print(format_scores(oracle.metrics))
     print(f"oracle: {args.out} ({oracle.training['seconds']:.0f} s)", file=sys.stderr)
     return 0

@@ -365,7 +365,7 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
     t0 = time.monotonic()
     ready = False
     last: str | None = str(resume_from) if resume_from is not None else None
-    saved_step = -1
+    saved_step = 0  # the step of the state on disk: a cancel before any step writes nothing
     seconds_before = 0.0
 
     def save(path: Path, *, final: bool = False) -> str:

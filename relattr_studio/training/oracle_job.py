@@ -8,22 +8,30 @@ out: half of it fits the Gaussian of last-stage features (see :mod:`relattr_stud
 the other half sets the threshold at ``legible_quantile`` of its distances (clean and degraded
 copies alike: a blurred real image is still one a person reads). Held-out accuracy is measured on ``test_dataset`` (a disjoint
 seed) when given, else on the held-out identities.
+
+Training runs through the one lifecycle (:mod:`relattr_studio.training.lifecycle`): cancel,
+NaN, out of memory, metrics and resumable checkpoints as every trainer has them.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.modeling.model_file import (
+    model_file_payload,
+    read_model_file,
+    save_model_file,
+)
 from relattr_studio.modeling.oracle import (
     AttributeOracle,
     FeatureGaussian,
@@ -31,7 +39,14 @@ from relattr_studio.modeling.oracle import (
     normalise,
     to_input,
 )
-from relattr_studio.training.events import Metrics
+from relattr_studio.training.lifecycle import (
+    JsonlSink,
+    Recipe,
+    RunState,
+    finite,
+    metrics_file,
+    run_recipe,
+)
 
 
 @dataclass(frozen=True)
@@ -117,10 +132,14 @@ class OracleConfig:
     holdout_fraction: float = 0.1  # identities held out for legibility calibration
     legible_quantile: float = 0.99
     degrade: Degrade = field(default_factory=Degrade)
+    checkpoint_every: int = 500  # steps between resumable files at ``out``
+    log_every: int = 50  # steps a logged loss averages
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2 or self.width < 1 or not self.lr > 0:
             raise RelAttrError("steps, batch size, width and learning rate must be positive (batch size >= 2)")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise RelAttrError("checkpoint_every and log_every must be at least 1")
         if not 0.0 < self.holdout_fraction < 0.9 or not 0.5 <= self.legible_quantile <= 1.0:
             raise RelAttrError("holdout fraction must be in (0, 0.9) and the legible quantile in [0.5, 1]")
 
@@ -161,77 +180,171 @@ def _lr(step: int, cfg: OracleConfig) -> float:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
-def train_oracle(config: OracleConfig, *, ctx: JobContext = NULL_CONTEXT) -> AttributeOracle:
-    """Train, calibrate and (when ``config.out``) save an attribute oracle; returns it.
+class OracleTrainer(Recipe):
+    """The oracle's recipe for :func:`~relattr_studio.training.lifecycle.run_recipe`: a step is
+    one AdamW step on a degraded batch; the final evaluation calibrates legibility and measures
+    held-out accuracy. The checkpoint is the oracle file (``config.out``) with a training state:
+    weights, optimiser, step, the batch order and every random generator (torch's, the numpy
+    one that orders batches, the :class:`Degrade` generator), so a resumed run ends with the
+    same weights as one that never stopped."""
 
-    Reproducible from ``config.seed`` on one machine and thread count. Cancelling stops between
-    steps and writes nothing.
-    """
-    t0 = time.monotonic()
-    torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    rng = np.random.default_rng([config.seed, 0x0AC1E, 1])
-    ds, images, truth = _load(config.dataset, ctx, "loading")
-    held = _holdout(ds, config.holdout_fraction, config.seed)
-    train = np.flatnonzero(~held & np.isfinite(truth).any(axis=1))
-    if len(train) < config.batch_size:
-        raise RelAttrError(f"{config.dataset}: {len(train)} training images with strengths; need at least "
-                           f"a batch ({config.batch_size})")
-    mean, std = np.nanmean(truth[train], axis=0), np.nanstd(truth[train], axis=0)
-    if not np.all(np.isfinite(mean)):
-        raise RelAttrError(f"{config.dataset}: an attribute has no known strength among the training images")
-    std = np.where(std > 1e-8, std, 1.0)
-    oracle = AttributeOracle.new(ds.attribute_names, target_mean=mean, target_std=std, width=config.width,
-                                 image_size=ds.image_shape[0])
-    net = oracle.net.train()
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    rest = [p for p in net.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=config.lr)
-    target = torch.as_tensor((truth - mean) / std, dtype=torch.float32)
-    order, pos, ema = rng.permutation(train), 0, None
-    for step in range(config.steps):
-        ctx.check()
-        if pos + config.batch_size > len(order):
-            order, pos = rng.permutation(train), 0
-        idx = order[pos:pos + config.batch_size]
-        pos += config.batch_size
-        x = config.degrade(to_input(images[idx], oracle.image_size), gen)
-        y = target[idx]
+    name = "oracle"
+    gauges = frozenset({"lr"})
+    final_tag = "heldout"
+    nan_advice = "lower --lr"
+
+    def __init__(self, config: OracleConfig, ctx: JobContext = NULL_CONTEXT):
+        self.config, self.ctx = config, ctx
+        self.step, self.total_steps = 0, config.steps
+        self.run_state = RunState()
+        self.oom_advice = f"lower --batch-size (now {config.batch_size})"
+        self.ds: DatasetFile | None = None
+
+    def setup(self, resume_from: Path | None) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.rng = np.random.default_rng([config.seed, 0x0AC1E, 1])
+        self.ds, self.images, self.truth = _load(config.dataset, self.ctx, "loading")
+        self.held = _holdout(self.ds, config.holdout_fraction, config.seed)
+        self.train = np.flatnonzero(~self.held & np.isfinite(self.truth).any(axis=1))
+        if len(self.train) < config.batch_size:
+            raise RelAttrError(f"{config.dataset}: {len(self.train)} training images with strengths; need at least "
+                               f"a batch ({config.batch_size})")
+        truth = self.truth
+        mean, std = np.nanmean(truth[self.train], axis=0), np.nanstd(truth[self.train], axis=0)
+        if not np.all(np.isfinite(mean)):
+            raise RelAttrError(f"{config.dataset}: an attribute has no known strength among the training images")
+        std = np.where(std > 1e-8, std, 1.0)
+        self.oracle = AttributeOracle.new(self.ds.attribute_names, target_mean=mean, target_std=std,
+                                          width=config.width, image_size=self.ds.image_shape[0])
+        net = self.oracle.net.train()
+        decay = [p for p in net.parameters() if p.ndim > 1]
+        rest = [p for p in net.parameters() if p.ndim <= 1]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                            {"params": rest, "weight_decay": 0.0}], lr=config.lr)
+        self.target = torch.as_tensor((truth - mean) / std, dtype=torch.float32)
+        self.order, self.pos = self.rng.permutation(self.train), 0
+        self.steps_per_epoch = len(self.train) / config.batch_size
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+
+    def checkpoint_path(self) -> Path | None:
+        return Path(self.config.out) if self.config.out else None
+
+    def train_step(self) -> dict[str, float]:
+        config, net = self.config, self.oracle.net
+        if self.pos + config.batch_size > len(self.order):
+            self.order, self.pos = self.rng.permutation(self.train), 0
+        idx = self.order[self.pos:self.pos + config.batch_size]
+        self.pos += config.batch_size
+        x = config.degrade(to_input(self.images[idx], self.oracle.image_size), self.gen)
+        y = self.target[idx]
         known = torch.isfinite(y)
         pred = net(normalise(x))
         loss = ((pred - torch.nan_to_num(y)) ** 2 * known).sum() / known.sum().clamp_min(1)
-        if not torch.isfinite(loss):
-            raise RelAttrError(f"the oracle's loss became {loss.item()} at step {step}; lower the learning rate")
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, config)
-        opt.zero_grad(set_to_none=True)
+        value = finite(loss)
+        lr = _lr(self.step, config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        ctx.report(step + 1, config.steps, stage="training", message=f"loss {ema:.4f}")
-        if (step + 1) % 50 == 0 or step + 1 == config.steps:
-            ctx.emit(Metrics(step + 1, (step + 1) * config.batch_size / len(train), {"loss": ema}, "oracle"))
-    net.eval()
-    ctx.report(0, 1, stage="calibrating")
-    groups = ds.meta.identities[held] if ds.meta.identities is not None else None
-    oracle.legibility = calibrate(oracle, images[held], groups=groups, quantile=config.legible_quantile,
-                                  seed=config.seed, degrade=config.degrade)
-    ctx.report(1, 1, stage="calibrating")
-    if config.test_dataset:
-        test_ds, test_images, test_truth = _load(config.test_dataset, ctx, "loading test")
-        metrics = evaluate(oracle, test_images, _columns(test_truth, test_ds, oracle), degrade=config.degrade)
-        metrics["data"] = f"{config.test_dataset} ({len(test_images)} images)"
-    else:
-        metrics = evaluate(oracle, images[held], truth[held], degrade=config.degrade)
-        metrics["data"] = f"held-out identities of {config.dataset} ({int(held.sum())} images)"
-    oracle.metrics = metrics
-    oracle.training = {"config": config.to_dict(), "dataset": config.dataset, "provenance": ds.meta.provenance,
-                       "train_images": len(train), "seconds": round(time.monotonic() - t0, 1),
-                       "threads": torch.get_num_threads(), "torch": str(torch.__version__)}
-    if config.out:
-        oracle.save(config.out)
-    return oracle
+        self.optimizer.step()
+        return {"loss": value, "lr": lr}
+
+    def evaluate(self, *, final: bool) -> dict:
+        """At the end: calibrate legibility on the held-out identities, then measure held-out accuracy."""
+        if not final:
+            return {}
+        config, oracle, held, ds = self.config, self.oracle, self.held, self.ds
+        oracle.net.eval()
+        self.ctx.report(0, 1, stage="calibrating")
+        groups = ds.meta.identities[held] if ds.meta.identities is not None else None
+        oracle.legibility = calibrate(oracle, self.images[held], groups=groups, quantile=config.legible_quantile,
+                                      seed=config.seed, degrade=config.degrade)
+        self.ctx.report(1, 1, stage="calibrating")
+        if config.test_dataset:
+            test_ds, test_images, test_truth = _load(config.test_dataset, self.ctx, "loading test")
+            try:
+                metrics = evaluate(oracle, test_images, _columns(test_truth, test_ds, oracle), degrade=config.degrade)
+            finally:
+                test_ds.close()
+            metrics["data"] = f"{config.test_dataset} ({len(test_images)} images)"
+        else:
+            metrics = evaluate(oracle, self.images[held], self.truth[held], degrade=config.degrade)
+            metrics["data"] = f"held-out identities of {config.dataset} ({int(held.sum())} images)"
+        oracle.metrics = metrics
+        oracle.training = {"config": config.to_dict(), "dataset": config.dataset, "provenance": ds.meta.provenance,
+                           "train_images": len(self.train), "seconds": round(self.run_state.seconds, 1),
+                           "threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+        return metrics
+
+    def train_state(self, *, final: bool) -> dict:
+        ts = {"step": self.step, "config": self.config.to_dict(), "finished": final,
+              "lifecycle": self.run_state.to_dict(), "rng": torch.get_rng_state(),
+              "degrade_rng": self.gen.get_state(), "order_rng": self.rng.bit_generator.state,
+              "order": torch.from_numpy(np.asarray(self.order, np.int64)), "pos": int(self.pos)}
+        if not final:  # the finished file ships: the optimiser only serves resuming
+            ts["optimizer"] = self.optimizer.state_dict()
+        return ts
+
+    def save_checkpoint(self, path: Path, *, final: bool = False) -> None:
+        p = self.oracle.to_payload()  # calibrated, with metrics and card, once final
+        save_model_file(path, model_file_payload(
+            kind=p["kind"], builder=p["builder"], config=p["config"], attributes=p["attributes"],
+            preprocessing=p["preprocessing"], weights=p["weights"], extra=p["extra"], card=p["card"],
+            train_state=self.train_state(final=final)))
+
+    def load_checkpoint(self, path: Path) -> None:
+        model_file = read_model_file(path, kind="oracle")
+        ts = model_file.train_state
+        if not isinstance(ts, dict) or not isinstance(ts.get("config"), dict):
+            raise DataFileError(path, "cannot resume: the file holds no training state",
+                                "train into a new --out file, or without --resume")
+        saved, wanted = ts["config"], self.config.to_dict()
+        mismatch = [k for k in _RESUME_KEYS if saved.get(k) != wanted[k]
+                    and not (k == "dataset" and Path(str(saved.get(k))).name == Path(wanted[k]).name)]
+        if mismatch or list(model_file.attributes) != self.oracle.attribute_names:
+            raise DataFileError(path, "cannot resume: it was trained with other settings ("
+                                + ", ".join(f"{k} {saved.get(k)!r}" for k in mismatch) + ")",
+                                "resume with the settings it was trained with")
+        self.oracle.net.load_state_dict(model_file.weights)
+        if ts.get("optimizer"):
+            self.optimizer.load_state_dict(ts["optimizer"])
+        self.step = int(ts["step"])
+        self.run_state = RunState.from_dict(ts.get("lifecycle"))
+        torch.set_rng_state(ts["rng"])
+        self.gen.set_state(ts["degrade_rng"])
+        self.rng.bit_generator.state = ts["order_rng"]
+        self.order, self.pos = ts["order"].numpy().copy(), int(ts["pos"])
+
+    def cleanup(self) -> None:
+        if self.ds is not None:
+            self.ds.close()
+
+
+# what must match for a checkpoint to resume this run (steps and learning rate may change)
+_RESUME_KEYS = ("dataset", "batch_size", "width", "seed", "holdout_fraction", "degrade")
+
+
+def train_oracle(config: OracleConfig, *, ctx: JobContext = NULL_CONTEXT, resume: bool = False) -> AttributeOracle:
+    """Train, calibrate and (when ``config.out``) save an attribute oracle; returns it.
+
+    Reproducible from ``config.seed`` on one machine and thread count. With ``config.out`` the
+    file is written every ``checkpoint_every`` steps with its training state, and metrics go to
+    ``<out stem>.metrics.jsonl`` beside it; a cancel keeps the current state there, and
+    ``resume`` continues from that file when it exists (the same final weights as a run that
+    never stopped). Failures follow :func:`~relattr_studio.training.lifecycle.run_recipe`'s policy.
+    """
+    out = Path(config.out) if config.out else None
+    if resume and out is None:
+        raise RelAttrError("resuming an oracle needs its output file (out)")
+    trainer = OracleTrainer(config, ctx)
+    run_recipe(trainer, ctx=ctx, sinks=[JsonlSink(metrics_file(out))] if out else [],
+               resume_from=out if resume and out.exists() else None,
+               checkpoint_every=config.checkpoint_every, log_every=config.log_every)
+    trainer.oracle.training["seconds"] = round(trainer.run_state.seconds, 1)
+    return trainer.oracle
 
 
 def _read(oracle: AttributeOracle, images: np.ndarray, degrade: Degrade | None, seed: int, batch: int = 256

@@ -217,3 +217,53 @@ def test_reader_degrade_trains_through_random_degradations_and_resumes_exactly(t
     train_generator(config.replace(out=str(tmp_path / "b.pt")), resume=True)
     two = read_generator(tmp_path / "b.pt")["state_dict"]
     assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_cli_ctrl_c_names_the_file_kept_and_resume_finishes_it(toy240, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from relattr_studio.cli import main
+
+    out = tmp_path / "g.pt"
+    args = ["generator", "train", "--dataset", str(toy240), "--out", str(out), "--steps", "6", "--batch-size", "16",
+            "--z-dim", "3", "--width", "4", "--checkpoint-every", "4", "--device", "cpu", "--quiet"]
+    real = generator_job.GeneratorTrainer.train_step
+
+    def step_then_ctrl_c(self):
+        values = real(self)
+        if self.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C during the second step
+        return values
+
+    monkeypatch.setattr(generator_job.GeneratorTrainer, "train_step", step_then_ctrl_c)
+    assert main(args) == 130
+    said = capsys.readouterr().err
+    assert f"cancelled at step 2 of 6; checkpoint kept: {out}" in said
+    assert "continue with: relattr generator train --dataset" in said and said.rstrip().endswith("--resume)")
+    assert read_generator(out)["train_state"]["step"] == 2
+    monkeypatch.undo()
+    assert main([*args, "--resume"]) == 0
+    assert read_generator(out)["train_state"]["step"] == 6
+
+
+def test_metrics_jsonl_holds_one_curve_and_the_final_figures(toy240, tmp_path):
+    import json
+
+    out = tmp_path / "g.pt"
+    steps: list = []
+    ctx = JobContext(on_event=lambda e: steps.append(e.step) if isinstance(e, Metrics) else None,
+                     should_stop=lambda: bool(steps) and steps[-1] >= 6, min_interval=0)
+    with pytest.raises(Cancelled):
+        train_generator(tiny(toy240, out), ctx=ctx)
+    train_generator(tiny(toy240, out), resume=True)
+    records = [json.loads(line) for line in (tmp_path / "g.metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["event"] == "Metrics" and r["model"] == "generator"] == [2, 4, 6, 8, 10]
+    assert [r["step"] for r in records if r["event"] == "CheckpointSaved"] == [4, 6, 8, 10]
+    assert [r["event"] for r in records if r["event"] in ("RunCancelled", "Finished")] == ["RunCancelled", "Finished"]
+    final = [r for r in records if r["model"] == "generator/holdout"]
+    assert len(final) == 1 and final[0]["values"]["recon_mse"] > 0
+    assert read_generator(out)["train_state"]["history"][-1]["step"] == 10
+    train_generator(tiny(toy240, out, steps=4))  # a fresh run into the same file replaces the curve
+    records = [json.loads(line) for line in (tmp_path / "g.metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["event"] == "Metrics" and r["model"] == "generator"] == [2, 4]

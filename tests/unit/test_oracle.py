@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from relattr_studio.core.errors import Cancelled, DataFileError, RelAttrError
-from relattr_studio.core.jobs import JobContext
+from relattr_studio.core.jobs import JobContext, Progress
 from relattr_studio.data.annotator import (
     AnnotatorConfig,
     ReadingOracle,
@@ -21,7 +22,10 @@ from relattr_studio.data.procedural import (
     sample_faces,
     sample_shoes,
 )
+from relattr_studio.modeling.model_file import read_model_file
 from relattr_studio.modeling.oracle import AttributeOracle, FeatureGaussian, load_oracle
+from relattr_studio.training.events import CheckpointSaved, Failed, Metrics, RunCancelled
+from relattr_studio.training.lifecycle import TrainingFailed
 from relattr_studio.training.oracle_job import (
     Degrade,
     OracleConfig,
@@ -97,16 +101,78 @@ def test_training_is_seeded(tiny_oracle, toy240):
         torch.testing.assert_close(v, first[k])
 
 
-def test_cancel_stops_between_steps_and_writes_nothing(toy240, tmp_path):
+def test_cancel_before_any_step_writes_nothing(toy240, tmp_path):
     seen = []
 
     def on_event(event):
         seen.append(event)
 
     ctx = JobContext(on_event=on_event, should_stop=lambda: any(getattr(e, "stage", "") == "training" for e in seen))
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled) as stop:
         train_oracle(OracleConfig(dataset=str(toy240), out=str(tmp_path / "o.pt"), **TINY), ctx=ctx)
-    assert not (tmp_path / "o.pt").exists()
+    assert not (tmp_path / "o.pt").exists() and stop.value.checkpoint is None
+    assert [e for e in seen if isinstance(e, RunCancelled)] == [RunCancelled("oracle", 0, None)]
+
+
+def _same_oracle(a: AttributeOracle, b: AttributeOracle) -> None:
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.legibility.threshold == b.legibility.threshold
+    np.testing.assert_array_equal(a.legibility.gaussian.precision, b.legibility.gaussian.precision)
+
+
+def test_cancel_keeps_a_resumable_file_and_resume_ends_with_the_same_weights(tiny_oracle, toy240, tmp_path):
+    out = tmp_path / "o.pt"
+    config = OracleConfig(dataset=str(toy240), out=str(out), checkpoint_every=4, log_every=2, **TINY)
+    events: list = []
+    done = lambda: any(isinstance(e, Progress) and e.stage == "training" and e.done >= 5 for e in events)  # noqa: E731
+    with pytest.raises(Cancelled) as stop:
+        train_oracle(config, ctx=JobContext(on_event=events.append, should_stop=done, min_interval=0))
+    assert str(stop.value) == "cancelled at step 5 of 12" and stop.value.checkpoint == str(out)
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [4, 5]
+    assert [e for e in events if isinstance(e, RunCancelled)] == [RunCancelled("oracle", 5, str(out))]
+    state = read_model_file(out, kind="oracle").train_state
+    assert state["step"] == 5 and not state["finished"] and state["optimizer"]
+    assert load_oracle(out).legibility is None  # not calibrated yet: the file says it is unfinished
+
+    events.clear()
+    resumed = train_oracle(config, ctx=JobContext(on_event=events.append, min_interval=0), resume=True)
+    _same_oracle(resumed, tiny_oracle[0])  # tiny_oracle: the same settings, never stopped
+    _same_oracle(load_oracle(out), tiny_oracle[0])
+    final = read_model_file(out, kind="oracle").train_state
+    assert final["step"] == 12 and final["finished"] and "optimizer" not in final
+    assert [e.step for e in events if isinstance(e, Metrics) and e.model == "oracle"] == [6, 8, 10, 12]
+    records = [json.loads(line) for line in (tmp_path / "o.metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["event"] == "Metrics" and r["model"] == "oracle"]
+    assert steps == [2, 4, 6, 8, 10, 12]  # one curve across the cancel
+    assert any(r["event"] == "Metrics" and r["model"] == "oracle/heldout" for r in records)
+
+
+def test_resume_refuses_other_settings_and_needs_a_file(tiny_oracle, toy240):
+    config = OracleConfig(dataset=str(toy240), out=str(tiny_oracle[1]), **{**TINY, "width": 8})
+    with pytest.raises(DataFileError, match="other settings.*width 4"):
+        train_oracle(config, resume=True)
+    with pytest.raises(RelAttrError, match="output file"):
+        train_oracle(OracleConfig(dataset=str(toy240), **TINY), resume=True)
+
+
+def test_nan_loss_fails_with_a_message_and_keeps_the_last_good_file(toy240, tmp_path, monkeypatch):
+    from relattr_studio.training import oracle_job
+
+    real, calls = oracle_job.normalise, {"n": 0}
+
+    def poisoned(x):
+        calls["n"] += 1
+        return real(x) * float("nan") if calls["n"] == 7 else real(x)
+
+    monkeypatch.setattr(oracle_job, "normalise", poisoned)
+    out = tmp_path / "o.pt"
+    events: list = []
+    with pytest.raises(TrainingFailed, match="nan at step 7 of oracle.*o.pt.*lower --lr"):
+        train_oracle(OracleConfig(dataset=str(toy240), out=str(out), checkpoint_every=4, **TINY),
+                     ctx=JobContext(on_event=events.append))
+    assert read_model_file(out, kind="oracle").train_state["step"] == 4
+    assert isinstance(events[-1], Failed) and events[-1].checkpoint == str(out)
 
 
 def test_user_errors_are_messages(tmp_path, tiny_oracle):
@@ -127,6 +193,34 @@ def test_user_errors_are_messages(tmp_path, tiny_oracle):
     torch.save(payload, other)
     with pytest.raises(DataFileError, match="architecture"):
         load_oracle(other)
+
+
+def test_cli_train_resume_and_cancel(toy240, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from relattr_studio.cli import main
+    from relattr_studio.training.oracle_job import OracleTrainer
+
+    out = tmp_path / "cli.pt"
+    base = ["oracle", "train", "--dataset", str(toy240), "--out", str(out), "--batch-size", "16", "--width", "4",
+            "--checkpoint-every", "2", "--quiet"]
+    real = OracleTrainer.train_step
+
+    def step_then_ctrl_c(self):
+        values = real(self)
+        if self.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C during the third step
+        return values
+
+    monkeypatch.setattr(OracleTrainer, "train_step", step_then_ctrl_c)
+    assert main([*base, "--steps", "6"]) == 130
+    said = capsys.readouterr().err
+    assert f"checkpoint kept: {out}" in said and "relattr oracle train" in said and "--resume" in said
+    assert "cancelled at step 3 of 6" in said and read_model_file(out, kind="oracle").step == 3
+    monkeypatch.undo()
+    assert main([*base, "--steps", "6", "--resume"]) == 0
+    assert read_model_file(out, kind="oracle").step == 6 and "young" in capsys.readouterr().out
 
 
 def test_cli_train_and_score(toy240, tmp_path, capsys):
