@@ -68,6 +68,7 @@ class ExploreView(QWidget):
         self._build()
         session.events.generator.connect(self._on_generator)
         session.events.label_store.connect(self._on_store)
+        session.events.dataset.connect(self._on_dataset)
         self._on_generator(session.generator)
 
     # -- layout -----------------------------------------------------------------------------
@@ -366,6 +367,12 @@ class ExploreView(QWidget):
 
     def _on_store(self, _store) -> None:
         self._update_enabled()
+
+    def _on_dataset(self, _dataset) -> None:
+        """The Train-a-generator dialog trains on the window's dataset: it follows another one
+        (unless a run is going). Sliders and strips are the generator's, not the dataset's."""
+        if self.train_dialog is not None:
+            self.train_dialog.set_dataset(self.session.dataset_path)
 
     def _update_enabled(self) -> None:
         has = self.generator is not None

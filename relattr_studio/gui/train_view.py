@@ -474,6 +474,16 @@ class TrainView(QWidget):
                 self._add_results(accuracy)
             if getattr(item, "checkpoint", None):
                 self.last_checkpoint = item.checkpoint
+        if items and self.last_checkpoint:  # a neural ranker's run (RankSVM's items were emptied above)
+            # the ranker just trained becomes the workspace's; the Inspect view offers it
+            from relattr_studio.core.protocols import RankerRef
+            from relattr_studio.training.job import TrainResult  # already loaded to unpickle the result
+
+            run = next((item for item in items if isinstance(item, TrainResult)), None)
+            self.session.set_ranker(RankerRef.describe(
+                self.last_checkpoint, ranker=run.config.ranker if run else "",
+                backbone=run.config.backbone if run else "", origin="trained",
+                test_accuracy={a: row["test"] for a, row in self.results.items() if "test" in row}))
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")
