@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from relattr_studio.core.session import SessionEvents
 from relattr_studio.training.events import Finished
 
 
@@ -49,6 +50,8 @@ def test_opening_another_dataset_resets_every_views_filters_and_previews(qtbot, 
     images, pairs, labeling = window.views["dataset"], window.views["pairs"], window.views["labeling"]
     train, inspect = window.views["train"].view(), window.views["inspect"].view()
     explore = window.views["explore"].view()
+    # every event of the session has a listener once every view is built
+    assert [name for name in SessionEvents.PAYLOADS if not len(getattr(window.session.events, name))] == []
 
     # dataset A, with a filter and a preview in every view
     window.tabs.setCurrentWidget(images)
