@@ -16,9 +16,15 @@ import torch
 from torch import nn
 
 from relattr_studio.core.errors import Cancelled, RelAttrError
-from relattr_studio.core.jobs import JobContext
+from relattr_studio.core.jobs import JobContext, Progress
 from relattr_studio.modeling.model_file import save_model_file
-from relattr_studio.training.events import CheckpointSaved, Failed, Finished, Metrics, RunCancelled
+from relattr_studio.training.events import (
+    CheckpointSaved,
+    Failed,
+    Finished,
+    Metrics,
+    RunCancelled,
+)
 from relattr_studio.training.lifecycle import (
     JsonlSink,
     MetricSink,
@@ -178,7 +184,9 @@ def test_two_networks_taking_turns_cancel_and_resume_to_the_same_weights(tmp_pat
     resumed = AdversarialPair(out)
     run(resumed, resume_from=out)
     assert_same_state(resumed.state(), straight.state())  # both networks and both optimisers
-    timeless = lambda h: [{k: v for k, v in e.items() if k != "pairs_per_s"} for e in h]  # noqa: E731
+    def timeless(history: list[dict]) -> list[dict]:
+        return [{k: v for k, v in e.items() if k != "pairs_per_s"} for e in history]
+
     assert timeless(resumed.run_state.history) == timeless(straight.run_state.history)  # the same curve
     assert resumed.cleaned and straight.cleaned
 
@@ -192,8 +200,8 @@ def _fresh_control() -> torch.Tensor:
 def test_events_are_typed_and_metrics_average_over_the_window(tmp_path):
     events: list = []
     run(AdversarialPair(tmp_path / "a.pt", steps=6), events=events)
-    kinds = [type(e).__name__ for e in events if not type(e).__name__ == "Progress"]
-    assert kinds == ["Metrics", "Metrics", "CheckpointSaved", "Metrics", "Metrics", "CheckpointSaved", "Finished"]
+    kinds = [type(e) for e in events if not isinstance(e, Progress)]
+    assert kinds == [Metrics, Metrics, CheckpointSaved, Metrics, Metrics, CheckpointSaved, Finished]
     metrics = [e for e in events if isinstance(e, Metrics)]
     assert [m.step for m in metrics] == [2, 4, 6, 6] and metrics[-1].model == "attic-toy/final"
     assert set(metrics[0].values) == {"loss", "lr", "pairs_per_s"} and metrics[0].values["lr"] == 1e-2

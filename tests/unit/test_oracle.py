@@ -24,7 +24,12 @@ from relattr_studio.data.procedural import (
 )
 from relattr_studio.modeling.model_file import read_model_file
 from relattr_studio.modeling.oracle import AttributeOracle, FeatureGaussian, load_oracle
-from relattr_studio.training.events import CheckpointSaved, Failed, Metrics, RunCancelled
+from relattr_studio.training.events import (
+    CheckpointSaved,
+    Failed,
+    Metrics,
+    RunCancelled,
+)
 from relattr_studio.training.lifecycle import TrainingFailed
 from relattr_studio.training.oracle_job import (
     Degrade,
@@ -125,7 +130,10 @@ def test_cancel_keeps_a_resumable_file_and_resume_ends_with_the_same_weights(tin
     out = tmp_path / "o.pt"
     config = OracleConfig(dataset=str(toy240), out=str(out), checkpoint_every=4, log_every=2, **TINY)
     events: list = []
-    done = lambda: any(isinstance(e, Progress) and e.stage == "training" and e.done >= 5 for e in events)  # noqa: E731
+
+    def done() -> bool:
+        return any(isinstance(e, Progress) and e.stage == "training" and e.done >= 5 for e in events)
+
     with pytest.raises(Cancelled) as stop:
         train_oracle(config, ctx=JobContext(on_event=events.append, should_stop=done, min_interval=0))
     assert str(stop.value) == "cancelled at step 5 of 12" and stop.value.checkpoint == str(out)
