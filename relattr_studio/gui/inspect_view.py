@@ -106,7 +106,9 @@ class InspectView(QWidget):
         offer_row.setContentsMargins(8, 4, 8, 4)
         offer_row.addWidget(self.offer_label, 1)
         offer_row.addWidget(self.offer_button)
-        self.offer.setStyleSheet("QWidget { background: #eaf2fc; border-radius: 4px; }")
+        self.offer.setObjectName("rankerOffer")  # styled alone: its label and button keep their look
+        self.offer.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.offer.setStyleSheet("#rankerOffer { background: #eaf2fc; border-radius: 4px; }")
         self.offer.hide()
 
         self.thumbs = ScoreThumbnailModel(self, thumb_size=72)
