@@ -20,7 +20,11 @@ It draws toy-faces (300 images, seed 0) and trains a small-cnn RankNet, DeepSTN 
   the procedural stand-in generator, which the view's header names), a strip along ``smiling``,
   and semantic-jitter pairs just queued for labeling;
 - screenshot-train-generator.png: the Train-a-generator dialog over the window, a real run on
-  the 300 toy faces 55 steps in (then cancelled).
+  the 300 toy faces 55 steps in (then cancelled);
+- screenshot-labeling-queue.png: Label pairs right after Explore queued 20 pairs (needs the
+  explore shot): the queue count, a generated pair from the queue, a few judged;
+- screenshot-train-on-labels.png: those 20 pairs judged, then a RankNet trained from the Train
+  view on "My labels", its log saying how many generated pairs it trained on.
 
 Torch runs with one thread (the training child inherits ``OMP_NUM_THREADS=1``). A few minutes
 on two busy CPU cores.
@@ -41,7 +45,7 @@ DOCS = Path(__file__).resolve().parent
 SIZE = (1360, 860)
 ATTRIBUTE = "smiling"
 NEURAL = {"ranknet": 150, "deepstn": 100, "dacrl": 100}  # ranker -> CLI training steps
-SHOTS = ("train", "ranksvm", "inspect", "deepstn", "dacrl", "explore", "generator")
+SHOTS = ("train", "ranksvm", "inspect", "deepstn", "dacrl", "explore", "generator", "labeling", "labels")
 
 
 def _parse(argv):
@@ -127,10 +131,11 @@ class Shooter:
             time.sleep(0.02)
 
     def tab(self, key: str):
-        titles = {"train": "Train", "inspect": "Inspect", "explore": "Explore"}
+        titles = {"train": "Train", "inspect": "Inspect", "explore": "Explore", "labeling": "Label pairs"}
         tabs = self.window.tabs
         tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index(titles[key]))
-        view = self.window.views[key].view()
+        view = self.window.views[key]
+        view = view.view() if hasattr(view, "view") else view
         self.settle(0.5)
         return view
 
@@ -229,6 +234,40 @@ class Shooter:
         self.wait(lambda: not dialog.runner.running, 120, "the generator run to stop")
         dialog.close()
 
+    def label_queue(self) -> None:
+        """Label pairs with the queue Explore just filled: a few judged, the count going down."""
+        view = self.tab("labeling")
+        self.wait(lambda: view.current is not None, 60, "a pair to label")
+        if view.current.task.origin != "queue":
+            view.judge("left-more")  # the dataset pair shown before the queue filled
+        for verdict in ("left-more", "right-more", "left-more"):
+            view.set_confidence(3 if verdict == "left-more" else 2)
+            view.judge(verdict)
+        self.settle(0.5)
+        self.save("screenshot-labeling-queue.png")
+
+    def train_on_labels(self) -> None:
+        """Judge the rest of the queue, then train on "My labels" from the Train view."""
+        from relattr_studio.gui.train_view import MY_LABELS
+
+        labeling = self.tab("labeling")
+        while labeling.current is not None and labeling.current.task.origin == "queue":
+            labeling.judge("left-more" if labeling.current.task.left_is_a else "right-more")
+            self.app.processEvents()
+        view = self.tab("train")
+        view.train_on.setCurrentIndex(view.train_on.findData(MY_LABELS))
+        form = view.form
+        form.ranker.setCurrentText("ranknet")
+        form.backbone.setCurrentText("small-cnn")
+        form.set_checked([ATTRIBUTE])
+        form.epochs.setValue(20.0)
+        form.device.setCurrentText("cpu")
+        assert view.start(), "the Train view did not start on my labels"
+        self.wait(lambda: not view.runner.running, 900, "the run on my labels to finish")
+        view.bottom_tabs.setCurrentWidget(view.log)
+        view.log.verticalScrollBar().setValue(0)  # the top: what the run trained on
+        self.save("screenshot-train-on-labels.png")
+
     def close(self) -> None:
         self.window.close()
         self.settle(0.2)
@@ -269,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                 shooter.inspect(checkpoints["dacrl"], "screenshot-inspect-dacrl.png", tsne=False)
             if "explore" in only:
                 shooter.explore()
+            if "labeling" in only:
+                shooter.label_queue()
+            if "labels" in only:
+                shooter.train_on_labels()
             if "generator" in only:
                 shooter.train_generator()
         finally:

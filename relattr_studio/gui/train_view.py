@@ -47,6 +47,11 @@ def make_config(**fields):
     return TrainConfig(**fields)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 pair``, ``2,000 pairs``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def split_accuracy_key(key: str) -> tuple[str, str]:
     """"bald" -> ("bald", "test"); "bald/fine" or "bald [fine]" -> ("bald", "fine")."""
     for sep in ("/", " ["):
@@ -232,7 +237,7 @@ class TrainView(QWidget):
             self.labels_note.setText("Open a label store to train on your labels." if self.session.label_store is None
                                      else self.labels_note.text())
         else:
-            self.labels_note.setText(f"My labels: {counts[0]:,} judgements of this dataset's pairs, "
+            self.labels_note.setText(f"My labels: {_count(counts[0], 'judgement')} of this dataset's pairs, "
                                      f"{counts[1]:,} of generated pairs ({Path(self.session.label_store.path).name})")
         self._update_buttons()
 
@@ -396,8 +401,9 @@ class TrainView(QWidget):
             self._log(f"device {event.device}{amp}; backbone weights: {event.weights_source}")
         elif isinstance(event, TrainingData):
             self.training_data = event
-            self._log(f"training on {event.real_pairs:,} pairs of dataset images and {event.generated_pairs:,} "
-                      f"pairs of generated images" + (f" (labels: {event.labels})" if event.labels else ""))
+            self._log(f"training on {_count(event.real_pairs, 'pair')} of dataset images and "
+                      f"{_count(event.generated_pairs, 'pair')} of generated images"
+                      + (f" (labels: {event.labels})" if event.labels else ""))
         elif isinstance(event, CheckpointSaved):
             self.last_checkpoint = event.path
             self._log(f"checkpoint saved at step {event.step}: {event.path}")
@@ -484,10 +490,18 @@ class TrainView(QWidget):
                 self.last_checkpoint, ranker=run.config.ranker if run else "",
                 backbone=run.config.backbone if run else "", origin="trained",
                 test_accuracy={a: row["test"] for a, row in self.results.items() if "test" in row}))
+        from relattr_studio.training.diagnosis import chance_note
+
+        run = next((item for item in items if hasattr(item, "config")), None)  # a TrainResult (RankSVM: none)
+        note = chance_note({a: row["test"] for a, row in self.results.items() if "test" in row},
+                           run.config.to_dict() if run else None, steps=getattr(run, "steps", None))
+        if note:  # a run that ended near chance says so, with what to change, where it shows
+            self._log(note)
+            self.bottom_tabs.setCurrentWidget(self.log)
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.progress.setFormat(f"finished in {time.monotonic() - self._started_at:.1f} s")
-        self.session.show_status("Training finished")
+        self.session.show_status("Training finished" + (" near chance: see the log" if note else ""))
 
     def _on_failed(self, message: str) -> None:
         self._log(f"failed: {message}")
