@@ -463,11 +463,8 @@ class LabelStore:
     @staticmethod
     def _pending_filters(attribute: str | None, labelable_with: str | None,
                          batch: int | None) -> tuple[list[str], list[Any]]:
-        where = ["NOT EXISTS (SELECT 1 FROM effective_judgements j WHERE j.pending_id = x.id)"]
-        args: list[Any] = []
-        if attribute is not None:
-            where.append("x.attribute = ?")
-            args.append(attribute)
+        where, args = LabelStore._filters(attribute=attribute)
+        where.insert(0, "NOT EXISTS (SELECT 1 FROM effective_judgements j WHERE j.pending_id = x.id)")
         if labelable_with is not None:
             where.append("(x.kind = 'generated' OR x.dataset_id = (SELECT id FROM datasets WHERE fingerprint = ?))")
             args.append(labelable_with)

@@ -24,15 +24,29 @@ def toy_faces_path(tmp_path_factory):
     return make_toy_faces(tmp_path_factory.mktemp("toy") / "toy-faces.h5", n=120)
 
 
-@pytest.fixture
-def session(fake_dataset_path, tmp_path):
+def _open_session(dataset_path, store_path):
     from relattr_studio.core.session import Session
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.data.label_store import LabelStore
 
     s = Session()
-    s.set_dataset(DatasetFile(fake_dataset_path))
-    s.set_label_store(LabelStore(tmp_path / "labels.sqlite", annotator="tester"))
+    s.set_dataset(DatasetFile(dataset_path))
+    s.set_label_store(LabelStore(store_path, annotator="tester"))
+    return s
+
+
+@pytest.fixture
+def session(fake_dataset_path, tmp_path):
+    """A session on the fake dataset with a fresh label store."""
+    s = _open_session(fake_dataset_path, tmp_path / "labels.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def toy_session(toy_faces_path, tmp_path):
+    """A session on 120 toy faces (with attribute strengths) with a fresh label store."""
+    s = _open_session(toy_faces_path, tmp_path / "labels.sqlite")
     yield s
     s.close()
 

@@ -7,22 +7,8 @@ labeled, training on "My labels" from the Train view trains on those 20 generate
 
 from __future__ import annotations
 
-import pytest
 
 from relattr_studio.data.labeling_sources import QUEUE
-
-
-@pytest.fixture
-def toy_session(toy_faces_path, tmp_path):
-    from relattr_studio.core.session import Session
-    from relattr_studio.data.dataset_file import DatasetFile
-    from relattr_studio.data.label_store import LabelStore
-
-    s = Session()
-    s.set_dataset(DatasetFile(toy_faces_path))
-    s.set_label_store(LabelStore(tmp_path / "labels.sqlite", annotator="tester"))
-    yield s
-    s.close()
 
 
 def test_pairs_from_explore_come_next_and_their_labels_train_a_ranker(qtbot, toy_session, tmp_path, monkeypatch):
