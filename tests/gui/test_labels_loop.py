@@ -7,7 +7,6 @@ labeled, training on "My labels" from the Train view trains on those 20 generate
 
 from __future__ import annotations
 
-
 from relattr_studio.data.labeling_sources import QUEUE
 
 
