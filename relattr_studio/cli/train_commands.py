@@ -181,6 +181,10 @@ def cmd_train(args) -> int:
     if is_ranksvm(args.ranker):
         write_results_csv(out / "results.csv", rows)
     print(format_table(rows))  # neural rankers: each model went into results.csv as it finished
+    from relattr_studio.training.diagnosis import rows_chance_note
+
+    if note := rows_chance_note(rows, None if is_ranksvm(args.ranker) else config.to_dict()):
+        print(note)  # a run that ended near chance says so under its table, with what to change
     print(f"results: {out / 'results.csv'}", file=sys.stderr)
     return 0
 

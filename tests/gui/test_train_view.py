@@ -472,3 +472,29 @@ def test_the_backbone_suggests_its_preset_and_the_optimiser_settings_reach_the_c
     form.backbone_lr_scale.setValue(0.3)
     config = view.config_factory(dataset="d.h5", out_dir="o", **form.config_kwargs())
     assert (config.optimizer, config.lr, config.backbone_lr_scale) == ("adam", 1e-3, 0.3)
+
+
+def test_a_run_that_ends_near_chance_says_so_in_the_log_with_what_to_change(qtbot, session):
+    from relattr_studio.gui.train_view import TrainView
+    from relattr_studio.training.job import TrainResult
+
+    def chance_job(*, ctx, config, resume_from=None):  # the paper's RMSProp rate on a small CNN from scratch
+        ran = config.replace(optimizer="rmsprop", lr=1e-4, steps=300)
+        return TrainResult("fake", ran, {"test": {a: 50.0 + (-1) ** k for k, a in enumerate(config.attributes)}},
+                           None, 300, 1.0, "cpu")
+
+    view = TrainView(session, job=fake_train)
+    qtbot.addWidget(view)
+    view.form.set_checked(view.form.checked_attributes()[:2])
+    assert view.start()  # fake_train ends at 80 %: nothing to say
+    with qtbot.waitSignal(view.runner.ended, timeout=10_000):
+        pass
+    assert "Warning" not in view.log.toPlainText() and view.bottom_tabs.currentWidget() is view.table
+    view.job = chance_job
+    assert view.start()
+    with qtbot.waitSignal(view.runner.ended, timeout=10_000):
+        pass
+    last = view.log.toPlainText().splitlines()[-1]
+    assert "mean test accuracy 50.0 % is near chance" in last and "the scratch preset (Adam, lr 1e-3)" in last
+    assert "300 steps" in last and view.bottom_tabs.currentWidget() is view.log
+    view.shutdown()
