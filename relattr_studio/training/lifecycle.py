@@ -393,7 +393,7 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
         ready = True
         state = recipe.run_state
         ctx.report(recipe.step, recipe.total_steps, stage)
-        window_t = time.monotonic()
+        window_t, window_steps = time.monotonic(), 0  # this process's share of the window, for the rate
         while not recipe.done():
             ctx.check()
             values = recipe.train_step()
@@ -403,14 +403,15 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
             for k, v in values.items():
                 state.window[k] = state.window.get(k, 0.0) + float(v)
             state.window["n"] = state.window.get("n", 0.0) + 1
+            window_steps += 1
             if step % log_every == 0 or recipe.done():
                 summary = _summary(state.window, values, recipe.gauges)
                 if recipe.throughput is not None:
                     key, per_step = recipe.throughput
-                    summary[key] = state.window["n"] * per_step / max(1e-9, time.monotonic() - window_t)
+                    summary[key] = window_steps * per_step / max(1e-9, time.monotonic() - window_t)
                 state.history.append({"step": step, **{k: round(v, 6) for k, v in summary.items()}})
                 out.log(step, summary, epoch=_epoch(recipe))
-                state.window, window_t = {}, time.monotonic()
+                state.window, window_t, window_steps = {}, time.monotonic(), 0
             ctx.report(step, recipe.total_steps, stage, f"loss {loss:.4g}")
             boundary = recipe.boundary()
             if eval_every and (step % eval_every == 0 or boundary or recipe.done()):
