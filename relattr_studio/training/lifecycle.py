@@ -168,10 +168,15 @@ class JsonlSink:
 
 
 class _Sinks:
-    """The sinks of one run, as one."""
+    """The sinks of one run, as one; records carry the recipe's name as it is now (a ranker's is
+    known only once its setup read the dataset)."""
 
-    def __init__(self, sinks: Iterable[MetricSink], model: str):
-        self.sinks, self.model = list(sinks), model
+    def __init__(self, sinks: Iterable[MetricSink], recipe: Recipe):
+        self.sinks, self.recipe = list(sinks), recipe
+
+    @property
+    def model(self) -> str:
+        return self.recipe.name
 
     def log(self, step: int, values: Mapping[str, float], model: str | None = None, *, epoch: float = 0.0) -> None:
         for sink in self.sinks:
@@ -260,6 +265,7 @@ class Recipe(ABC):
     every ``eval_every`` steps (and after the last) and ``save_checkpoint(path)`` every
     ``checkpoint_every`` (both also at a :meth:`boundary`); then
     ``evaluate(final=True)`` and ``save_checkpoint(path, final=True)``; ``cleanup()`` always.
+    Events of its own (the device, what it trains on) go out through :meth:`publish`.
 
     ``train_step`` is one step (one optimiser's, or one of several taking turns; the runner then
     counts it in :attr:`step`) and returns its values, a ``"loss"`` among them: the runner logs their mean over ``log_every`` steps (the
@@ -321,6 +327,13 @@ class Recipe(ABC):
     def cleanup(self) -> None:
         """Release files and process groups; runs however the run ended."""
 
+    def publish(self, event: object) -> None:
+        """Send a typed event of this run (DeviceInfo, TrainingData, ...) through the run's sinks:
+        the job context and ``metrics.jsonl``. Outside :func:`run_recipe` it goes nowhere."""
+        sinks = getattr(self, "_sinks", None)
+        if sinks is not None:
+            sinks.event(event)
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -361,7 +374,8 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
         raise RelAttrError("log_every, checkpoint_every and eval_every must be at least 1")
     resume_from = Path(resume_from) if resume_from is not None else None
     recipe.run_state = RunState()
-    out = _Sinks([CtxSink(ctx), *sinks], recipe.name)
+    out = _Sinks([CtxSink(ctx), *sinks], recipe)
+    recipe._sinks = out  # what Recipe.publish sends through
     t0 = time.monotonic()
     ready = False
     last: str | None = str(resume_from) if resume_from is not None else None
@@ -381,7 +395,6 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
 
     try:
         recipe.setup(resume_from)
-        out.model = recipe.name
         path = recipe.checkpoint_path()
         if path is not None:
             remove_orphaned_temporaries(path)

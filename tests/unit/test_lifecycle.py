@@ -24,6 +24,7 @@ from relattr_studio.training.events import (
     Finished,
     Metrics,
     RunCancelled,
+    TrainingData,
 )
 from relattr_studio.training.lifecycle import (
     JsonlSink,
@@ -331,3 +332,24 @@ def test_jsonl_restart_drops_later_steps_of_that_model_and_torn_lines(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     sink.log(3, {"loss": 0.3}, "a")
     assert json.loads(path.read_text().splitlines()[-1])["values"] == {"loss": 0.3}
+
+
+def test_a_recipe_publishes_its_own_events_through_the_sinks_under_the_name_setup_gave(tmp_path):
+    """A ranker's name is known once its setup read the dataset; what it publishes then (the
+    device, what it trains on) goes to the context and metrics.jsonl under that name."""
+
+    class Named(AdversarialPair):
+        def setup(self, resume_from):
+            self.name = "ranker-of-smiling"
+            super().setup(resume_from)
+            self.publish(TrainingData(self.name, len(self.real), 0))
+
+    events: list = []
+    recipe = Named(tmp_path / "a.pt", steps=2)
+    recipe.publish(TrainingData("nowhere", 0, 0))  # outside a run: no sink, no error
+    run_recipe(recipe, ctx=JobContext(on_event=events.append), sinks=[JsonlSink(tmp_path / "m.jsonl")], log_every=2)
+    assert [e for e in events if isinstance(e, TrainingData)] == [TrainingData("ranker-of-smiling", 64, 0)]
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert records[0] == {"model": "ranker-of-smiling", "event": "TrainingData", "real_pairs": 64,
+                          "generated_pairs": 0, "labels": ""}
+    assert {r["model"] for r in records} == {"ranker-of-smiling", "ranker-of-smiling/final"}
