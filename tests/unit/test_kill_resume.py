@@ -300,8 +300,10 @@ def kill_and_resume(zygote: Zygote, kind: str, config: dict, out: Path, *, setup
         status = zygote.wait(pid)
         if status == 0 and target == STEPS[kind] - 1:
             break  # the final write was over before the kill: the run is done
-        assert status == -signal.SIGKILL, f"the run ended by itself ({status}) before kill {record.kills + 1}: " + \
-            (out / "child.log").read_text()[-3000:]
+        assert status == -signal.SIGKILL, (
+            f"the run ended by itself ({status}) before kill {record.kills + 1}, having replaced its checkpoint "
+            f"{watch.saves} times where the plan waited for {wanted} (one a step): "
+            + (out / "child.log").read_text()[-3000:])
         record.kills += 1
         record.mid_write += bool(_temporaries(out, path.name) - before)
         if path.exists():
