@@ -280,6 +280,10 @@ class Recipe(ABC):
     gauges: frozenset[str] = frozenset()
     throughput: tuple[str, float] | None = None  # ("images_per_s", images a step): a rate to log
     final_tag: str = "final"  # final figures are logged as model "<name>/<final_tag>"
+    # cadences in steps (None: never), for a recipe whose setup works them out from its data;
+    # run_recipe's arguments, when given, take precedence
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
     nan_advice: str = "lower the learning rate"
     oom_advice: str = "lower the batch size"
     run_state: RunState
@@ -363,15 +367,14 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
                eval_every: int | None = None, log_every: int = 10, stage: str = "training") -> RunOutcome:
     """Run ``recipe`` from setup to its final checkpoint (see the module docstring for what this
     owns). Metrics go to ``sinks`` and, always, to ``ctx`` (a :class:`CtxSink`).
+    ``checkpoint_every`` and ``eval_every`` left None take the recipe's, as its setup set them.
 
     Raises :class:`Cancelled` (with ``checkpoint``: the file kept) when ``ctx`` asks to stop,
     :class:`TrainingFailed` on a non-finite loss or out of GPU memory, and any
     :class:`RelAttrError` the recipe raises; each after a :class:`RunCancelled` or
     :class:`Failed` event.
     """
-    if log_every < 1 or (checkpoint_every is not None and checkpoint_every < 1) or \
-            (eval_every is not None and eval_every < 1):
-        raise RelAttrError("log_every, checkpoint_every and eval_every must be at least 1")
+    _check_cadences(log_every, checkpoint_every, eval_every)
     resume_from = Path(resume_from) if resume_from is not None else None
     recipe.run_state = RunState()
     out = _Sinks([CtxSink(ctx), *sinks], recipe)
@@ -395,6 +398,9 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
 
     try:
         recipe.setup(resume_from)
+        checkpoint_every = checkpoint_every if checkpoint_every is not None else recipe.checkpoint_every
+        eval_every = eval_every if eval_every is not None else recipe.eval_every
+        _check_cadences(log_every, checkpoint_every, eval_every)
         path = recipe.checkpoint_path()
         if path is not None:
             remove_orphaned_temporaries(path)
@@ -461,6 +467,12 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
         raise
     finally:
         recipe.cleanup()
+
+
+def _check_cadences(log_every: int, checkpoint_every: int | None, eval_every: int | None) -> None:
+    if log_every < 1 or (checkpoint_every is not None and checkpoint_every < 1) or \
+            (eval_every is not None and eval_every < 1):
+        raise RelAttrError("log_every, checkpoint_every and eval_every must be at least 1")
 
 
 def _log_eval(out: _Sinks, recipe: Recipe, metrics: Mapping[str, Any], model: str) -> None:

@@ -353,3 +353,19 @@ def test_a_recipe_publishes_its_own_events_through_the_sinks_under_the_name_setu
     assert records[0] == {"model": "ranker-of-smiling", "event": "TrainingData", "real_pairs": 64,
                           "generated_pairs": 0, "labels": ""}
     assert {r["model"] for r in records} == {"ranker-of-smiling", "ranker-of-smiling/final"}
+
+
+def test_cadences_a_recipe_works_out_in_setup_apply_unless_the_caller_gives_them(tmp_path):
+    class Epochs(AdversarialPair):
+        def setup(self, resume_from):
+            super().setup(resume_from)
+            self.checkpoint_every, self.eval_every = 3, 2  # e.g. once an epoch of its data
+
+    events: list = []
+    run_recipe(Epochs(tmp_path / "a.pt", steps=7), ctx=JobContext(on_event=events.append), log_every=7)
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [3, 6, 7]
+    assert [e.step for e in events if isinstance(e, Metrics) and e.model == "attic-toy" and "accuracy" in e.values] \
+        == [2, 4, 6, 7]  # and after the last step
+    events.clear()
+    run_recipe(Epochs(tmp_path / "b.pt", steps=4), ctx=JobContext(on_event=events.append), checkpoint_every=1)
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [1, 2, 3, 4]
