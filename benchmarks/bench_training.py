@@ -23,13 +23,10 @@ from relattr_studio.training.job import RankerTrainer
 def pairs_per_second(config: TrainConfig, steps: int) -> tuple[float, float, int]:
     tr = RankerTrainer(config)
     tr.setup()
-    tr.model.train()
-    tr._train_step()  # warm-up
+    tr.train_step()  # warm-up
     t0, pairs = time.perf_counter(), 0
     for _ in range(steps):
-        before = tr._window["pairs"]
-        tr._train_step()
-        pairs += tr._window["pairs"] - before
+        pairs += tr.train_step()["pairs"]
     dt = time.perf_counter() - t0
     images = float(np.mean([len(tr.sampler.next().images) for _ in range(3)]))
     t1 = time.perf_counter()

@@ -1,10 +1,12 @@
-"""The training job: one API for the CLI and the GUI, with a fixed lifecycle.
+"""The ranker training job: one API for the CLI and the window, on the one trainer lifecycle.
 
-``train_ranker(config, ctx=..., resume_from=None) -> TrainResult`` runs
-``RankerTrainer.setup / train / evaluate / save_checkpoint / cleanup``. Events go out through
-``ctx.emit`` (see ``training/events.py``); ``ctx.check()`` runs between steps, so a cancel
-returns within one step. On cancel the current (good) state is saved; on failure (NaN loss,
-out of GPU memory) the last good checkpoint stays; both emit ``Failed`` with the reason.
+``train_ranker(config, ctx=..., resume_from=None) -> TrainResult`` runs :class:`RankerTrainer`,
+a :class:`~relattr_studio.training.lifecycle.Recipe`, through
+:func:`~relattr_studio.training.lifecycle.run_recipe`, like every other trainer: the runner owns
+the step loop and its cancel checks, when to validate and checkpoint (every ``eval_every`` steps
+and at the end of each training phase), the metric sinks (``ctx`` events; ``metrics.jsonl`` in
+the output folder) and the failure policy (a non-finite loss or running out of GPU memory keeps
+the last good checkpoint; a cancel saves the current state and names it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import copy
 import json
 import math
 import random
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from relattr_studio.core.errors import Cancelled, DataFileError, RelAttrError
+from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import Split
 from relattr_studio.data.dataset_file import DatasetFile, PairTable
@@ -31,15 +33,13 @@ from relattr_studio.training.batching import PairSampler, category_strengths, lo
 from relattr_studio.training.checkpoint import build_ranker, read_checkpoint, save_checkpoint
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
 from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
-from relattr_studio.training.events import (
-    CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled, TrainingData, event_dict,
-)
+from relattr_studio.training.events import DeviceInfo, TrainingData
+from relattr_studio.training.lifecycle import JsonlSink, NonFiniteLoss, Recipe, RunState, TrainingFailed, run_recipe
 from relattr_studio.training.phases import parameter_groups, phase_steps, training_phases
 from relattr_studio.training.step import PairLoss, WeightAverage, make_optimizer, make_scheduler
 
 
-class TrainingFailed(RelAttrError):
-    """Training stopped on a numerical or device problem; the message says which and what to do."""
+__all__ = ["RankerTrainer", "TrainResult", "TrainingFailed", "model_name", "train_ranker"]
 
 
 @dataclass(frozen=True)
@@ -61,22 +61,32 @@ def model_name(config: TrainConfig, attributes: list[str]) -> str:
     return f"{config.ranker}-{config.backbone}-{what}-seed{config.seed}"
 
 
-class RankerTrainer:
-    """The lifecycle: ``setup(resume_from)``, ``train()``, ``evaluate()``, ``save_checkpoint()``,
-    ``load_checkpoint(path)``, ``cleanup()``; ``run()`` does them all in order."""
+class RankerTrainer(Recipe):
+    """A ranker's recipe: ``setup(resume_from)``, ``train_step()``, ``evaluate(final)``,
+    ``save_checkpoint(path)``, ``load_checkpoint(path)``, ``cleanup()``, driven by ``run_recipe``."""
+
+    gauges = frozenset({"lr"})
+    nan_advice = "lower --lr or use --amp off"
+    oom_advice = "lower --batch-size or use --amp bf16"
+    final_tag = "test"
 
     def __init__(self, config: TrainConfig, *, ctx: JobContext = NULL_CONTEXT):
         self.config, self.ctx = config, ctx
         self.env = D.dist_env()
         self.step, self.phase, self.phase_step = 0, 0, 0
-        self.history: list[dict] = []
+        self.run_state = RunState()
         self.best: tuple[float, int] | None = None  # (val accuracy, step)
         self.best_state: dict | None = None
         self.average: WeightAverage | None = None
         self.bad_evals, self.stopped_early = 0, False
-        self.last_checkpoint: str | None = None
-        self._window = {"loss": 0.0, "n": 0, "pairs": 0, "correct": 0, "counted": 0, "t": time.monotonic()}
+        self.test_accuracy: dict[str, dict[str, float]] = {}
+        self.train_pairs: dict[str, int] = {}
         self._created_group = False
+
+    @property
+    def history(self) -> list[dict]:
+        """The logged values, training windows and validations, step by step (resumes included)."""
+        return self.run_state.history
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -131,7 +141,9 @@ class RankerTrainer:
         self.total_steps = int(c.steps) if c.steps else max(1, round(c.epochs * epoch_steps))
         self.phase_lengths = phase_steps(self.phases, self.total_steps, epoch_steps)
         self.total_steps = sum(self.phase_lengths)
+        self.steps_per_epoch = float(epoch_steps)
         self.eval_every = c.eval_every or min(epoch_steps, self.total_steps)
+        self.checkpoint_every = self.eval_every  # a checkpoint at every validation, as before
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
         self._start_phase(self.phase)
         own = self.checkpoint_path()
@@ -142,11 +154,9 @@ class RankerTrainer:
             raise RelAttrError(f"{own} exists: that model was trained (or started) in {own.parent} before; "
                                f"continue it with --resume {own}, or choose another output folder")
         source = getattr(getattr(self.model, "backbone", None), "weights_source", "")
-        self.ctx.emit(DeviceInfo(str(self.device), self.amp, source, self.channels_last, self.env.world_size))
-        data = TrainingData(self.name, self.train_pairs["real"], self.train_pairs["generated"],
-                            getattr(self, "labels_summary", ""))
-        self.ctx.emit(data)
-        self._write_jsonl(data)
+        self.publish(DeviceInfo(str(self.device), self.amp, source, self.channels_last, self.env.world_size))
+        self.publish(TrainingData(self.name, self.train_pairs["real"], self.train_pairs["generated"],
+                                  getattr(self, "labels_summary", "")))
 
     def _labeled_pairs(self, ids: list[int]):
         """The label store's judgements as pairs for this dataset (None without ``labels``)."""
@@ -218,31 +228,11 @@ class RankerTrainer:
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
 
-    def train(self) -> None:
-        self._train_mode()
-        while self.phase < len(self.phases):
-            while self.phase_step < self.phase_lengths[self.phase]:
-                self.ctx.check()
-                self._train_step()
-                if self.step % self.config.log_every == 0 or self.step == self.total_steps:
-                    self._log_window()
-                self.ctx.report(self.step, self.total_steps, f"training {self.name}",
-                                f"loss {self.history[-1]['loss']:.4f}" if self.history and "loss" in self.history[-1] else "")
-                end_of_phase = self.phase_step >= self.phase_lengths[self.phase]
-                if self.step % self.eval_every == 0 or end_of_phase:
-                    if self._validate_and_save():
-                        self.stopped_early = True
-                        break
-            if self.stopped_early:
-                break
-            self.phase += 1
-            self.phase_step = 0
-            if self.phase < len(self.phases):
-                self._start_phase(self.phase)
-        if self.best_state is not None and self.config.patience is not None:
-            self.scoring_model.load_state_dict(self.best_state)
-
-    def _train_step(self) -> None:
+    def train_step(self) -> dict[str, float]:
+        while self.phase_step >= self.phase_lengths[self.phase]:  # the last step ended a phase
+            self.phase, self.phase_step = self.phase + 1, 0
+            self._start_phase(self.phase)
+        self._train_mode()  # after a validation, too
         batch = self.sampler.next()
         x = self.bank.tensor(batch.images, self.model.preprocess, self.device, channels_last=self.channels_last,
                              augment=self.augment_gen, zoom=self.config.augment_zoom, color=self.config.augment_color)
@@ -251,10 +241,8 @@ class RankerTrainer:
             loss, margin = self.loss_module(x, t(batch.i), t(batch.j), t(batch.head), t(batch.target, torch.float32),
                                             len(batch.i) // (2 if self.sampler.both_orders else 1) if batch.separate else 0)
         value = float(loss.detach())
-        if D.any_rank(not math.isfinite(value), self.env, self.device):
-            raise TrainingFailed(f"the loss became {value} at step {self.step + 1} of {self.name}; "
-                                 f"the last good checkpoint ({self.last_checkpoint or 'none yet'}) stays; "
-                                 "lower --lr or use --amp off")
+        if D.any_rank(not math.isfinite(value), self.env, self.device):  # every rank stops, not only one
+            raise NonFiniteLoss(value)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -262,62 +250,49 @@ class RankerTrainer:
         self.scheduler.step()
         if self.average is not None:
             self.average.update(self.model)
-        self.step += 1
         self.phase_step += 1
-        w = self._window
-        w["loss"] += value
-        w["n"] += 1
-        w["pairs"] += batch.n_pairs * self.env.world_size
         tgt = torch.as_tensor(batch.target)
         decided = tgt != 0.5
-        w["correct"] += int(((margin.float().cpu() > 0) == (tgt > 0.5))[decided].sum())
-        w["counted"] += int(decided.sum())
+        return {"loss": value, "lr": float(self.optimizer.param_groups[-1]["lr"]),
+                "pairs": float(batch.n_pairs * self.env.world_size),
+                "correct": float(((margin.float().cpu() > 0) == (tgt > 0.5))[decided].sum()),
+                "counted": float(decided.sum())}
 
-    def _epoch(self) -> float:
-        return round(self.step / max(1, self.sampler.steps_per_epoch), 4)
+    def summarise(self, window: Mapping[str, float], last: Mapping[str, float], seconds: float,
+                  steps: int) -> dict[str, float]:
+        """Loss averaged over the window's steps, the last lr, labelled pairs a second (of the steps
+        this process ran), and the share of the window's decided pairs the model ordered right."""
+        n = max(1.0, window.get("n", 0.0))
+        rate = window["pairs"] / n * steps / max(1e-9, seconds)
+        return {"loss": window["loss"] / n, "lr": float(last["lr"]), "pairs_per_s": rate,
+                "train_acc": 100.0 * window["correct"] / window["counted"] if window.get("counted") else float("nan")}
 
-    def _record(self, values: dict) -> None:
-        entry = {"step": self.step, "epoch": self._epoch(), **values}
-        self.history.append(entry)
-        event = Metrics(self.step, entry["epoch"], dict(values), self.name)
-        self.ctx.emit(event)
-        self._write_jsonl(event)
+    def boundary(self) -> bool:
+        return self.phase_step >= self.phase_lengths[self.phase]
 
-    def _log_window(self) -> None:
-        w = self._window
-        if not w["n"]:
-            return
-        dt = max(1e-9, time.monotonic() - w["t"])
-        self._record({"loss": w["loss"] / w["n"], "lr": float(self.optimizer.param_groups[-1]["lr"]),
-                      "pairs_per_s": w["pairs"] / dt,
-                      "train_acc": 100.0 * w["correct"] / w["counted"] if w["counted"] else float("nan")})
-        self._window = {"loss": 0.0, "n": 0, "pairs": 0, "correct": 0, "counted": 0, "t": time.monotonic()}
+    def done(self) -> bool:
+        return self.step >= self.total_steps or self.stopped_early
 
-    def _validate_and_save(self) -> bool:
-        """Validate, checkpoint, and say whether early stopping ends training."""
-        stop = False
+    def _validate(self) -> dict[str, float]:
+        """Validation accuracy (the mean over heads) and early stopping's bookkeeping."""
         self._sync_buffers()
-        if len(self.val):
-            val = self.val
-            if len(val) > self.config.max_eval_pairs:
-                keep = np.random.default_rng(0).choice(len(val), self.config.max_eval_pairs, replace=False)
-                val = val.select(np.sort(keep))
-            t0 = time.monotonic()
-            acc = evaluate_pairs(self.scoring_model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
-                                 amp=self.amp, split=Split.VAL, ctx=self.ctx)["val"]
-            self._train_mode()
-            self._window["t"] += time.monotonic() - t0
-            score = float(np.nanmean(list(acc.values()))) if acc else float("nan")
-            self._record({"val_acc": score})
-            if self.best is None or score > self.best[0]:
-                self.best, self.bad_evals = (score, self.step), 0
-                if self.config.patience is not None:
-                    self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.scoring_model.state_dict().items()})
-            else:
-                self.bad_evals += 1
-                stop = self.config.patience is not None and self.bad_evals > self.config.patience
-        self.save_checkpoint()
-        return stop
+        if not len(self.val):
+            return {}
+        val = self.val
+        if len(val) > self.config.max_eval_pairs:
+            keep = np.random.default_rng(0).choice(len(val), self.config.max_eval_pairs, replace=False)
+            val = val.select(np.sort(keep))
+        acc = evaluate_pairs(self.scoring_model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
+                             amp=self.amp, split=Split.VAL, ctx=self.ctx)["val"]
+        score = float(np.nanmean(list(acc.values()))) if acc else float("nan")
+        if self.best is None or score > self.best[0]:
+            self.best, self.bad_evals = (score, self.step), 0
+            if self.config.patience is not None:
+                self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.scoring_model.state_dict().items()})
+        else:
+            self.bad_evals += 1
+            self.stopped_early = self.config.patience is not None and self.bad_evals > self.config.patience
+        return {"val_acc": score}
 
     # -- evaluate ---------------------------------------------------------------------------
 
@@ -331,7 +306,17 @@ class RankerTrainer:
         if self.average is not None:
             self.average.copy_buffers(self.model)
 
-    def evaluate(self) -> dict[str, dict[str, float]]:
+    def evaluate(self, *, final: bool) -> dict[str, float]:
+        """Validation figures during training; ``final``: the test split (the mean is logged, the
+        per-attribute percentages kept in :attr:`test_accuracy`)."""
+        if not final:
+            return self._validate()
+        if self.best_state is not None and self.config.patience is not None:
+            self.scoring_model.load_state_dict(self.best_state)
+        self.test_accuracy = self.test()
+        return {key: float(np.nanmean(list(per.values()))) for key, per in self.test_accuracy.items() if per}
+
+    def test(self) -> dict[str, dict[str, float]]:
         """Test accuracy (%) per attribute name on the test split, and its coarse/fine groups."""
         # the scoring model's own buffers: after early stopping the average holds the best
         # step's weights and BatchNorm statistics, which the raw model's must not overwrite
@@ -342,10 +327,16 @@ class RankerTrainer:
         names = self.ds.attribute_names
         return {key: {names[a]: v for a, v in per.items()} for key, per in acc.items()}
 
+    def accuracy(self) -> dict[str, float]:
+        return dict(self.test_accuracy.get("test", {}))
+
     # -- checkpoints ------------------------------------------------------------------------
 
     def checkpoint_path(self) -> Path | None:
-        return Path(self.config.out_dir) / f"{self.name}.ckpt" if self.config.out_dir else None
+        """Where this model's checkpoint goes (None without an output folder, and on ranks but the first)."""
+        if not self.config.out_dir or not self.env.is_main:
+            return None
+        return Path(self.config.out_dir) / f"{self.name}.ckpt"
 
     def train_state(self) -> dict:
         rng = {"torch": torch.get_rng_state()}  # the sampler keeps its own numpy generator
@@ -354,25 +345,20 @@ class RankerTrainer:
         if self.augment_gen is not None:
             rng["augment"] = self.augment_gen.get_state()
         return {"step": self.step, "phase": self.phase, "phase_step": self.phase_step, "config": self.config.to_dict(),
-                "history": list(self.history), "optimizer": self.optimizer.state_dict(),
+                "history": list(self.history), "run": self.run_state.to_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "sampler": json.dumps(self.sampler.state()), "rng": rng, "window": {k: float(v) for k, v in self._window.items() if k != "t"},
+                "sampler": json.dumps(self.sampler.state()), "rng": rng,
                 "best": list(self.best) if self.best else None, "bad_evals": self.bad_evals,
                 # with a weight average the file's weights are the average; training resumes
                 # from the raw weights kept here
                 **({"raw_state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
                     "average_updates": self.average.updates} if self.average is not None else {})}
 
-    def save_checkpoint(self, path: str | Path | None = None, results: dict | None = None) -> Path | None:
-        path = Path(path) if path else self.checkpoint_path()
-        if path is None or not self.env.is_main:
-            return None
-        save_checkpoint(path, self.scoring_model, train_state=self.train_state(), results=results,
+    def save_checkpoint(self, path: Path, *, final: bool = False) -> None:
+        """The scoring weights and the whole training state; ``final``: with the test results."""
+        save_checkpoint(path, self.scoring_model, train_state=self.train_state(),
+                        results=self.test_accuracy if final else None,
                         dataset={"path": str(self.config.dataset), "name": self.ds.name, "protocol": self.config.protocol})
-        self.last_checkpoint = str(path)
-        self.ctx.emit(CheckpointSaved(str(path), self.step))
-        self._write_jsonl(CheckpointSaved(str(path), self.step))
-        return path
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Resume: weights, optimiser, schedule, sampler, RNG and metric history from ``path``."""
@@ -403,10 +389,13 @@ class RankerTrainer:
         # Phase and step within it follow from the global step and THIS run's budget, so a
         # finished run resumes into a longer one.
         self.step = int(ts["step"])
-        self.history = list(ts["history"])
-        for entry in self.history:  # the sinks that draw curves continue the same curve
-            values = {k: v for k, v in entry.items() if k not in ("step", "epoch")}
-            self.ctx.emit(Metrics(int(entry["step"]), float(entry.get("epoch", 0.0)), values, self.name))
+        if "run" in ts:
+            self.run_state = RunState.from_dict(ts["run"])
+        else:  # written before the lifecycle: the history, and the window's sums as they were kept
+            w = ts.get("window", {})
+            window = {"loss": w.get("loss", 0.0), "n": w.get("n", 0.0), "pairs": w.get("pairs", 0.0),
+                      "correct": w.get("correct", 0.0), "counted": w.get("counted", 0.0)} if w.get("n") else {}
+            self.run_state = RunState(0.0, [dict(h) for h in ts["history"]], window)
         self.phase, self.phase_step = self._locate(self.step)
         if self.phase < len(self.phases):
             self._start_phase(self.phase)
@@ -429,11 +418,9 @@ class RankerTrainer:
             self.augment_gen.set_state(ts["rng"]["augment"])
         if "cuda" in ts["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(ts["rng"]["cuda"], self.device)
-        self._window.update({k: (int(v) if k != "loss" else v) for k, v in ts["window"].items()})
         # The best weights are not in the file: early stopping starts afresh after a resume,
         # rather than restoring weights it no longer has.
         self.best, self.bad_evals = None, 0
-        self.last_checkpoint = str(path)
 
     def _locate(self, step: int) -> tuple[int, int]:
         for k, n in enumerate(self.phase_lengths):
@@ -442,62 +429,17 @@ class RankerTrainer:
             step -= n
         return len(self.phase_lengths), 0
 
-    def _write_jsonl(self, event) -> None:
-        if self.config.out_dir and self.env.is_main:
-            out = Path(self.config.out_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            rec = {"model": getattr(self, "name", ""), **event_dict(event)}
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
-
     def cleanup(self) -> None:
         if getattr(self, "ds", None) is not None:
             self.ds.close()
         D.shutdown(self._created_group)
         self._created_group = False
 
-    # -- the whole lifecycle ----------------------------------------------------------------
-
-    def run(self, resume_from: str | Path | None = None) -> TrainResult:
-        t0 = time.monotonic()
-        try:
-            self.setup(resume_from)
-            self.train()
-            accuracy = self.evaluate()
-            path = self.save_checkpoint(results=accuracy)
-            seconds = time.monotonic() - t0
-            result = TrainResult(self.name, self.config, accuracy, str(path) if path else None, self.step, seconds,
-                                 str(self.device), self.stopped_early, list(self.history), dict(self.train_pairs))
-            done = Finished(self.name, accuracy.get("test", {}), result.checkpoint, self.step, seconds)
-            self.ctx.emit(done)
-            self._write_jsonl(done)
-            return result
-        except Cancelled:
-            path = self.save_checkpoint() if hasattr(self, "scheduler") else None
-            event = RunCancelled(getattr(self, "name", ""), self.step, str(path) if path else self.last_checkpoint)
-            self.ctx.emit(event)
-            self._write_jsonl(event)
-            total = getattr(self, "total_steps", None)
-            raise Cancelled(f"cancelled at step {self.step}" + (f" of {total}" if total else ""),
-                            checkpoint=event.checkpoint) from None
-        except torch.cuda.OutOfMemoryError:
-            self._fail("out of GPU memory")
-            raise TrainingFailed(f"out of GPU memory training {getattr(self, 'name', '')} at batch size "
-                                 f"{self.config.batch_size}; the last good checkpoint ({self.last_checkpoint or 'none'}) "
-                                 "stays; lower --batch-size or use --amp bf16") from None
-        except RelAttrError as err:
-            self._fail(str(err))
-            raise
-        finally:
-            self.cleanup()
-
-    def _fail(self, reason: str) -> None:
-        event = Failed(getattr(self, "name", ""), reason, self.last_checkpoint)
-        self.ctx.emit(event)
-        self._write_jsonl(event)
-
-
 def train_ranker(config: TrainConfig, *, ctx: JobContext = NULL_CONTEXT,
                  resume_from: str | Path | None = None) -> TrainResult:
     """Train one model as ``config`` says (a job: reports through ``ctx``, stops on ``ctx.check``)."""
-    return RankerTrainer(config, ctx=ctx).run(resume_from)
+    trainer = RankerTrainer(config, ctx=ctx)
+    sinks = [JsonlSink(Path(config.out_dir) / "metrics.jsonl")] if config.out_dir and trainer.env.is_main else []
+    outcome = run_recipe(trainer, ctx=ctx, sinks=sinks, resume_from=resume_from, log_every=config.log_every)
+    return TrainResult(trainer.name, config, trainer.test_accuracy, outcome.checkpoint, trainer.step, outcome.seconds,
+                       str(trainer.device), trainer.stopped_early, list(trainer.history), dict(trainer.train_pairs))

@@ -331,6 +331,18 @@ class Recipe(ABC):
     def cleanup(self) -> None:
         """Release files and process groups; runs however the run ended."""
 
+    def summarise(self, window: Mapping[str, float], last: Mapping[str, float], seconds: float,
+                  steps: int) -> dict[str, float]:
+        """The values logged for a window of steps: ``window`` holds the sums of the steps'
+        values and their count ``"n"``, ``last`` the last step's values; ``steps`` of them ran in
+        ``seconds`` in this process. By default: means, the last value of :attr:`gauges`, and
+        :attr:`throughput` as a rate."""
+        summary = _summary(dict(window), last, self.gauges)
+        if self.throughput is not None:
+            key, per_step = self.throughput
+            summary[key] = steps * per_step / max(1e-9, seconds)
+        return summary
+
     def publish(self, event: object) -> None:
         """Send a typed event of this run (DeviceInfo, TrainingData, ...) through the run's sinks:
         the job context and ``metrics.jsonl``. Outside :func:`run_recipe` it goes nowhere."""
@@ -408,6 +420,10 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
             remove_orphaned_temporaries(resume_from)
             saved_step = recipe.step
         out.restart(recipe.step)
+        if resume_from is not None:  # a window or plot that draws curves goes on with the same curve
+            for entry in recipe.run_state.history:
+                values = {k: v for k, v in entry.items() if k != "step"}
+                ctx.emit(Metrics(int(entry["step"]), _epoch(recipe, int(entry["step"])), values, recipe.name))
         seconds_before = recipe.run_state.seconds
         ready = True
         state = recipe.run_state
@@ -424,17 +440,16 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
             state.window["n"] = state.window.get("n", 0.0) + 1
             window_steps += 1
             if step % log_every == 0 or recipe.done():
-                summary = _summary(state.window, values, recipe.gauges)
-                if recipe.throughput is not None:
-                    key, per_step = recipe.throughput
-                    summary[key] = window_steps * per_step / max(1e-9, time.monotonic() - window_t)
+                summary = recipe.summarise(state.window, values, time.monotonic() - window_t, window_steps)
                 state.history.append({"step": step, **{k: round(v, 6) for k, v in summary.items()}})
                 out.log(step, summary, epoch=_epoch(recipe))
                 state.window, window_t, window_steps = {}, time.monotonic(), 0
             ctx.report(step, recipe.total_steps, stage, f"loss {loss:.4g}")
             boundary = recipe.boundary()
             if eval_every and (step % eval_every == 0 or boundary or recipe.done()):
-                _log_eval(out, recipe, recipe.evaluate(final=False), recipe.name)
+                figures = _log_eval(out, recipe, recipe.evaluate(final=False), recipe.name)
+                if figures:
+                    state.history.append({"step": step, **{k: round(v, 6) for k, v in figures.items()}})
             due = checkpoint_every is not None and step % checkpoint_every == 0
             if path is not None and (due or boundary) and not recipe.done():
                 save(path)
@@ -475,11 +490,13 @@ def _check_cadences(log_every: int, checkpoint_every: int | None, eval_every: in
         raise RelAttrError("log_every, checkpoint_every and eval_every must be at least 1")
 
 
-def _log_eval(out: _Sinks, recipe: Recipe, metrics: Mapping[str, Any], model: str) -> None:
+def _log_eval(out: _Sinks, recipe: Recipe, metrics: Mapping[str, Any], model: str) -> dict[str, float]:
     values = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if values:
         out.log(recipe.step, values, model, epoch=_epoch(recipe))
+    return values
 
 
-def _epoch(recipe: Recipe) -> float:
-    return recipe.step / recipe.steps_per_epoch if recipe.steps_per_epoch else 0.0
+def _epoch(recipe: Recipe, step: int | None = None) -> float:
+    step = recipe.step if step is None else step
+    return round(step / recipe.steps_per_epoch, 4) if recipe.steps_per_epoch else 0.0

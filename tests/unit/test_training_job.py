@@ -89,7 +89,8 @@ def test_freeze_bn_keeps_running_statistics(toy, tmp_path, freeze, frozen):
     trainer.setup()
     bns = [m for m in trainer.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     before = [m.running_mean.clone() for m in bns]
-    trainer.train()
+    for _ in range(3):
+        trainer.train_step()
     unchanged = all(torch.equal(a, m.running_mean) for a, m in zip(before, bns))
     assert unchanged == frozen  # "auto": small-cnn starts from random weights, so it learns them
 
@@ -144,13 +145,14 @@ def test_weight_average_follows_the_bias_corrected_decay():
 def test_early_stopping_with_a_weight_average_keeps_the_best_steps_batchnorm_statistics(toy, tmp_path):
     from relattr_studio.training.checkpoint import read_checkpoint
     from relattr_studio.training.job import RankerTrainer
+    from relattr_studio.training.lifecycle import run_recipe
 
     trainer = RankerTrainer(tiny(toy, tmp_path, steps=16, eval_every=2, ema=0.8, patience=100, freeze_bn="off",
                                  val_fraction=0.3))
-    result = trainer.run()
+    outcome = run_recipe(trainer)
     assert trainer.best is not None
     best = trainer.best_state
-    saved = read_checkpoint(result.checkpoint)["state_dict"]
+    saved = read_checkpoint(outcome.checkpoint)["state_dict"]
     stats = [k for k in best if k.endswith("running_mean")]
     assert stats and all(torch.equal(saved[k], best[k]) for k in stats)
     assert all(torch.equal(saved[k], best[k]) for k in best)
