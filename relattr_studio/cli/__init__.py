@@ -35,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except Cancelled as stop:
-        kept = (f"; checkpoint kept: {stop.checkpoint} (continue with: relattr train --resume {stop.checkpoint})"
-                if stop.checkpoint else "; nothing was written")
+        kept = "; nothing was written"
+        if stop.checkpoint:
+            kept = f"; checkpoint kept: {stop.checkpoint}"
+            if stop.resume_command:
+                kept += f" (continue with: {stop.resume_command})"
         print(f"relattr: {stop}{kept}", file=sys.stderr)
         return 130
     except RelAttrError as err:

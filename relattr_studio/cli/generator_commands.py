@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from relattr_studio.core.errors import Cancelled, RelAttrError
+from relattr_studio.core.errors import RelAttrError
 
 
 def register(sub) -> None:
@@ -87,15 +87,8 @@ def cmd_generator_train(args) -> int:
         torch.set_num_threads(args.threads)
     config = train_config(args)
     card = {"command": train_command(args), "threads": torch.get_num_threads()}
-    try:
-        result = run_job(train_generator, config, resume=args.resume, card=card, quiet=args.quiet)
-    except Cancelled as stop:
-        if not stop.checkpoint:
-            raise
-        # the resume command is this one's, not `relattr train`'s
-        print(f"relattr: {stop}; checkpoint kept: {stop.checkpoint} (continue with: {card['command']} --resume)",
-              file=sys.stderr)
-        return 130
+    result = run_job(train_generator, config, resume=args.resume, card=card, quiet=args.quiet,
+                     continue_with=lambda _kept: f"{card['command']} --resume")
     m = result.metrics
     print(f"generator {result.generator_id}: {result.steps} steps in {result.seconds:.0f} s on {result.device}; "
           f"held-out reconstruction MSE {m.get('recon_mse', float('nan')):.5f} "

@@ -75,7 +75,7 @@ def cmd_train(args) -> int:
     import torch
 
     from relattr_studio.cli.progress import run_job
-    from relattr_studio.core.errors import Cancelled, RelAttrError
+    from relattr_studio.core.errors import RelAttrError
     from relattr_studio.training.oracle_job import OracleConfig, train_oracle
 
     if args.threads:
@@ -85,15 +85,8 @@ def cmd_train(args) -> int:
     config = OracleConfig(dataset=args.dataset, out=args.out, test_dataset=args.test_dataset, steps=args.steps,
                           batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed,
                           legible_quantile=args.legible_quantile, checkpoint_every=args.checkpoint_every)
-    try:
-        oracle = run_job(train_oracle, config, resume=args.resume, quiet=args.quiet)
-    except Cancelled as stop:
-        if not stop.checkpoint:
-            raise
-        # the resume command is this one's, not `relattr train`'s
-        print(f"relattr: {stop}; checkpoint kept: {stop.checkpoint} (continue with: {train_command(args)} --resume)",
-              file=sys.stderr)
-        return 130
+    oracle = run_job(train_oracle, config, resume=args.resume, quiet=args.quiet,
+                     continue_with=lambda _kept: f"{train_command(args)} --resume")
     print(format_scores(oracle.metrics))
     print(f"oracle: {args.out} ({oracle.training['seconds']:.0f} s)", file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Callable, TypeVar
 
+from relattr_studio.core.errors import Cancelled
 from relattr_studio.core.jobs import JobContext, Progress
 from relattr_studio.training.events import TrainingData
 
@@ -86,8 +87,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def run_job(job: Callable[..., T], *args, quiet: bool = False, **kwargs) -> T:
-    """Run ``job(*args, ctx=..., **kwargs)``; the first Ctrl+C asks it to stop between steps."""
+def run_job(job: Callable[..., T], *args, quiet: bool = False, continue_with: Callable[[str], str] | None = None,
+            **kwargs) -> T:
+    """Run ``job(*args, ctx=..., **kwargs)``; the first Ctrl+C asks it to stop between steps.
+
+    ``continue_with`` turns the checkpoint a cancelled job kept into the command that continues it,
+    which the ``Cancelled`` carries to the one line ``relattr`` prints.
+    """
     stop = {"requested": False}
 
     def on_sigint(signum, frame):
@@ -100,7 +106,12 @@ def run_job(job: Callable[..., T], *args, quiet: bool = False, **kwargs) -> T:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         ctx = JobContext(on_event=bar, should_stop=lambda: stop["requested"])
-        return job(*args, ctx=ctx, **kwargs)
+        try:
+            return job(*args, ctx=ctx, **kwargs)
+        except Cancelled as cancelled:
+            if continue_with is not None and cancelled.checkpoint and not cancelled.resume_command:
+                cancelled.resume_command = continue_with(cancelled.checkpoint)
+            raise
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:

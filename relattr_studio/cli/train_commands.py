@@ -174,8 +174,8 @@ def cmd_train(args) -> int:
         from relattr_studio.training.runs import train_rankers
 
         config = _config(args)
-        _, rows = run_job(train_rankers, config, seeds=list(range(args.first_seed, args.first_seed + args.seeds)), per_attribute=not args.multi_head,
-                          quiet=args.quiet)
+        _, rows = run_job(train_rankers, config, seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+                          per_attribute=not args.multi_head, quiet=args.quiet, continue_with=_resume_command)
     if not dist_env().is_main:
         return 0
     if is_ranksvm(args.ranker):
@@ -187,6 +187,10 @@ def cmd_train(args) -> int:
         print(note)  # a run that ended near chance says so under its table, with what to change
     print(f"results: {out / 'results.csv'}", file=sys.stderr)
     return 0
+
+
+def _resume_command(checkpoint: str) -> str:
+    return f"relattr train --resume {checkpoint}"
 
 
 def _resume(args) -> int:
@@ -207,7 +211,7 @@ def _resume(args) -> int:
     config = resume_config(args.resume, dataset=args.dataset, steps=args.steps)
     if args.epochs is not None and args.steps is None:
         config = config.replace(epochs=args.epochs, steps=None)
-    result = run_job(train_ranker, config, resume_from=args.resume, quiet=args.quiet)
+    result = run_job(train_ranker, config, resume_from=args.resume, quiet=args.quiet, continue_with=_resume_command)
     rows = record_run(result)
     print(format_table(rows))
     print(f"results: {Path(config.out_dir) / 'results.csv'}", file=sys.stderr)

@@ -25,9 +25,12 @@ class DataFileError(RelAttrError):
 class Cancelled(RelAttrError):
     """A job stopped because its caller asked it to.
 
-    ``checkpoint`` names the file the job kept to resume from (None: nothing was written).
+    ``checkpoint`` names the file the job kept to resume from (None: nothing was written);
+    ``resume_command``, where the front end that ran the job knows it, how to continue.
     """
 
-    def __init__(self, message: str = "cancelled", *, checkpoint: str | None = None):
+    def __init__(self, message: str = "cancelled", *, checkpoint: str | None = None,
+                 resume_command: str | None = None):
         super().__init__(message)
         self.checkpoint = checkpoint
+        self.resume_command = resume_command
