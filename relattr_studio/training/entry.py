@@ -24,10 +24,11 @@ def run_training(*, ctx, config=None, resume_from=None):
 
 
 def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=None, k=100, test_sample=None,
-                         protocol="default", out_dir=None):
+                         protocol="default", out_dir=None, resume_from=None):
     """RankSVM (``ranker`` "ranksvm") or local-learning RankSVM ("ranksvm-ll") as a runner calls
     it: ``run_ranksvm`` on ``dataset`` reporting through ``ctx``; returns its ResultRows.
-    Empty ``attributes`` means all of the dataset's; the other settings are ``run_ranksvm``'s."""
+    Empty ``attributes`` means all of the dataset's; the other settings are ``run_ranksvm``'s,
+    ``resume_from`` (the run's ``<ranker>.state.ckpt``) included."""
     from relattr_studio.core.errors import RelAttrError
     from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS
 
@@ -37,7 +38,7 @@ def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=N
 
     return run_ranksvm(dataset, attributes=list(attributes) or None, local=ranker == RANKSVM_LL, k=int(k), c=c,
                        seeds=[int(s) for s in seeds], protocol=protocol, test_sample=test_sample, out_dir=out_dir,
-                       ctx=ctx)
+                       ctx=ctx, resume_from=resume_from)
 
 
 def run_generator_training(*, ctx, config, resume=False, card=None):

@@ -444,7 +444,7 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
                 state.history.append({"step": step, **{k: round(v, 6) for k, v in summary.items()}})
                 out.log(step, summary, epoch=_epoch(recipe))
                 state.window, window_t, window_steps = {}, time.monotonic(), 0
-            ctx.report(step, recipe.total_steps, stage, f"loss {loss:.4g}")
+            ctx.report(step, recipe.total_steps, stage, f"loss {loss:.4g}" if "loss" in values else "")
             boundary = recipe.boundary()
             if eval_every and (step % eval_every == 0 or boundary or recipe.done()):
                 figures = _log_eval(out, recipe, recipe.evaluate(final=False), recipe.name)

@@ -12,55 +12,35 @@ pairs (a seeded 20 % of the training images is held out; C is then refitted on a
 pairs), and, for ``local=True``, the seeded sample of test pairs that local learning ranks.
 Features are a pure function of the images, and the solve is convex and deterministic, so with
 a VAL split and ``local=False`` the seeds give identical rows.
+
+The run goes through the one trainer lifecycle (:class:`~relattr_studio.training.ranksvm_recipe.RankSVMTrainer`
+driven by :func:`~relattr_studio.training.lifecycle.run_recipe`): one step per attribute and
+seed, a resumable checkpoint ``<ranker>.state.ckpt`` after each, metrics through the run's sinks.
 """
 
 from __future__ import annotations
 
-import json
 import numbers
 from pathlib import Path
 
-import numpy as np
-
-from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
-from relattr_studio.core.types import PairGroup, PairLabel, Split
-from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile
-from relattr_studio.data.features import compute_features
-from relattr_studio.data.metrics import pairwise_accuracy
+from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL
 from relattr_studio.modeling.catalog import RANKSVM, RANKSVM_LL
-from relattr_studio.modeling.ranksvm import (
-    DEFAULT_C_GRID, RankSVMModel, Standardizer, choose_c, fit_ranksvm, local_ranksvm_scores,
+from relattr_studio.training.lifecycle import JsonlSink, run_recipe
+from relattr_studio.training.ranksvm_recipe import (
+    DEFAULT_LL_SAMPLE,
+    LL_C_GRID,
+    LL_VAL_SAMPLE,
+    RankSVMSettings,
+    RankSVMTrainer,
+    read_settings,
+    state_path,
 )
-from relattr_studio.training.results import ResultRow, write_results_csv
+from relattr_studio.training.results import ResultRow
 
-DEFAULT_LL_SAMPLE = 1000
-LL_C_GRID = tuple(float(c) for c in 10.0 ** np.arange(-4.0, 1.01, 1.0))
-LL_VAL_SAMPLE = 300
-
-
-def _validation(train, val_rows, seed: int, n_images: int, fraction: float = 0.2):
-    """(inner train, val) as (a, b, y) triples. Uses the protocol's VAL pairs when there are
-    any; otherwise holds out a seeded ``fraction`` of the training images: val = pairs among
-    held-out images (pairs touching one of them when that leaves fewer than 50 ordered pairs),
-    inner train = pairs among the remaining images."""
-    def t(rows):
-        return rows.a.astype(np.int64), rows.b.astype(np.int64), rows.label.astype(np.int64)
-
-    if len(val_rows) and (val_rows.label != PairLabel.EQUAL).any():
-        return t(train), t(val_rows), "protocol VAL pairs"
-    imgs = np.unique(np.concatenate([train.a, train.b]))
-    rng = np.random.default_rng(seed)
-    held = np.zeros(n_images, bool)
-    held[rng.choice(imgs, max(2, int(round(fraction * len(imgs)))), replace=False)] = True
-    ha, hb = held[train.a], held[train.b]
-    inner = train.select(~ha & ~hb)
-    val = train.select(ha & hb)
-    how = "pairs among a held-out 20 % of the training images"
-    if int((val.label != PairLabel.EQUAL).sum()) < 50:
-        val = train.select(ha | hb)
-        how = "pairs touching a held-out 20 % of the training images"
-    return t(inner), t(val), how
+__all__ = ["DEFAULT_LL_SAMPLE", "LL_C_GRID", "LL_VAL_SAMPLE", "is_ranksvm_state", "resume_ranksvm", "run_ranksvm",
+           "state_path"]
 
 
 def run_ranksvm(
@@ -75,6 +55,7 @@ def run_ranksvm(
     test_sample: int | None = None,
     out_dir: Path | None = None,
     ctx: JobContext = NULL_CONTEXT,
+    resume_from: str | Path | None = None,
 ) -> list[ResultRow]:
     """Train and test RankSVM ("ranksvm") or local-learning RankSVM ("ranksvm-ll") per attribute.
 
@@ -85,15 +66,23 @@ def run_ranksvm(
     - ``test_sample``: rank only a seeded sample of this many non-equal test pairs per
       attribute; None means all for the global model and 1000 for local learning (it fits one
       model per test pair). Group rows (test/coarse, test/fine) use the sample's members.
-    - ``out_dir``: writes ``ranksvm[-ll]-seed<s>.ckpt`` per seed (a ranker model file; load with
-      :func:`~relattr_studio.modeling.ranksvm.load_ranksvm`), ``results.csv`` and
-      ``summary.json`` (chosen C, validation accuracies, test-pair counts / sample sizes).
+    - ``out_dir``: writes ``ranksvm[-ll]-seed<s>.ckpt`` per seed as the seed completes (a ranker
+      model file; load with :func:`~relattr_studio.modeling.ranksvm.load_ranksvm`), the
+      resumable ``ranksvm[-ll].state.ckpt`` after every attribute, ``metrics.jsonl`` (each
+      attribute's figures and rows) and, at the end, ``results.csv`` and ``summary.json``
+      (chosen C, validation accuracies, test-pair counts / sample sizes). A fresh run refuses a
+      folder whose state file holds an unfinished run.
+    - ``resume_from``: that state file; the run goes on at the next attribute and ends with the
+      same rows, summary and model weights as a run that never stopped. The settings must be
+      the file's (:func:`resume_ranksvm` reads them from it); ``out_dir`` defaults to its folder.
 
-    Reports progress through ``ctx`` (stage ``ranker``: one unit per attribute and seed, plus
-    one per C_local tried when local learning chooses C) and emits each :class:`ResultRow`
-    through ``ctx.emit`` as soon as it is measured. Stops when asked between feature batches,
-    between attributes, before each fit of the C search and after the final fit, and between chunks of 128 pairs of local
-    learning (about a second each on PubFig).
+    Reports progress through ``ctx`` (stage ``ranksvm`` or ``ranksvm-ll``: one unit per
+    attribute and seed) and emits each :class:`ResultRow` through ``ctx.emit`` as soon as it is
+    measured (a resumed run first emits the rows of the units before it). Stops when asked
+    between feature batches, between attributes, before each fit of the C search and after the
+    final fit, and between chunks of 128 pairs of local learning (about a second each on
+    PubFig); with ``out_dir`` it raises ``Cancelled`` naming the state file kept (the run's
+    state after the last whole attribute).
     Features are the dataset's ``gist+lab`` descriptors, computed once and cached in the file.
     A C that is not a positive number, K below 2 or a test sample below 1 is a RelAttrError.
     """
@@ -105,95 +94,36 @@ def run_ranksvm(
         raise RelAttrError(f"the test sample must be at least 1 pair, not {test_sample}")
     if not seeds:
         raise RelAttrError("give at least one seed")
-    dataset = DatasetFile(dataset_path)
+    if resume_from is not None and out_dir is None:
+        out_dir = Path(resume_from).parent
+    settings = RankSVMSettings(dataset=str(dataset_path), ranker=RANKSVM_LL if local else RANKSVM,
+                               attributes=tuple(attributes) if attributes else None, k=int(k),
+                               c=None if c is None else float(c), seeds=tuple(int(s) for s in seeds),
+                               protocol=protocol, test_sample=test_sample,
+                               out_dir=None if out_dir is None else str(out_dir))
+    trainer = RankSVMTrainer(settings, ctx)
+    sinks = [JsonlSink(Path(out_dir) / "metrics.jsonl")] if out_dir is not None else []
+    run_recipe(trainer, ctx=ctx, sinks=sinks, resume_from=resume_from, checkpoint_every=1, log_every=1,
+               stage=settings.ranker)
+    return trainer.rows
+
+
+def resume_ranksvm(state: str | Path, *, dataset: str | Path | None = None,
+                   ctx: JobContext = NULL_CONTEXT) -> list[ResultRow]:
+    """Continue the RankSVM run whose state file is ``state`` (``<ranker>.state.ckpt``), with the
+    settings stored in it, in its folder; ``dataset`` where its dataset file has moved (the
+    same file name). Returns all of the run's rows, as :func:`run_ranksvm` does."""
+    s = read_settings(state)
+    return run_ranksvm(dataset if dataset is not None else s.dataset, attributes=list(s.attributes or ()) or None,
+                       local=s.local, k=s.k, c=s.c, seeds=list(s.seeds), protocol=s.protocol,
+                       test_sample=s.test_sample, out_dir=Path(state).parent, ctx=ctx, resume_from=state)
+
+
+def is_ranksvm_state(path: str | Path) -> bool:
+    """Whether ``path`` is a RankSVM run's state file (what :func:`resume_ranksvm` takes); False
+    for any other file, a damaged one included (its own reader says what is wrong with it)."""
     try:
-        ranker = RANKSVM_LL if local else RANKSVM
-        names = list(attributes) if attributes else list(dataset.attribute_names)
-        attr_idx = [dataset.attribute_index(a) for a in names]
-        feats = compute_features(dataset, "gist+lab", ctx=ctx)
-        pairs = dataset.pairs(protocol)
-        groups = [g for g in (PairGroup.COARSE, PairGroup.FINE) if (pairs.group == g).any()]
-        sample_size = test_sample if test_sample is not None else (DEFAULT_LL_SAMPLE if local else None)
-        rows: list[ResultRow] = []
-        summary: dict = {"dataset": str(dataset_path), "ranker": ranker, "protocol": protocol,
-                         "k": k if local else None, "seeds": {}}
-        ll_search = local and c is None
-        per_attribute = 1 + (len(LL_C_GRID) if ll_search else 0)
-        total = len(seeds) * len(names) * per_attribute
-        step = 0
-        for seed in seeds:
-            train_all = pairs.where(split=Split.TRAIN)
-            train_imgs = np.unique(np.concatenate([train_all.a, train_all.b]))
-            std = Standardizer.fit(feats[train_imgs])
-            x = std(feats)
-            weights = np.zeros((len(names), x.shape[1]))
-            cs, c_local, local_pairs, seed_info = [], {}, {}, {}
-            for j, (name, ai) in enumerate(zip(names, attr_idx)):
-                ctx.check()
-                ctx.report(step, total, ranker, f"seed {seed}: {name}")
-                train = pairs.where(attribute=ai, split=Split.TRAIN)
-                inner, val, how = _validation(train, pairs.where(attribute=ai, split=Split.VAL), seed, len(dataset))
-                info: dict = {"train_pairs": len(train), "validation": how}
-                if c is None:
-                    c_attr, accs = choose_c(x, inner, val, DEFAULT_C_GRID, ctx=ctx)
-                    info["val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in accs.items()}
-                else:
-                    c_attr = float(c)
-                cs.append(c_attr)
-                info["c"] = c_attr
-                full = (train.a.astype(np.int64), train.b.astype(np.int64), train.label.astype(np.int64))
-                weights[j] = fit_ranksvm(x, *full, c_attr)
-                ctx.check()
-                new_rows: list[ResultRow] = []
-                test = pairs.where(attribute=ai, split=Split.TEST, non_equal=True)
-                rng = np.random.default_rng(seed)
-                if sample_size is not None and len(test) > sample_size:
-                    test = test.select(np.sort(rng.choice(len(test), sample_size, replace=False)))
-                info["test_pairs"] = len(test)
-                if local:
-                    if c is None:
-                        va, vb, vy = val
-                        keep = np.flatnonzero(vy != 0)
-                        keep = rng.choice(keep, min(LL_VAL_SAMPLE, len(keep)), replace=False)
-                        ll_acc = {}
-                        for i, cc in enumerate(LL_C_GRID):
-                            ctx.report(step, total, ranker, f"seed {seed}: {name}, C_local {i + 1} of {len(LL_C_GRID)}")
-                            m = local_ranksvm_scores(x, inner, va[keep], vb[keep], k=k, c=cc, ctx=ctx)
-                            step += 1
-                            ll_acc[cc] = pairwise_accuracy(m, vy[keep])
-                        c_ll = max(sorted(ll_acc), key=lambda cc: (ll_acc[cc], -cc))
-                        info["ll_val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in ll_acc.items()}
-                    else:
-                        c_ll = float(c)
-                    c_local[name] = c_ll
-                    info["c_local"] = c_ll
-                    local_pairs[name] = full
-                    ctx.report(step, total, ranker, f"seed {seed}: {name}, ranking {len(test):,} test pairs")
-                    margin = local_ranksvm_scores(x, full, test.a, test.b, k=k, c=c_ll, ctx=ctx)
-                else:
-                    s = x @ weights[j]
-                    margin = s[test.a] - s[test.b]
-                splits = [("test", np.ones(len(test), bool))] + [
-                    (f"test/{g.name.lower()}", test.group == g) for g in groups]
-                for split_name, mask in splits:
-                    if mask.any():
-                        acc = pairwise_accuracy(margin[mask], test.label[mask])
-                        new_rows.append(ResultRow(ranker, "gist+lab", name, seed, 100 * acc, split_name))
-                for row in new_rows:
-                    ctx.emit(row)
-                rows += new_rows
-                seed_info[name] = info
-                step += 1
-            summary["seeds"][str(seed)] = seed_info
-            model = RankSVMModel(names, weights, std, "gist+lab", cs,
-                                 info={"dataset": dataset.name, "protocol": protocol, "seed": seed, "ranker": ranker},
-                                 local={"k": k, "c": c_local, "x": x, "pairs": local_pairs} if local else None)
-            if out_dir is not None:
-                model.save(Path(out_dir) / f"{ranker}-seed{seed}.ckpt")
-        ctx.report(total, total, ranker)
-        if out_dir is not None:
-            write_results_csv(Path(out_dir) / "results.csv", rows)
-            (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1))
-    finally:
-        dataset.close()
-    return rows
+        read_settings(path)
+    except DataFileError:
+        return False
+    return True
