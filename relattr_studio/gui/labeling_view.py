@@ -26,6 +26,7 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.imaging import pixmap_from_array
 from relattr_studio.gui.labeling_keys import LabelingKeys
 from relattr_studio.gui.labeling_progress import LabelingProgress
+from relattr_studio.data.label_records import DatasetPair
 from relattr_studio.data.labeling_sources import (
     DATASET_PAIRS, QUEUE, RANDOM_PAIRS, BatchSource, LabeledPairs, LabelingSource, PairTask, QueueFirst, QueueSource,
     labeling_source, record_task,
@@ -351,7 +352,7 @@ class LabelingView(QWidget):
         if t.pending is not None and t.pending.origin:
             origin += f" ({t.pending.origin})"
         p = t.pair
-        if hasattr(p, "dataset"):
+        if isinstance(p, DatasetPair):
             names = self.session.dataset.image_names
             left, right = (p.a, p.b) if t.left_is_a else (p.b, p.a)
             self.detail.setText(f"{names[left]}   ·   {names[right]}   ·   {origin}")
