@@ -52,6 +52,9 @@ def _split_evenly(n: int, attributes: list[str]) -> dict[str, int]:
 
 
 def _attributes(asked: list[str] | None, available: list[str], where: str) -> list[str]:
+    if not available:
+        raise RelAttrError(f"no attribute is in {where}: they are of different kinds (a toy-shoes generator "
+                           "for a toy-faces dataset?)")
     if not asked:
         return list(available)
     missing = [a for a in asked if a not in available]

@@ -155,6 +155,9 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if (args.labels_only or args.min_confidence is not None) and not args.labels:
         raise RelAttrError("--labels-only and --min-confidence go with --labels STORE.sqlite")
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise RelAttrError(f"--min-confidence must lie in [0, 1] (the window's 1-3 scale is 1/3, 2/3, 1), "
+                           f"not {args.min_confidence}")
     if is_ranksvm(args.ranker) and args.labels:
         raise RelAttrError("--labels trains neural rankers for now; RankSVM trains on the dataset's pairs "
                            "(import the labels first: relattr labels import STORE DATASET)")

@@ -100,3 +100,9 @@ def test_label_options_are_checked(toy240, tmp_path, capsys):
     assert main(["labels", "simulate", "--store", str(tmp_path / "s.sqlite"), "--dataset", str(toy240),
                  "--pairs", "0"]) == 2
     assert "--pairs" in capsys.readouterr().err
+    assert main(["labels", "simulate", "--store", str(tmp_path / "s.sqlite"), "--dataset", str(toy240),
+                 "--generator", "toy-shoes", "--pairs", "4", "--quiet"]) == 2
+    assert "no attribute is in both" in capsys.readouterr().err
+    assert main(["train", "--dataset", str(toy240), "--labels", str(tmp_path / "l.sqlite"), "--min-confidence", "2",
+                 "--out", str(tmp_path / "w"), "--quiet"]) == 2
+    assert "--min-confidence must lie in [0, 1]" in capsys.readouterr().err
