@@ -172,7 +172,8 @@ def cmd_train(args) -> int:
             raise RelAttrError("--k and --test-sample must be at least 1")
         rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == RANKSVM_LL,
                        seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol,
-                       c=args.c, k=args.k, test_sample=args.test_sample, out_dir=str(out), quiet=args.quiet)
+                       c=args.c, k=args.k, test_sample=args.test_sample, out_dir=str(out), quiet=args.quiet,
+                       continue_with=_resume_command)
     else:
         from relattr_studio.training.runs import train_rankers
 
@@ -211,6 +212,16 @@ def _resume(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    from relattr_studio.training.ranksvm_job import is_ranksvm_state, resume_ranksvm
+
+    if is_ranksvm_state(args.resume):  # a RankSVM run's state: its next attribute and seed
+        if args.steps is not None or args.epochs is not None:
+            raise RelAttrError("RankSVM is not trained in steps: --steps and --epochs do not apply to its --resume")
+        rows = run_job(resume_ranksvm, args.resume, dataset=args.dataset, quiet=args.quiet,
+                       continue_with=_resume_command)
+        print(format_table(rows))
+        print(f"results: {Path(args.resume).parent / 'results.csv'}", file=sys.stderr)
+        return 0
     config = resume_config(args.resume, dataset=args.dataset, steps=args.steps)
     if args.epochs is not None and args.steps is None:
         config = config.replace(epochs=args.epochs, steps=None)

@@ -72,3 +72,17 @@ def test_ctrl_c_names_the_checkpoint_it_kept(toy240, tmp_path):
     line = err.strip().splitlines()[-1]
     assert line.startswith("relattr: cancelled at step ") and f"checkpoint kept: {out / CKPT}" in line
     assert f"relattr train --resume {out / CKPT}" in line and (out / CKPT).is_file()
+
+
+def test_a_ranksvm_run_resumes_from_its_state_file(toy240, tmp_path, capsys):
+    out = tmp_path / "svm"
+    assert main(["train", "--dataset", str(toy240), "--ranker", "ranksvm", "--attribute", "smiling",
+                 "--c", "1", "--out", str(out), "--quiet"]) == 0
+    first = capsys.readouterr().out
+    state = out / "ranksvm.state.ckpt"
+    assert state.is_file()
+    # a finished run resumes to its end at once, with the same table
+    assert main(["train", "--resume", str(state), "--quiet"]) == 0
+    assert capsys.readouterr().out == first
+    assert main(["train", "--resume", str(state), "--steps", "5"]) == 2
+    assert "RankSVM is not trained in steps" in capsys.readouterr().err
