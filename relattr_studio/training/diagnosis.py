@@ -40,8 +40,8 @@ def suggestions(settings: Mapping[str, Any] | None, *, steps: int | None = None)
     keys; None or empty: a RankSVM run or unknown settings, which get only the generic advice).
     ``steps``: the steps the run took, where known."""
     if not settings:
-        return ["check that the training labels order the attribute the way the test pairs do "
-                "(the right attribute, the right protocol)"]
+        return [("check that the training labels order the attribute the way the test pairs do "
+                 "(the right attribute, the right protocol)")]
     out = []
     optimizer = str(settings.get("optimizer", ""))
     lr = float(settings.get("lr") or 0.0)

@@ -244,11 +244,16 @@ def test_a_pairwise_ranker_gets_caps_on_its_pairs_suggested_and_the_config_carri
 
 
 def test_schedule_validation_share_augmentation_test_flip_and_weight_average_reach_the_config(view):
+    from relattr_studio.gui.train_form import SMALL_CNN_RUN
+
     form = view.form
     kwargs = form.config_kwargs()
-    assert (kwargs["schedule"], kwargs["val_fraction"], kwargs["augment"], kwargs["test_flip"]) == ("none", 0.1,
-                                                                                                     False, False)
-    assert kwargs["ema"] == 0.0 and form.ema.text() == "off"
+    run = SMALL_CNN_RUN  # the small CNN's first run (the default backbone)
+    assert (kwargs["schedule"], kwargs["val_fraction"], kwargs["augment"], kwargs["test_flip"], kwargs["ema"]) == \
+        (run["schedule"], 0.1, run["augment"], run["test_flip"], run["ema"])
+    form.augment.setChecked(False)
+    form.ema.setValue(0.0)
+    assert form.config_kwargs()["ema"] == 0.0 and form.ema.text() == "off"
     assert not form.augment_zoom.isEnabled() and form.augment_zoom.text() == "off"
     form.augment_zoom.setValue(0.15)  # kept aside while augmentation is off
     assert form.config_kwargs()["augment_zoom"] == 0.0
@@ -498,3 +503,30 @@ def test_a_run_that_ends_near_chance_says_so_in_the_log_with_what_to_change(qtbo
     assert "mean test accuracy 50.0 % is near chance" in last and "the scratch preset (Adam, lr 1e-3)" in last
     assert "300 steps" in last and view.bottom_tabs.currentWidget() is view.log
     view.shutdown()
+
+
+def test_the_small_cnn_suggests_its_first_run_and_an_imagenet_net_its_own_settings(view):
+    """The default backbone's settings are the first training that learns on the default
+    dataset (README, "Rankers"); an ImageNet net gets its input size and the earlier length."""
+    from relattr_studio.gui.train_form import IMAGENET_RUN, SMALL_CNN_RUN
+
+    form = view.form
+    assert form.backbone.currentText() == "small-cnn" and _row_shown(form, form.width)
+    config = view.config_factory(dataset="d.h5", out_dir="o", **form.config_kwargs())
+    run = SMALL_CNN_RUN
+    assert config.backbone_options == {"image_size": run["image_size"], "width": run["width"]}
+    assert (config.epochs, config.batch_size, config.schedule, config.augment, config.ema, config.test_flip) == \
+        (run["epochs"], run["batch_size"], run["schedule"], run["augment"], run["ema"], run["test_flip"])
+    assert (config.optimizer, config.lr, config.weights) == ("adam", 1e-3, None)
+    form.backbone.setCurrentText("efficientnet-lite0")
+    assert not _row_shown(form, form.width) and _row_shown(form, form.image_size)
+    config = view.config_factory(dataset="d.h5", out_dir="o", **form.config_kwargs())
+    run = IMAGENET_RUN
+    assert config.backbone_options == {"image_size": run["image_size"]}
+    assert (config.epochs, config.batch_size, config.augment, config.ema, config.test_flip) == \
+        (run["epochs"], run["batch_size"], run["augment"], run["ema"], run["test_flip"])
+    form.ranker.setCurrentText("ranksvm")
+    assert not _row_shown(form, form.image_size) and not _row_shown(form, form.width)
+    form.ranker.setCurrentText("ranknet")
+    form.backbone.setCurrentText("small-cnn")
+    assert _row_shown(form, form.width) and form.config_kwargs()["backbone_options"]["width"] == SMALL_CNN_RUN["width"]
