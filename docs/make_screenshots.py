@@ -148,14 +148,19 @@ class Shooter:
 
     # -- the pictures ------------------------------------------------------------------------
 
-    def train_ranknet(self) -> None:
+    def small_ranknet(self, *, epochs: float):
+        """The Train view set for a small-cnn RankNet on ATTRIBUTE, on the CPU."""
         view = self.tab("train")
         form = view.form
         form.ranker.setCurrentText("ranknet")
         form.backbone.setCurrentText("small-cnn")
         form.set_checked([ATTRIBUTE])
-        form.epochs.setValue(2.0)
+        form.epochs.setValue(epochs)
         form.device.setCurrentText("cpu")
+        return view
+
+    def train_ranknet(self) -> None:
+        view = self.small_ranknet(epochs=2.0)
         assert view.start(), "the Train view did not start"
         # about half-way, with a few validations on the accuracy plot
         self.wait(lambda: view.progress.maximum() == 1000 and view.progress.value() >= 550
@@ -254,14 +259,8 @@ class Shooter:
         while labeling.current is not None and labeling.current.task.origin == "queue":
             labeling.judge("left-more" if labeling.current.task.left_is_a else "right-more")
             self.app.processEvents()
-        view = self.tab("train")
+        view = self.small_ranknet(epochs=20.0)
         view.train_on.setCurrentIndex(view.train_on.findData(MY_LABELS))
-        form = view.form
-        form.ranker.setCurrentText("ranknet")
-        form.backbone.setCurrentText("small-cnn")
-        form.set_checked([ATTRIBUTE])
-        form.epochs.setValue(20.0)
-        form.device.setCurrentText("cpu")
         assert view.start(), "the Train view did not start on my labels"
         self.wait(lambda: not view.runner.running, 900, "the run on my labels to finish")
         view.bottom_tabs.setCurrentWidget(view.log)

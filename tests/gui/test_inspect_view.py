@@ -6,23 +6,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory, toy_faces_path):
-    pytest.importorskip("relattr_studio.training.checkpoint")
-    import torch
-
-    from relattr_studio.data.dataset_file import DatasetFile
-    from relattr_studio.modeling.rankers import RANKERS
-    from relattr_studio.modeling.rankers import ranknet  # noqa: F401  (registers)
-    from relattr_studio.training.checkpoint import save_checkpoint
-
-    with DatasetFile(toy_faces_path) as ds:
-        names = list(ds.attribute_names)
-    torch.manual_seed(0)
-    model = RANKERS.build("ranknet", attributes=names, backbone="small-cnn", backbone_options={"width": 8})
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt", model)
-
-
 @pytest.fixture
 def view(qtbot, toy_faces_path):
     from relattr_studio.core.session import Session

@@ -13,22 +13,6 @@ from relattr_studio.core.session import SessionEvents
 from relattr_studio.training.events import Finished
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory, toy_faces_path):
-    pytest.importorskip("relattr_studio.training.checkpoint")
-    import torch
-
-    from relattr_studio.data.dataset_file import DatasetFile
-    from relattr_studio.modeling.rankers import RANKERS
-    from relattr_studio.training.checkpoint import save_checkpoint
-
-    with DatasetFile(toy_faces_path) as ds:
-        names = list(ds.attribute_names)
-    torch.manual_seed(0)
-    model = RANKERS.build("ranknet", attributes=names, backbone="small-cnn", backbone_options={"width": 8})
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "just-trained.ckpt", model)
-
-
 def _open(window, qtbot, path) -> None:
     with qtbot.waitSignal(window.session.events.dataset, timeout=20_000):
         window.open_dataset(path)
