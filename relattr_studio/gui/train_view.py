@@ -30,7 +30,7 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
-from relattr_studio.training.entry import run_ranksvm_training, run_training
+from relattr_studio.training.entry import resume_ranksvm_training, run_ranksvm_training, run_training
 from relattr_studio.training.events import (
     CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled, TrainingData,
 )
@@ -45,6 +45,12 @@ def make_config(**fields):
     from relattr_studio.training.config import TrainConfig
 
     return TrainConfig(**fields)
+
+
+def is_ranksvm_state_name(path: str | Path) -> bool:
+    """Whether ``path`` is named as a RankSVM run's state file (``ranksvm[-ll].state.ckpt``); the
+    file itself is read by the job, away from the GUI thread."""
+    return Path(path).name.endswith(".state.ckpt")
 
 
 def _count(n: int, noun: str) -> str:
@@ -79,6 +85,7 @@ class TrainView(QWidget):
         self.session = session
         self.job = job or run_training
         self.ranksvm_job = ranksvm_job or run_ranksvm_training
+        self.ranksvm_resume_job = resume_ranksvm_training
         self.config_factory = config_factory or make_config
         # the real training runs in its own process so the window never waits on it; a job
         # given by the caller (tests, previews) runs on a thread
@@ -246,7 +253,7 @@ class TrainView(QWidget):
         wants_labels = self.train_on.currentData() != DATASET_PAIRS
         self.start_button.setEnabled(self.session.dataset is not None and idle
                                      and not (wants_labels and self.session.label_store is None))
-        self.resume_button.setEnabled(idle and not self.form.is_ranksvm())  # RankSVM has no checkpoints
+        self.resume_button.setEnabled(idle)
         self.cancel_button.setEnabled(not idle)
         # curves for a neural ranker; RankSVM has none, so no empty plots for it: the running
         # job decides, else the ranker chosen
@@ -273,9 +280,12 @@ class TrainView(QWidget):
         if not self.form.checked_attributes():
             self._log("Choose at least one attribute.")
             return False
+        if resume_from is not None and is_ranksvm_state_name(resume_from):
+            return self._resume_ranksvm(Path(resume_from))
         if self.form.is_ranksvm():
             if resume_from is not None:
-                self._log("RankSVM has no checkpoints to resume: start it afresh.")
+                self._log("A RankSVM run resumes from its state file (ranksvm.state.ckpt or ranksvm-ll.state.ckpt "
+                          "in its run folder), not from a model file.")
                 return False
             if self.train_on.currentData() != DATASET_PAIRS:
                 self._log("RankSVM trains on the dataset's pairs; import your labels into the dataset first "
@@ -328,6 +338,17 @@ class TrainView(QWidget):
         self._update_buttons()
         return True
 
+    def _resume_ranksvm(self, state: Path) -> bool:
+        """Continue a RankSVM run from its state file: its settings, its folder, the attributes and
+        seeds it has left (the form's settings are not used)."""
+        self._clear_run(ranksvm=True)
+        self.device_label.setText("Device: CPU (NumPy)")
+        self._log(f"resuming the RankSVM run of {state.parent} from {state.name} with its own settings")
+        self.runner.start(self.ranksvm_resume_job, state=str(state))
+        self._ranksvm_out = state.parent
+        self._update_buttons()
+        return True
+
     def _clear_run(self, *, ranksvm: bool, seeds: int = 1) -> None:
         self.curves.clear()
         self.results.clear()
@@ -355,7 +376,7 @@ class TrainView(QWidget):
     def choose_resume(self) -> None:
         start = self.last_checkpoint or ""
         path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
-                                              "Checkpoints (*.ckpt *.pt);;All files (*)")
+                                              "Checkpoints and RankSVM run states (*.ckpt *.pt);;All files (*)")
         if path:
             self.start(resume_from=path)
 

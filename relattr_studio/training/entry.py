@@ -41,6 +41,14 @@ def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=N
                        ctx=ctx, resume_from=resume_from)
 
 
+def resume_ranksvm_training(*, ctx, state):
+    """A RankSVM run continued from its state file (``<ranker>.state.ckpt``) with the settings
+    stored there, in its folder, as a runner calls it; returns all of the run's ResultRows."""
+    from relattr_studio.training.ranksvm_job import resume_ranksvm
+
+    return resume_ranksvm(state, ctx=ctx)
+
+
 def run_generator_training(*, ctx, config, resume=False, card=None):
     """The generator training job as a runner calls it: ``train_generator(config)`` reporting
     through ``ctx``; returns its GeneratorTrainResult. The file's card records the equivalent

@@ -201,7 +201,7 @@ def test_choosing_ranksvm_shows_only_its_settings_and_switching_back_restores_th
     form.ranker.setCurrentText("ranksvm")
     assert not any(_row_shown(form, w) for w in neural + local)
     assert all(_row_shown(form, w) for w in [*svm, form.seed, form.attributes])
-    assert not view.resume_button.isEnabled()  # RankSVM has no checkpoints to resume from
+    assert view.resume_button.isEnabled()  # a RankSVM run resumes from its state file
 
     form.ranker.setCurrentText("ranksvm-ll")
     assert all(_row_shown(form, w) for w in svm + local) and not any(_row_shown(form, w) for w in neural)
@@ -364,9 +364,20 @@ def test_cancelling_a_real_local_ranksvm_run_stops_it_promptly(qtbot, toy120_vie
     took = time.monotonic() - t0
     assert took < 3.0, took
     assert "cancelled" in view.log.toPlainText()
-    assert 0 < view.table.rowCount() < 9  # the attributes measured before the cancel stay
-    assert view.start_button.isEnabled() and not view.resume_button.isEnabled()
+    measured = view.table.rowCount()
+    assert 0 < measured < 9  # the attributes measured before the cancel stay
+    assert view.start_button.isEnabled() and view.resume_button.isEnabled()
     assert view.runner.wait(10.0)  # the child process exits
+
+    # Resume from the run's state file: its settings and folder; the rows measured come back first
+    state = view._ranksvm_out / "ranksvm-ll.state.ckpt"
+    assert state.is_file()
+    assert view.start(resume_from=state)
+    assert f"resuming the RankSVM run of {state.parent}" in view.log.toPlainText()
+    qtbot.waitUntil(lambda: view.table.rowCount() >= measured, timeout=60_000)
+    with qtbot.waitSignal(view.runner.ended, timeout=30_000):
+        view.cancel()
+    assert view._ranksvm_out == state.parent
 
 
 # -- what the screenshots showed wrong --------------------------------------------------------
