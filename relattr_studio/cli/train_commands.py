@@ -158,9 +158,6 @@ def cmd_train(args) -> int:
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise RelAttrError(f"--min-confidence must lie in [0, 1] (the window's 1-3 scale is 1/3, 2/3, 1), "
                            f"not {args.min_confidence}")
-    if is_ranksvm(args.ranker) and args.labels:
-        raise RelAttrError("--labels trains neural rankers for now; RankSVM trains on the dataset's pairs "
-                           "(import the labels first: relattr labels import STORE DATASET)")
     if is_ranksvm(args.ranker):
         try:
             from relattr_studio.training.ranksvm_job import run_ranksvm
@@ -173,6 +170,7 @@ def cmd_train(args) -> int:
         rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == RANKSVM_LL,
                        seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol,
                        c=args.c, k=args.k, test_sample=args.test_sample, out_dir=str(out), quiet=args.quiet,
+                       labels=args.labels, labels_only=args.labels_only, min_confidence=args.min_confidence,
                        continue_with=_resume_command)
     else:
         from relattr_studio.training.runs import train_rankers

@@ -266,12 +266,17 @@ class TrainView(QWidget):
     def build_config(self):
         from relattr_studio.core.paths import data_dir
 
-        ds, store = self.session.dataset, self.session.label_store
+        ds = self.session.dataset
         out = data_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
-        on = self.train_on.currentData()
-        labels = {} if on == DATASET_PAIRS or store is None else {"labels": str(store.path),
-                                                                  "labels_only": on == MY_LABELS}
-        return self.config_factory(dataset=str(ds.path), out_dir=str(out), **self.form.config_kwargs(), **labels)
+        return self.config_factory(dataset=str(ds.path), out_dir=str(out), **self.form.config_kwargs(),
+                                   **self._labels_settings())
+
+    def _labels_settings(self) -> dict:
+        """What "Train on" asks for: nothing (dataset pairs), or the open store, with or without the dataset's pairs."""
+        store, on = self.session.label_store, self.train_on.currentData()
+        if on == DATASET_PAIRS or store is None:
+            return {}
+        return {"labels": str(store.path), "labels_only": on == MY_LABELS}
 
     def start(self, resume_from: str | Path | None = None) -> bool:
         """Start training with the form's settings (or resume from a checkpoint file)."""
@@ -286,10 +291,6 @@ class TrainView(QWidget):
             if resume_from is not None:
                 self._log("A RankSVM run resumes from its state file (ranksvm.state.ckpt or ranksvm-ll.state.ckpt "
                           "in its run folder), not from a model file.")
-                return False
-            if self.train_on.currentData() != DATASET_PAIRS:
-                self._log("RankSVM trains on the dataset's pairs; import your labels into the dataset first "
-                          "(relattr labels import), or choose a neural ranker.")
                 return False
             return self._start_ranksvm()
         config = None
@@ -324,6 +325,7 @@ class TrainView(QWidget):
             self.session.show_status(f"Cannot start training: {err}")
             return False
         out = data_dir() / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{settings['ranker']}"
+        settings.update(self._labels_settings())
         self._clear_run(ranksvm=True, seeds=len(settings["seeds"]))
         self.device_label.setText("Device: CPU (NumPy)")
         self.weights_label.setText(f"Features: {self.form.features.text()}")

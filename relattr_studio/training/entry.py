@@ -24,11 +24,12 @@ def run_training(*, ctx, config=None, resume_from=None):
 
 
 def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=None, k=100, test_sample=None,
-                         protocol="default", out_dir=None, resume_from=None):
+                         protocol="default", out_dir=None, resume_from=None, labels=None, labels_only=False,
+                         min_confidence=None):
     """RankSVM (``ranker`` "ranksvm") or local-learning RankSVM ("ranksvm-ll") as a runner calls
     it: ``run_ranksvm`` on ``dataset`` reporting through ``ctx``; returns its ResultRows.
     Empty ``attributes`` means all of the dataset's; the other settings are ``run_ranksvm``'s,
-    ``resume_from`` (the run's ``<ranker>.state.ckpt``) included."""
+    ``resume_from`` (the run's ``<ranker>.state.ckpt``) and ``labels`` included."""
     from relattr_studio.core.errors import RelAttrError
     from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS
 
@@ -38,7 +39,8 @@ def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=N
 
     return run_ranksvm(dataset, attributes=list(attributes) or None, local=ranker == RANKSVM_LL, k=int(k), c=c,
                        seeds=[int(s) for s in seeds], protocol=protocol, test_sample=test_sample, out_dir=out_dir,
-                       ctx=ctx, resume_from=resume_from)
+                       ctx=ctx, resume_from=resume_from, labels=labels, labels_only=labels_only,
+                       min_confidence=min_confidence)
 
 
 def resume_ranksvm_training(*, ctx, state):

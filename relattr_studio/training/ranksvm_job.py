@@ -56,6 +56,9 @@ def run_ranksvm(
     out_dir: Path | None = None,
     ctx: JobContext = NULL_CONTEXT,
     resume_from: str | Path | None = None,
+    labels: str | Path | None = None,
+    labels_only: bool = False,
+    min_confidence: float | None = None,
 ) -> list[ResultRow]:
     """Train and test RankSVM ("ranksvm") or local-learning RankSVM ("ranksvm-ll") per attribute.
 
@@ -72,6 +75,10 @@ def run_ranksvm(
       attribute's figures and rows) and, at the end, ``results.csv`` and ``summary.json``
       (chosen C, validation accuracies, test-pair counts / sample sizes). A fresh run refuses a
       folder whose state file holds an unfinished run.
+    - ``labels``: a label store whose effective judgements of this dataset's pairs and of
+      generated pairs join the train pairs (``labels_only``: replace them; ``min_confidence``:
+      leave out judgements made with less), generated images with their GIST + Lab features,
+      as ``relattr train --labels`` does for neural rankers.
     - ``resume_from``: that state file; the run goes on at the next attribute and ends with the
       same rows, summary and model weights as a run that never stopped. The settings must be
       the file's (:func:`resume_ranksvm` reads them from it); ``out_dir`` defaults to its folder.
@@ -96,11 +103,15 @@ def run_ranksvm(
         raise RelAttrError("give at least one seed")
     if resume_from is not None and out_dir is None:
         out_dir = Path(resume_from).parent
+    if labels_only and not labels:
+        raise RelAttrError("labels_only needs a label store (labels)")
     settings = RankSVMSettings(dataset=str(dataset_path), ranker=RANKSVM_LL if local else RANKSVM,
                                attributes=tuple(attributes) if attributes else None, k=int(k),
                                c=None if c is None else float(c), seeds=tuple(int(s) for s in seeds),
                                protocol=protocol, test_sample=test_sample,
-                               out_dir=None if out_dir is None else str(out_dir))
+                               out_dir=None if out_dir is None else str(out_dir),
+                               labels=None if labels is None else str(labels), labels_only=bool(labels_only),
+                               min_confidence=min_confidence)
     trainer = RankSVMTrainer(settings, ctx)
     sinks = [JsonlSink(Path(out_dir) / "metrics.jsonl")] if out_dir is not None else []
     run_recipe(trainer, ctx=ctx, sinks=sinks, resume_from=resume_from, checkpoint_every=1, log_every=1,
@@ -116,7 +127,8 @@ def resume_ranksvm(state: str | Path, *, dataset: str | Path | None = None,
     s = read_settings(state)
     return run_ranksvm(dataset if dataset is not None else s.dataset, attributes=list(s.attributes or ()) or None,
                        local=s.local, k=s.k, c=s.c, seeds=list(s.seeds), protocol=s.protocol,
-                       test_sample=s.test_sample, out_dir=Path(state).parent, ctx=ctx, resume_from=state)
+                       test_sample=s.test_sample, out_dir=Path(state).parent, ctx=ctx, resume_from=state,
+                       labels=s.labels, labels_only=s.labels_only, min_confidence=s.min_confidence)
 
 
 def is_ranksvm_state(path: str | Path) -> bool:

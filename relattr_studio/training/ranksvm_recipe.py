@@ -36,8 +36,8 @@ import numpy as np
 from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import PairGroup, PairLabel, Split
-from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile
-from relattr_studio.data.features import compute_features
+from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile, PairTable
+from relattr_studio.data.features import compute_features, image_features
 from relattr_studio.data.metrics import pairwise_accuracy
 from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS
 from relattr_studio.modeling.model_file import (
@@ -58,6 +58,7 @@ from relattr_studio.training.lifecycle import (
     RunState,
     remove_orphaned_temporaries,
 )
+from relattr_studio.training.events import TrainingData
 from relattr_studio.training.results import ResultRow, write_results_csv
 
 FEATURES = "gist+lab"
@@ -81,6 +82,9 @@ class RankSVMSettings:
     protocol: str = DEFAULT_PROTOCOL
     test_sample: int | None = None
     out_dir: str | None = None
+    labels: str | None = None  # a label store whose judgements join (or, labels_only, replace) the train pairs
+    labels_only: bool = False
+    min_confidence: float | None = None
 
     @property
     def local(self) -> bool:
@@ -100,7 +104,10 @@ class RankSVMSettings:
                    k=int(d["k"]), c=None if d.get("c") is None else float(d["c"]),
                    seeds=tuple(int(s) for s in d["seeds"]), protocol=str(d["protocol"]),
                    test_sample=None if d.get("test_sample") is None else int(d["test_sample"]),
-                   out_dir=None if d.get("out_dir") is None else str(d["out_dir"]))
+                   out_dir=None if d.get("out_dir") is None else str(d["out_dir"]),
+                   labels=None if d.get("labels") is None else str(d["labels"]),
+                   labels_only=bool(d.get("labels_only", False)),
+                   min_confidence=None if d.get("min_confidence") is None else float(d["min_confidence"]))
 
 
 def state_path(out_dir: str | Path, ranker: str) -> Path:
@@ -172,7 +179,16 @@ class RankSVMTrainer(Recipe):
         if resume_from is None and own is not None and own.is_file():
             _refuse_unfinished(own)
         feats = compute_features(dataset, FEATURES, ctx=self.ctx)
-        self.pairs = pairs = dataset.pairs(s.protocol)
+        pairs = dataset.pairs(s.protocol)
+        self.n_images = len(dataset)
+        if s.labels:  # the store's judgements: real pairs by reference, generated images as extra rows
+            extra = self._labeled_pairs(dataset)
+            self.ctx.report(0, None, "features", f"{len(extra.images)} generated images")
+            feats = np.concatenate([feats, image_features(extra.images, FEATURES).astype(feats.dtype)])
+            own = pairs.select(pairs.split != Split.TRAIN) if s.labels_only else pairs
+            pairs = PairTable.concat([own, extra.pairs])
+            self.n_images += len(extra.images)
+        self.pairs = pairs
         self.groups = [g for g in (PairGroup.COARSE, PairGroup.FINE) if (pairs.group == g).any()]
         self.sample_size = s.test_sample if s.test_sample is not None else (DEFAULT_LL_SAMPLE if s.local else None)
         train_all = pairs.where(split=Split.TRAIN)
@@ -188,6 +204,19 @@ class RankSVMTrainer(Recipe):
             self.load_checkpoint(resume_from)
             for row in self.rows:  # the context sees every row of the run, as the curve is replayed
                 self.ctx.emit(row)
+
+    def _labeled_pairs(self, dataset: DatasetFile):
+        from relattr_studio.data.label_store import LabelStore
+        from relattr_studio.data.label_training import labeled_pairs
+
+        s = self.settings
+        if not Path(s.labels).is_file():
+            raise DataFileError(s.labels, "no such label store", "give the labels file made in the window or by "
+                                                                  "`relattr labels simulate`")
+        with LabelStore(s.labels) as store:
+            extra = labeled_pairs(store, dataset, min_confidence=s.min_confidence)
+        self.publish(TrainingData(self.name, extra.n_real, extra.n_generated, extra.summary()))
+        return extra
 
     def checkpoint_path(self) -> Path | None:
         return state_path(self.out_dir, self.settings.ranker) if self.out_dir is not None else None
@@ -224,8 +253,9 @@ class RankSVMTrainer(Recipe):
         name, ai = self.names[j], self.attr_idx[j]
         ctx.report(self.step, self.total_steps, self.name, f"seed {seed}: {name}")
         train = pairs.where(attribute=ai, split=Split.TRAIN)
-        inner, val, how = _validation(train, pairs.where(attribute=ai, split=Split.VAL), seed, len(self.dataset))
-        info: dict = {"train_pairs": len(train), "validation": how}
+        inner, val, how = _validation(train, pairs.where(attribute=ai, split=Split.VAL), seed, self.n_images)
+        generated = int(((train.a >= len(self.dataset)) | (train.b >= len(self.dataset))).sum())
+        info: dict = {"train_pairs": len(train), "generated_pairs": generated, "validation": how}
         if s.c is None:
             c_attr, accs = choose_c(x, inner, val, DEFAULT_C_GRID, ctx=ctx)
             info["val_accuracy"] = {f"{cc:g}": round(100 * v, 2) for cc, v in accs.items()}
@@ -248,7 +278,7 @@ class RankSVMTrainer(Recipe):
         splits = [("test", np.ones(len(test), bool))] + [(f"test/{g.name.lower()}", test.group == g)
                                                           for g in self.groups]
         rows = [ResultRow(s.ranker, FEATURES, name, seed, 100 * pairwise_accuracy(margin[mask], test.label[mask]),
-                          split) for split, mask in splits if mask.any()]
+                          split, len(train) - generated, generated) for split, mask in splits if mask.any()]
         return _Unit(w, info, rows)
 
     def _local_margins(self, seed, name, inner, val, full, test, rng, info: dict) -> np.ndarray:

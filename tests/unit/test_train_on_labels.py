@@ -96,7 +96,7 @@ def test_label_options_are_checked(toy240, tmp_path, capsys):
     assert "none.sqlite" in capsys.readouterr().err and not (tmp_path / "none.sqlite").exists()
     assert main(["train", "--dataset", str(toy240), "--ranker", "ranksvm", "--labels", str(tmp_path / "l.sqlite"),
                  "--out", str(tmp_path / "z"), "--quiet"]) == 2
-    assert "RankSVM" in capsys.readouterr().err
+    assert "l.sqlite: no such label store" in capsys.readouterr().err
     assert main(["labels", "simulate", "--store", str(tmp_path / "s.sqlite"), "--dataset", str(toy240),
                  "--pairs", "0"]) == 2
     assert "--pairs" in capsys.readouterr().err
@@ -106,3 +106,28 @@ def test_label_options_are_checked(toy240, tmp_path, capsys):
     assert main(["train", "--dataset", str(toy240), "--labels", str(tmp_path / "l.sqlite"), "--min-confidence", "2",
                  "--out", str(tmp_path / "w"), "--quiet"]) == 2
     assert "--min-confidence must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_ranksvm_trains_on_labels_too_with_features_of_the_generated_images(labelled, toy240, tmp_path, capsys):
+    with LabelStore(labelled) as store:
+        judged = {b.name: b for b in store.batches()}
+    generated = next(b for b in judged.values() if "semantic-jitter" in b.name).judged
+    out, only = tmp_path / "svm", tmp_path / "svm-only"
+    assert main(["train", "--dataset", str(toy240), "--ranker", "ranksvm", "--attribute", "smiling",
+                 "--attribute", "young", "--c", "1", "--labels", str(labelled), "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "--dataset", str(toy240), "--ranker", "ranksvm", "--attribute", "smiling",
+                 "--attribute", "young", "--c", "1", "--labels", str(labelled), "--labels-only",
+                 "--out", str(only), "--quiet"]) == 0
+    capsys.readouterr()
+    with DatasetFile(toy240) as ds:
+        own = {a: len(ds.pairs().where(split=0, attribute=ds.attribute_index(a))) for a in ("smiling", "young")}
+    rows = {r["attribute"]: r for r in _rows(out) if r["test_split"] == "test"}
+    only_rows = {r["attribute"]: r for r in _rows(only) if r["test_split"] == "test"}
+    # every generated pair trains its attribute; the 10 real judgements are of smiling
+    assert sum(int(r["generated_pairs"]) for r in rows.values()) == generated
+    assert int(rows["smiling"]["real_pairs"]) == own["smiling"] + 10 and int(rows["young"]["real_pairs"]) == own["young"]
+    assert int(only_rows["smiling"]["real_pairs"]) == 10 and int(only_rows["young"]["real_pairs"]) == 0
+    events = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert any(e["event"] == "TrainingData" and e["generated_pairs"] == generated for e in events)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"]["0"]["young"]["generated_pairs"] == int(rows["young"]["generated_pairs"])
