@@ -171,7 +171,7 @@ class BatchSource(QueueSource):
 # --------------------------------------------------------------------------- a dataset's pairs
 
 
-class LabeledPairs:
+class JudgedPairs:
     """Which of a dataset's pairs have an effective judgement, and its train pairs' progress.
 
     A train pair counts once it has an effective judgement of its attribute, whoever made it
@@ -245,7 +245,7 @@ class LabeledPairs:
 class DatasetPairsSource(_Front):
     """A dataset's train pairs (of ``attribute``, or all) without a judgement yet, in a seeded order."""
 
-    def __init__(self, dataset: "DatasetFile", labeled: LabeledPairs, *, attribute: str | None = None,
+    def __init__(self, dataset: "DatasetFile", labeled: JudgedPairs, *, attribute: str | None = None,
                  seed: int = 0):
         super().__init__()
         self.dataset, self.labeled, self.attribute = dataset, labeled, attribute
@@ -338,7 +338,7 @@ class QueueFirst(_Front):
 
 def labeling_source(dataset: "DatasetFile | None", store: "LabelStore | None", *, mode: str = DATASET_PAIRS,
                     attribute: str | None = None, batch: int | None = None, seed: int = 0,
-                    labeled: LabeledPairs | None = None) -> LabelingSource | None:
+                    labeled: JudgedPairs | None = None) -> LabelingSource | None:
     """The source a labeling front end uses for ``mode``.
 
     ``mode`` is ``"dataset"`` (queue, then train pairs not yet labeled), ``"random"`` (queue,
@@ -357,7 +357,7 @@ def labeling_source(dataset: "DatasetFile | None", store: "LabelStore | None", *
     then: LabelingSource | None = None
     if dataset is not None:
         if mode == DATASET_PAIRS:
-            then = DatasetPairsSource(dataset, labeled or LabeledPairs(dataset, store), attribute=attribute, seed=seed)
+            then = DatasetPairsSource(dataset, labeled or JudgedPairs(dataset, store), attribute=attribute, seed=seed)
         else:
             then = RandomPairsSource(dataset, attribute=attribute, seed=seed)
     if queue is None:
@@ -366,7 +366,7 @@ def labeling_source(dataset: "DatasetFile | None", store: "LabelStore | None", *
 
 
 __all__ = [
-    "BatchSource", "DATASET_PAIRS", "DatasetPairsSource", "GeneratedPair", "LabeledPairs", "LabelingSource",
+    "BatchSource", "DATASET_PAIRS", "DatasetPairsSource", "GeneratedPair", "JudgedPairs", "LabelingSource",
     "PairTask", "QUEUE", "QueueFirst", "QueueSource", "RANDOM_PAIRS", "RandomPairsSource", "labeling_source",
     "record_task",
 ]

@@ -28,7 +28,7 @@ from relattr_studio.gui.labeling_keys import LabelingKeys
 from relattr_studio.gui.labeling_progress import LabelingProgress
 from relattr_studio.data.label_records import DatasetPair
 from relattr_studio.data.labeling_sources import (
-    DATASET_PAIRS, QUEUE, RANDOM_PAIRS, BatchSource, LabeledPairs, LabelingSource, PairTask, QueueFirst, QueueSource,
+    DATASET_PAIRS, QUEUE, RANDOM_PAIRS, BatchSource, JudgedPairs, LabelingSource, PairTask, QueueFirst, QueueSource,
     labeling_source, record_task,
 )
 from relattr_studio.gui.widgets import ImageCanvas
@@ -50,7 +50,7 @@ class LabelingView(QWidget):
         self.session = session
         self.seed = seed
         self.source: LabelingSource | None = None
-        self.labeled: LabeledPairs | None = None  # this dataset's judged pairs, for the progress bars
+        self.labeled: JudgedPairs | None = None  # this dataset's judged pairs, for the progress bars
         self.current: Prepared | None = None
         self.upcoming: deque[Prepared] = deque()
         self.history: list[Prepared] = []
@@ -229,7 +229,7 @@ class LabelingView(QWidget):
             mode, batch = mode
         if ds is not None or (store is not None and mode in (QUEUE, "batch")):
             try:
-                self.labeled = LabeledPairs(ds, store) if ds is not None else None
+                self.labeled = JudgedPairs(ds, store) if ds is not None else None
                 self.source = labeling_source(ds, store, mode=mode, batch=batch, seed=self.seed,
                                               attribute=self.attribute_box.currentData(), labeled=self.labeled)
             except (RelAttrError, KeyError) as err:

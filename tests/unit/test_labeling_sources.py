@@ -11,7 +11,7 @@ from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.data.label_schema import SCHEMA_V1, SCHEMA_VERSION, APPLICATION_ID
 from relattr_studio.data.label_store import DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, Judgement, LabelStore
 from relattr_studio.data.labeling_sources import (
-    QUEUE, BatchSource, LabeledPairs, QueueFirst, QueueSource, labeling_source, record_task,
+    QUEUE, BatchSource, JudgedPairs, QueueFirst, QueueSource, labeling_source, record_task,
 )
 
 
@@ -88,7 +88,7 @@ def test_queue_serves_only_pairs_this_dataset_can_show(ds, store, tmp_path):
 
 
 def test_undo_gives_a_dataset_pair_back_to_the_not_yet_labeled_pairs(ds, store):
-    labeled = LabeledPairs(ds, store)
+    labeled = JudgedPairs(ds, store)
     source = labeling_source(ds, store, attribute=ds.attribute_names[0], labeled=labeled, seed=3)
     task = source.next()
     before = labeled.train_progress()[task.attribute][0]
@@ -100,7 +100,7 @@ def test_undo_gives_a_dataset_pair_back_to_the_not_yet_labeled_pairs(ds, store):
     source.forget_labeled(task)
     assert task.key() not in labeled and labeled.train_progress()[task.attribute][0] == before
     # A fresh source sees the store: the pair is not labeled there either.
-    assert task.key() not in LabeledPairs(ds, store)
+    assert task.key() not in JudgedPairs(ds, store)
 
 
 def test_a_version_1_store_is_migrated_and_keeps_its_queue(tmp_path):
