@@ -32,6 +32,7 @@ from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import PairSource, Split
 from relattr_studio.data.annotator import AnnotatorConfig
 from relattr_studio.data.dataset_file import DatasetFile, DatasetMeta, write_dataset
+from relattr_studio.data.images import resize_images
 from relattr_studio.data.pairs import PairTable
 
 CONDITIONS = ("real", "real+", "jitter", "dsynth", "dsynth-auto")
@@ -136,15 +137,6 @@ def _made_pairs(first: int, a: np.ndarray, b: np.ndarray, attribute: int, label:
                 source: int, confidence=np.nan) -> PairTable:
     return PairTable.build(MADE + first + np.asarray(a), MADE + first + np.asarray(b), attribute, label,
                            confidence=confidence, source=source, split=Split.TRAIN)
-
-
-def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``images`` (n x H x W x 3 uint8) resized to ``size`` (h, w) with an area-averaging filter."""
-    from PIL import Image
-
-    h, w = size
-    return np.stack([np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.BOX if h < im.shape[0]
-                                                            else Image.Resampling.BILINEAR)) for im in images])
 
 
 def materialise(pool: Pool, ds: DatasetFile, attributes: list[str], out: Path, name: str,

@@ -23,8 +23,13 @@ import numpy as np
 
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.types import PairGroup, PairSource, Split
+from relattr_studio.data.images import resize_images
 from relattr_studio.data.label_records import (
-    GENERATED_PREFIX, GeneratedPair, ImportResult, JudgementRecord, dataset_fingerprint,
+    GENERATED_PREFIX,
+    GeneratedPair,
+    ImportResult,
+    JudgementRecord,
+    dataset_fingerprint,
 )
 from relattr_studio.data.pairs import PairTable
 
@@ -73,15 +78,6 @@ class LabeledPairs:
         return text + ("; skipped " + ", ".join(skipped) if skipped else "")
 
 
-def _resized(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if pixels.shape[:2] == tuple(shape):
-        return pixels
-    from PIL import Image
-
-    h, w = shape
-    return np.asarray(Image.fromarray(pixels, "RGB").resize((w, h), Image.Resampling.BICUBIC))
-
-
 def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence: float | None = None,
                   annotator: str | None = None, generated: bool = True, exclude: set[int] = frozenset(),
                   split: Split = Split.TRAIN) -> LabeledPairs:
@@ -125,7 +121,7 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
             slot[img.image_hash] = n + len(hashes)
             hashes.append(img.image_hash)
             models.append(img.model_id)
-            images.append(_resized(store.pixels(img.image_hash), dataset.image_shape))
+            images.append(store.pixels(img.image_hash))
         return slot[img.image_hash]
 
     a, b = [], []
@@ -145,7 +141,8 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
         a=a, b=b, attribute=[index[r.attribute] for r in take], label=[int(r.label) for r in take],
         confidence=[np.nan if r.confidence is None else r.confidence for r in take],
         source=np.asarray(source, np.int8) if take else PairSource.HUMAN, split=int(split), group=PairGroup.NONE)
-    pixels = np.stack(images) if images else np.zeros((0, *dataset.image_shape, 3), np.uint8)
+    pixels = (np.concatenate([resize_images(im[None], dataset.image_shape) for im in images]) if images
+              else np.zeros((0, *dataset.image_shape, 3), np.uint8))
     return LabeledPairs(table, n, pixels, hashes, models, [r.id for r in take], skipped)
 
 
