@@ -17,12 +17,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from relattr_studio.analysis.generated_pairs import generator_id
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import Split
-from relattr_studio.data.annotator import AnnotatorConfig, GroundTruthOracle, ReadingOracle, SimulatedAnnotator
+from relattr_studio.data.annotator import (
+    AnnotatorConfig,
+    GroundTruthOracle,
+    SimulatedAnnotator,
+)
 from relattr_studio.data.dataset_file import DatasetFile
-from relattr_studio.data.label_records import DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, Judgement
+from relattr_studio.data.label_records import (
+    DatasetPair,
+    DatasetRef,
+    GeneratedImage,
+    GeneratedPair,
+    Judgement,
+)
 from relattr_studio.data.label_store import LabelStore
 from relattr_studio.data.label_training import SIMULATED_PREFIX
 from relattr_studio.data.labeling_sources import BatchSource, PairTask, record_task
@@ -93,11 +104,12 @@ def _real_batch(store: LabelStore, ds: DatasetFile, attributes: list[str], n: in
 def _generated_batch(generator, attributes: list[str], n: int, rng: np.random.Generator, *,
                      ctx: JobContext, intra_share: float, amount: float) -> tuple[list, list[str], dict[str, int]]:
     """``n`` semantic-jitter pairs made by ``generator``, spread over ``attributes``."""
-    from relattr_studio.analysis.semantic_jitter import IdentityPrior, semantic_jitter_pairs
+    from relattr_studio.analysis.semantic_jitter import (
+        IdentityPrior,
+        semantic_jitter_pairs,
+    )
 
-    model_id = getattr(generator, "generator_id", None) or getattr(generator, "model_id", None)
-    if not model_id:
-        raise RelAttrError("the generator has no model id; its images could not be traced back to it")
+    model_id = generator_id(generator)
     prior = IdentityPrior.of_generator(generator)
     pairs, names, counts = [], [], {}
     plan = _split_evenly(n, attributes)
@@ -192,7 +204,7 @@ def simulate_labels(store_path: str, dataset_path: str, *, pairs: int, generator
                                                       intra_share=intra_share, amount=amount)
             title = f"simulated: {pairs} semantic-jitter pairs"
             details = {"kind": "semantic-jitter", "amount": amount, "intra_share": intra_share,
-                       "generator": getattr(generator, "generator_id", "")}
+                       "generator": generator_id(generator)}
         details.update(seed=seed, annotator=dataclasses.asdict(annotator))
         info = store.create_batch(title, origin="simulate", details=details, pairs=made, attributes=per_pair)
         source = BatchSource(store, info.id, ds, seed=seed)
@@ -212,4 +224,4 @@ def simulate_labels(store_path: str, dataset_path: str, *, pairs: int, generator
     return SimulationResult(final.id, final.name, final.total, final.judged, final.discarded, counts)
 
 
-__all__ = ["DEFAULT_ANNOTATOR", "ReadingOracle", "SimulationResult", "simulate_labels"]
+__all__ = ["DEFAULT_ANNOTATOR", "SimulationResult", "simulate_labels"]

@@ -26,7 +26,14 @@ import numpy as np
 
 from relattr_studio.core.types import Split
 from relattr_studio.data.label_records import (
-    BatchInfo, DatasetPair, DatasetRef, GeneratedPair, Judgement, JudgementRecord, Pair, PendingPair,
+    BatchInfo,
+    DatasetPair,
+    DatasetRef,
+    GeneratedPair,
+    Judgement,
+    JudgementRecord,
+    Pair,
+    PendingPair,
 )
 
 if TYPE_CHECKING:
@@ -124,7 +131,7 @@ class QueueSource(_Front):
         self.store, self.dataset, self.attribute, self.batch_id = store, dataset, attribute, batch
         self.rng = np.random.default_rng(seed)
         self.ref = DatasetRef.of(dataset) if dataset is not None else None
-        self._taken: set[int] = set()
+        self._taken: set[int] = set()  # handed out; an undone one comes back through push_front, not the store
 
     @property
     def _fingerprint(self) -> str:
@@ -150,10 +157,6 @@ class QueueSource(_Front):
     def count(self) -> int:
         """Entries still to judge here (the one on screen included)."""
         return self.store.pending_count(self.attribute, labelable_with=self._fingerprint, batch=self.batch_id)
-
-    def forget_labeled(self, task: PairTask) -> None:
-        if task.pending is not None:
-            self._taken.add(task.pending.id)  # comes back through push_front, not through the store
 
 
 class BatchSource(QueueSource):
