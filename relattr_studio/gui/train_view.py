@@ -100,6 +100,8 @@ class TrainView(QWidget):
         self._run_is_ranksvm = False
         self._seeds = 1  # seeds whose mean the results table shows
         self.training_data: TrainingData | None = None  # what the current run trains on
+        self._dataset_ref = None  # (dataset, its DatasetRef): the label counts' key, made once per dataset
+        self._labels_stale = False  # judgements were made while this view was hidden
 
         self.form = TrainForm()
         self.dataset_label = QLabel("No dataset open")
@@ -197,7 +199,8 @@ class TrainView(QWidget):
         self.runner.ended.connect(self._on_ended)
         session.events.dataset.connect(self._on_dataset)
         session.events.label_store.connect(lambda _s: self._refresh_labels())
-        session.events.labels_changed.connect(lambda _n: self._refresh_labels())
+        # a judgement is made with every labeling key: count again when this view is next seen
+        session.events.labels_changed.connect(lambda _n: self._refresh_labels(when_shown=True))
         self._on_dataset(session.dataset)
         self.form.ranker.currentTextChanged.connect(lambda _: self._update_buttons())
         self.form.ranker.currentTextChanged.connect(lambda _: self._fit_form_column())
@@ -230,15 +233,21 @@ class TrainView(QWidget):
         store, ds = self.session.label_store, self.session.dataset
         if store is None or ds is None:
             return None
+        if self._dataset_ref is None or self._dataset_ref[0] is not ds:
+            self._dataset_ref = (ds, DatasetRef.of(ds))  # its fingerprint hashes every image name
         try:
-            real = sum(store.progress(dataset=DatasetRef.of(ds)).values())
+            real = sum(store.progress(dataset=self._dataset_ref[1]).values())
             generated = sum(store.progress(generated=True).values())
         except Exception as err:  # a damaged store is the user's to know about, not a reason to fail here
             self.labels_note.setText(f"Label store: {err}")
             return None
         return real, generated
 
-    def _refresh_labels(self) -> None:
+    def _refresh_labels(self, *, when_shown: bool = False) -> None:
+        if when_shown and not self.isVisible():
+            self._labels_stale = True
+            return
+        self._labels_stale = False
         counts = self.label_counts()
         if counts is None:
             self.labels_note.setText("Open a label store to train on your labels." if self.session.label_store is None
@@ -545,6 +554,11 @@ class TrainView(QWidget):
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
 
     # -- lifetime --------------------------------------------------------------------------
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._labels_stale:
+            self._refresh_labels()
 
     def running_work(self) -> list[str]:
         """What closing the window would stop: the training run, if one is going."""
