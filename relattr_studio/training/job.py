@@ -153,6 +153,7 @@ class RankerTrainer(Recipe):
             # a second run into the same folder would overwrite the first one's checkpoint
             raise RelAttrError(f"{own} exists: that model was trained (or started) in {own.parent} before; "
                                f"continue it with --resume {own}, or choose another output folder")
+        self._train_mode()
         source = getattr(getattr(self.model, "backbone", None), "weights_source", "")
         self.publish(DeviceInfo(str(self.device), self.amp, source, self.channels_last, self.env.world_size))
         self.publish(TrainingData(self.name, self.train_pairs["real"], self.train_pairs["generated"],
@@ -160,17 +161,11 @@ class RankerTrainer(Recipe):
 
     def _labeled_pairs(self, ids: list[int]):
         """The label store's judgements as pairs for this dataset (None without ``labels``)."""
-        c = self.config
-        if not c.labels:
+        if not self.config.labels:
             return None
-        from relattr_studio.data.label_store import LabelStore
-        from relattr_studio.data.label_training import labeled_pairs
+        from relattr_studio.data.label_training import labeled_pairs_from
 
-        if not Path(c.labels).is_file():
-            raise DataFileError(c.labels, "no such label store", "give the labels file made in the window or by "
-                                                                  "`relattr labels simulate`")
-        with LabelStore(c.labels) as store:
-            extra = labeled_pairs(store, self.ds, min_confidence=c.min_confidence)
+        extra = labeled_pairs_from(self.config.labels, self.ds, min_confidence=self.config.min_confidence)
         self.labels_summary = extra.summary()
         return extra
 
@@ -232,7 +227,6 @@ class RankerTrainer(Recipe):
         while self.phase_step >= self.phase_lengths[self.phase]:  # the last step ended a phase
             self.phase, self.phase_step = self.phase + 1, 0
             self._start_phase(self.phase)
-        self._train_mode()  # after a validation, too
         batch = self.sampler.next()
         x = self.bank.tensor(batch.images, self.model.preprocess, self.device, channels_last=self.channels_last,
                              augment=self.augment_gen, zoom=self.config.augment_zoom, color=self.config.augment_color)
@@ -284,6 +278,7 @@ class RankerTrainer(Recipe):
             val = val.select(np.sort(keep))
         acc = evaluate_pairs(self.scoring_model, self.bank, val, self.device, attribute_ids=list(range(len(self.attributes))),
                              amp=self.amp, split=Split.VAL, ctx=self.ctx)["val"]
+        self._train_mode()  # scoring put the model in eval mode
         score = float(np.nanmean(list(acc.values()))) if acc else float("nan")
         if self.best is None or score > self.best[0]:
             self.best, self.bad_evals = (score, self.step), 0
