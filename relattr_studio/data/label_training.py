@@ -146,6 +146,19 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
     return LabeledPairs(table, n, pixels, hashes, models, [r.id for r in take], skipped)
 
 
+def labeled_pairs_from(store_path: str | Path, dataset: "DatasetFile", *, min_confidence: float | None = None
+                       ) -> LabeledPairs:
+    """:func:`labeled_pairs` of the label store at ``store_path`` (a trainer's ``--labels``);
+    a missing file is a DataFileError, not a new empty store."""
+    from relattr_studio.data.label_store import LabelStore
+
+    if not Path(store_path).is_file():
+        raise DataFileError(store_path, "no such label store",
+                            "give the labels file made in the window or by `relattr labels simulate`")
+    with LabelStore(store_path) as store:
+        return labeled_pairs(store, dataset, min_confidence=min_confidence)
+
+
 def import_labels(store: "LabelStore", dataset_path: str | Path, *, split: Split = Split.TRAIN,
                   annotator: str | None = None, skip_imported: bool = True,
                   generated: bool = True) -> ImportResult:

@@ -39,7 +39,7 @@ from relattr_studio.core.types import PairGroup, PairLabel, Split
 from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile, PairTable
 from relattr_studio.data.features import compute_features, image_features
 from relattr_studio.data.metrics import pairwise_accuracy
-from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS
+from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS, RANKSVM_STATE_SUFFIX
 from relattr_studio.modeling.model_file import (
     model_file_payload,
     read_model_file,
@@ -112,7 +112,7 @@ class RankSVMSettings:
 
 def state_path(out_dir: str | Path, ranker: str) -> Path:
     """The checkpoint of a ``ranker`` run in ``out_dir``: ``<ranker>.state.ckpt``."""
-    return Path(out_dir) / f"{ranker}.state.ckpt"
+    return Path(out_dir) / f"{ranker}{RANKSVM_STATE_SUFFIX}"
 
 
 def _validation(train, val_rows, seed: int, n_images: int, fraction: float = 0.2):
@@ -206,15 +206,9 @@ class RankSVMTrainer(Recipe):
                 self.ctx.emit(row)
 
     def _labeled_pairs(self, dataset: DatasetFile):
-        from relattr_studio.data.label_store import LabelStore
-        from relattr_studio.data.label_training import labeled_pairs
+        from relattr_studio.data.label_training import labeled_pairs_from
 
-        s = self.settings
-        if not Path(s.labels).is_file():
-            raise DataFileError(s.labels, "no such label store", "give the labels file made in the window or by "
-                                                                  "`relattr labels simulate`")
-        with LabelStore(s.labels) as store:
-            extra = labeled_pairs(store, dataset, min_confidence=s.min_confidence)
+        extra = labeled_pairs_from(self.settings.labels, dataset, min_confidence=self.settings.min_confidence)
         self.publish(TrainingData(self.name, extra.n_real, extra.n_generated, extra.summary()))
         return extra
 
