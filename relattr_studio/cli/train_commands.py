@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from relattr_studio.core.errors import RelAttrError
-from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm, trainable_rankers
+from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm, is_ranksvm_state_name, trainable_rankers
 
 
 MAX_TEST_HELP = ("test on a seeded sample of this many image pairs, each with all its labels (default all): "
@@ -210,9 +210,9 @@ def _resume(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from relattr_studio.training.ranksvm_job import is_ranksvm_state, resume_ranksvm
+    from relattr_studio.training.ranksvm_job import resume_ranksvm
 
-    if is_ranksvm_state(args.resume):  # a RankSVM run's state: its next attribute and seed
+    if is_ranksvm_state_name(args.resume):  # a RankSVM run's state: its next attribute and seed
         if args.steps is not None or args.epochs is not None:
             raise RelAttrError("RankSVM is not trained in steps: --steps and --epochs do not apply to its --resume")
         rows = run_job(resume_ranksvm, args.resume, dataset=args.dataset, quiet=args.quiet,

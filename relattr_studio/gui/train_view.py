@@ -30,6 +30,7 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
+from relattr_studio.modeling.catalog import is_ranksvm_state_name
 from relattr_studio.training.entry import resume_ranksvm_training, run_ranksvm_training, run_training
 from relattr_studio.training.events import (
     CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled, TrainingData,
@@ -45,12 +46,6 @@ def make_config(**fields):
     from relattr_studio.training.config import TrainConfig
 
     return TrainConfig(**fields)
-
-
-def is_ranksvm_state_name(path: str | Path) -> bool:
-    """Whether ``path`` is named as a RankSVM run's state file (``ranksvm[-ll].state.ckpt``); the
-    file itself is read by the job, away from the GUI thread."""
-    return Path(path).name.endswith(".state.ckpt")
 
 
 def _count(n: int, noun: str) -> str:
@@ -294,7 +289,7 @@ class TrainView(QWidget):
         if not self.form.checked_attributes():
             self._log("Choose at least one attribute.")
             return False
-        if resume_from is not None and is_ranksvm_state_name(resume_from):
+        if resume_from is not None and is_ranksvm_state_name(resume_from):  # read by the job, not here
             return self._resume_ranksvm(Path(resume_from))
         if self.form.is_ranksvm():
             if resume_from is not None:

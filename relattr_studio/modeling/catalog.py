@@ -35,6 +35,17 @@ RANKSVM_LL = "ranksvm-ll"
 RANKSVM_RANKERS: tuple[str, ...] = (RANKSVM, RANKSVM_LL)
 
 
+RANKSVM_STATE_SUFFIX = ".state.ckpt"  # a RankSVM run's resumable state: <out>/<ranker>.state.ckpt
+
+
+def is_ranksvm_state_name(path) -> bool:
+    """Whether ``path`` is named as a RankSVM run's state file. No read (and no torch): a front end
+    chooses how to resume by the name; the file's reader says what is wrong with it, if anything."""
+    from pathlib import Path
+
+    return Path(path).name.endswith(RANKSVM_STATE_SUFFIX)
+
+
 def is_ranksvm(ranker: str) -> bool:
     """Whether ``ranker`` trains through ``run_ranksvm`` rather than the neural training job."""
     return ranker in RANKSVM_RANKERS
