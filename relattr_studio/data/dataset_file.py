@@ -41,6 +41,7 @@ import h5py
 import numpy as np
 
 from relattr_studio.core.errors import DataFileError
+from relattr_studio.core.paths import atomic_output  # noqa: F401  (re-exported: importers use it from here)
 from relattr_studio.core.types import PairGroup, PairLabel, PairSource, Split, enum_names
 from relattr_studio.data.pairs import PAIR_COLUMNS, PairTable  # re-exported: every user needs both
 
@@ -87,24 +88,6 @@ class DatasetMeta:
 
 
 # --------------------------------------------------------------------------- writing
-
-
-@contextmanager
-def atomic_output(out: str | Path):
-    """Yield a temporary path beside ``out``; rename it over ``out`` only on success.
-
-    On any exception (a Cancelled job included) the temporary file is removed, so a crash
-    never leaves a half-written dataset where a reader would find it.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class DatasetWriter:

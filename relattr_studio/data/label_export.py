@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relattr_studio.core.errors import DataFileError
+from relattr_studio.core.paths import atomic_output
 from relattr_studio.core.types import PairLabel
 from relattr_studio.data.label_records import (
     DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, Judgement, JudgementRecord, decode_png,
@@ -103,8 +104,6 @@ def _record(row: dict[str, Any], images: dict[str, Any] | None = None) -> Judgem
 
 def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     """Write through a temporary file renamed over ``path``: never a half-written export."""
-    from relattr_studio.data.dataset_file import atomic_output
-
     try:
         with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             write(f)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import importlib
-import os
 import pickle
 import zipfile
 from collections.abc import Callable, Iterator
@@ -49,6 +48,7 @@ import torch
 
 from relattr_studio import __version__
 from relattr_studio.core.errors import DataFileError
+from relattr_studio.core.paths import atomic_output
 
 FORMAT_NAME = "relattr-model"
 FORMAT_VERSION = 1
@@ -173,14 +173,8 @@ def model_file_payload(*, kind: str, builder: str, config: dict, attributes: lis
 def save_model_file(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` to ``path`` atomically (a temporary file beside it, then a rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -40,6 +40,7 @@ import torch
 
 from relattr_studio.core.errors import Cancelled, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.paths import write_text_atomically
 from relattr_studio.training.events import (
     CheckpointSaved,
     Failed,
@@ -159,12 +160,7 @@ class JsonlSink:
             if not later:
                 kept.append(line)
         if dropped:
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_text("".join(f"{line}\n" for line in kept))
-                os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_text_atomically(self.path, "".join(f"{line}\n" for line in kept))
 
 
 class _Sinks:

@@ -27,7 +27,6 @@ weights as one that never stopped.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.paths import write_text_atomically
 from relattr_studio.core.types import PairGroup, PairLabel, Split
 from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile, PairTable
 from relattr_studio.data.features import compute_features, image_features
@@ -343,7 +343,7 @@ class RankSVMTrainer(Recipe):
         """The run's state (see the module docstring); ``final``: results.csv and summary.json first."""
         if final and self.out_dir is not None:
             write_results_csv(self.out_dir / "results.csv", self.rows)
-            _write_atomically(self.out_dir / "summary.json", json.dumps(self.summary, indent=1))
+            write_text_atomically(self.out_dir / "summary.json", json.dumps(self.summary, indent=1))
         seed, fitted = self._position()
         # the global weights only: local learning's training features are the seed's model files' business
         p = self._seed_model(seed, fitted, local=False).to_payload()
@@ -418,10 +418,3 @@ def _refuse_unfinished(path: Path) -> None:
                            f"from that file (relattr train --resume {path}), or choose another output folder")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

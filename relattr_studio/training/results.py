@@ -48,18 +48,14 @@ def record_results(path: str | Path, rows: list[ResultRow]) -> Path:
     """Merge ``rows`` into the results.csv at ``path`` (atomically): a row of the same ranker,
     backbone, attribute, seed and test split replaces the old one (a resumed or re-tested model),
     others are kept. How a run adds its models to its folder's table as each one finishes."""
-    import os
+    from relattr_studio.core.paths import atomic_output
 
     path = Path(path)
     key = lambda r: (r.ranker, r.backbone, r.attribute, r.seed, r.test_split)  # noqa: E731
     new = {key(r) for r in rows}
     kept = [r for r in read_results_csv(path) if key(r) not in new] if path.is_file() else []
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         write_results_csv(tmp, kept + list(rows))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
