@@ -6,7 +6,13 @@ import sys
 from pathlib import Path
 
 from relattr_studio.core.errors import RelAttrError
-from relattr_studio.modeling.catalog import RANKSVM_LL, is_ranksvm, is_ranksvm_state_name, trainable_rankers
+from relattr_studio.modeling.catalog import (
+    RANKERS,
+    RANKSVM_FAMILY,
+    is_ranksvm_state_name,
+    ranker_family,
+    trainable_rankers,
+)
 
 
 MAX_TEST_HELP = ("test on a seeded sample of this many image pairs, each with all its labels (default all): "
@@ -75,6 +81,9 @@ def register(sub) -> None:
                    help="with --augment: contrast and brightness jitter of this size (e.g. 0.2)")
     p.add_argument("--image-size", type=int, default=None, help="backbone input size")
     p.add_argument("--width", type=int, default=None, help="small-cnn width")
+    p.add_argument("--stem-stride", type=int, default=None, choices=(1, 2),
+                   help="small-cnn: 2 makes the first convolution strided (an image of twice the side for "
+                        "about the cost of one of the side)")
     p.add_argument("--drop-path", type=float, default=None,
                    help="efficientnet-lite0: stochastic depth in training (ImageNet training used 0.2)")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
@@ -112,6 +121,8 @@ def _config(args):
         options["image_size"] = args.image_size
     if args.width:
         options["width"] = args.width
+    if args.stem_stride:
+        options["stem_stride"] = args.stem_stride
     if args.drop_path:
         if args.backbone != "efficientnet-lite0":
             raise RelAttrError(f"--drop-path is an efficientnet-lite0 option, not one of {args.backbone}")
@@ -158,7 +169,8 @@ def cmd_train(args) -> int:
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
         raise RelAttrError(f"--min-confidence must lie in [0, 1] (the window's 1-3 scale is 1/3, 2/3, 1), "
                            f"not {args.min_confidence}")
-    if is_ranksvm(args.ranker):
+    ranksvm = ranker_family(args.ranker) == RANKSVM_FAMILY  # an unknown name stops here, with the known ones
+    if ranksvm:
         try:
             from relattr_studio.training.ranksvm_job import run_ranksvm
         except ImportError:
@@ -167,7 +179,8 @@ def cmd_train(args) -> int:
             raise RelAttrError(f"--c must be a positive number, not {args.c}")
         if args.k < 1 or (args.test_sample is not None and args.test_sample < 1):
             raise RelAttrError("--k and --test-sample must be at least 1")
-        rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None, local=args.ranker == RANKSVM_LL,
+        rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None,
+                       local=RANKERS.traits(args.ranker)["local"],
                        seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol,
                        c=args.c, k=args.k, test_sample=args.test_sample, out_dir=str(out), quiet=args.quiet,
                        labels=args.labels, labels_only=args.labels_only, min_confidence=args.min_confidence,
@@ -180,12 +193,12 @@ def cmd_train(args) -> int:
                           per_attribute=not args.multi_head, quiet=args.quiet, continue_with=_resume_command)
     if not dist_env().is_main:
         return 0
-    if is_ranksvm(args.ranker):
+    if ranksvm:
         write_results_csv(out / "results.csv", rows)
     print(format_table(rows))  # neural rankers: each model went into results.csv as it finished
     from relattr_studio.training.diagnosis import rows_chance_note
 
-    if note := rows_chance_note(rows, None if is_ranksvm(args.ranker) else config.to_dict()):
+    if note := rows_chance_note(rows, None if ranksvm else config.to_dict()):
         print(note)  # a run that ended near chance says so under its table, with what to change
     print(f"results: {out / 'results.csv'}", file=sys.stderr)
     return 0

@@ -30,7 +30,7 @@ from relattr_studio.core.session import Session
 from relattr_studio.gui.plots import LiveCurves
 from relattr_studio.gui.train_form import TrainForm
 from relattr_studio.gui.workers import JobRunner
-from relattr_studio.modeling.catalog import is_ranksvm_state_name
+from relattr_studio.modeling.catalog import RANKSVM_FAMILY, is_ranksvm_state_name
 from relattr_studio.training.entry import resume_ranksvm_training, run_ranksvm_training, run_training
 from relattr_studio.training.events import (
     CheckpointSaved, DeviceInfo, Failed, Finished, Metrics, RunCancelled, TrainingData,
@@ -261,7 +261,7 @@ class TrainView(QWidget):
         self.cancel_button.setEnabled(not idle)
         # curves for a neural ranker; RankSVM has none, so no empty plots for it: the running
         # job decides, else the ranker chosen
-        ranksvm = self._run_is_ranksvm if self.runner.running else self.form.is_ranksvm()
+        ranksvm = self._run_is_ranksvm if self.runner.running else self.form.family() == RANKSVM_FAMILY
         self.curves.setVisible(not ranksvm)
         self.no_curves_note.setVisible(ranksvm)
 
@@ -291,7 +291,7 @@ class TrainView(QWidget):
             return False
         if resume_from is not None and is_ranksvm_state_name(resume_from):  # read by the job, not here
             return self._resume_ranksvm(Path(resume_from))
-        if self.form.is_ranksvm():
+        if self.form.family() == RANKSVM_FAMILY:
             if resume_from is not None:
                 self._log("A RankSVM run resumes from its state file (ranksvm.state.ckpt or ranksvm-ll.state.ckpt "
                           "in its run folder), not from a model file.")

@@ -19,20 +19,35 @@ for _name, _module in (("small-cnn", "small_cnn"), ("efficientnet-lite0", "effic
                        ("resnet50", "torchvision_nets")):
     BACKBONES.declare(_name, _BACKBONES + _module)
 
-_RANKERS = "relattr_studio.modeling.rankers."
-for _name in ("ranknet", "deepstn", "dacrl"):
-    RANKERS.declare(_name, _RANKERS + _name)
-
-# Rankers that compare two images through a head of their own (kind "pairwise"): their cost
-# grows with a step's image pairs, so the window offers them a cap by default.
-PAIRWISE_RANKERS: tuple[str, ...] = ("dacrl",)
-
-# RankSVM and its local-learning variant: linear rankers on the project's GIST + Lab features,
-# trained by ``training.ranksvm_job.run_ranksvm`` (no torch, no backbone). They are not torch
-# builders, so they are not in RANKERS; this is the one place their names are spelled.
+# Every ranker, with the traits a front end reads before it builds one:
+# - family: "neural" (a torch module on a backbone, trained in steps by ``training.job``) or
+#   "ranksvm" (linear rankers on the project's GIST + Lab features, fitted per attribute by
+#   ``training.ranksvm_job``: no backbone, no steps, no curves);
+# - pairwise: it compares two images through a head of its own, so its cost grows with a
+#   step's image pairs (the window offers it a cap by default);
+# - local: it fits a model per test pair (local learning), so it is tested on a sample.
+NEURAL = "neural"
+RANKSVM_FAMILY = "ranksvm"
 RANKSVM = "ranksvm"
 RANKSVM_LL = "ranksvm-ll"
-RANKSVM_RANKERS: tuple[str, ...] = (RANKSVM, RANKSVM_LL)
+_RANKERS = "relattr_studio.modeling.rankers."
+for _name, _module, _traits in (
+        ("ranknet", _RANKERS + "ranknet", {}),
+        ("deepstn", _RANKERS + "deepstn", {}),
+        ("dacrl", _RANKERS + "dacrl", {"pairwise": True}),
+        (RANKSVM, "relattr_studio.modeling.ranksvm", {"family": RANKSVM_FAMILY}),
+        (RANKSVM_LL, "relattr_studio.modeling.ranksvm", {"family": RANKSVM_FAMILY, "local": True})):
+    RANKERS.declare(_name, _module, **{"family": NEURAL, "pairwise": False, "local": False, **_traits})
+
+PAIRWISE_RANKERS: tuple[str, ...] = tuple(RANKERS.names_where(pairwise=True))
+NEURAL_RANKERS: tuple[str, ...] = tuple(RANKERS.names_where(family=NEURAL))
+RANKSVM_RANKERS: tuple[str, ...] = tuple(RANKERS.names_where(family=RANKSVM_FAMILY))
+
+
+def ranker_family(ranker: str) -> str:
+    """``NEURAL`` or ``RANKSVM_FAMILY``: which trainer fits ``ranker`` and which settings apply.
+    Imports nothing; an unknown name is a RelAttrError listing the known ones."""
+    return str(RANKERS.traits(ranker)["family"])
 
 
 RANKSVM_STATE_SUFFIX = ".state.ckpt"  # a RankSVM run's resumable state: <out>/<ranker>.state.ckpt
@@ -46,12 +61,7 @@ def is_ranksvm_state_name(path) -> bool:
     return Path(path).name.endswith(RANKSVM_STATE_SUFFIX)
 
 
-def is_ranksvm(ranker: str) -> bool:
-    """Whether ``ranker`` trains through ``run_ranksvm`` rather than the neural training job."""
-    return ranker in RANKSVM_RANKERS
-
-
 def trainable_rankers() -> list[str]:
-    """Every ranker the CLI and the window train, in menu order: the neural ones, then RankSVM.
+    """Every ranker the CLI and the window train, in menu order (the neural ones, then RankSVM).
     Imports nothing."""
-    return RANKERS.names() + list(RANKSVM_RANKERS)
+    return RANKERS.names()

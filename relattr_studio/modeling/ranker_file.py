@@ -1,9 +1,9 @@
 """Rankers in model files: the "ranker" kind, for neural rankers and RankSVM alike.
 
 A ranker file is a ``relattr-model`` file (see :mod:`relattr_studio.modeling.model_file`) of
-kind "ranker" whose builder names the ranker: "ranknet", "deepstn", "dacrl" (neural, rebuilt
-through ``RANKERS``) or "ranksvm", "ranksvm-ll" (RankSVM, rebuilt by
-:func:`relattr_studio.modeling.ranksvm.ranksvm_from_model_file`)::
+kind "ranker" whose builder names the ranker in ``RANKERS``: "ranknet", "deepstn", "dacrl"
+(neural) or "ranksvm", "ranksvm-ll" (RankSVM). Every one is rebuilt the same way
+(:func:`load_ranker`: the builder with the file's config and attributes, then its weights)::
 
     config:        the builder's keyword arguments (neural: model.config())
     preprocessing: Preprocess.to_dict() (neural) or the feature kind (RankSVM)
@@ -25,7 +25,7 @@ import torch
 
 from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.modeling.backbones import Preprocess
-from relattr_studio.modeling.catalog import RANKERS, RANKSVM_RANKERS
+from relattr_studio.modeling.catalog import NEURAL, RANKERS, ranker_family
 from relattr_studio.modeling.model_file import (
     ModelFile,
     ModelKind,
@@ -56,7 +56,8 @@ class CheckpointInfo:
 
 
 def build_ranker(name: str, **config):
-    """A neural ranker from its registry name and builder keyword arguments."""
+    """A ranker from its registry name and builder keyword arguments (a neural ranker's
+    ``model.config()``; a RankSVM's config and ``attributes``)."""
     return RANKERS.build(name, **config)
 
 
@@ -101,46 +102,44 @@ def ranker_info(model_file: ModelFile) -> CheckpointInfo:
         weights_source=str(backbone.get("weights_source", "")), attributes=list(model_file.attributes),
         preprocess=Preprocess.from_dict(model_file.preprocessing),
         results=dict(model_file.card.get("results") or {}), dataset=dict(model_file.card.get("dataset") or {}),
-        step=int(ts.get("step", 0)), train_config=ts.get("config"), history=list(ts.get("history", [])),
+        step=int(ts.get("step", 0)), train_config=ts.get("config"), history=model_file.history,
         created=model_file.created,
     )
 
 
-def neural_ranker(model_file: ModelFile, device: str | torch.device = "cpu"):
-    """The neural ranker of a ranker file, rebuilt from the file alone, in eval mode."""
+def load_ranker(model_file: ModelFile, device: str | torch.device = "cpu"):
+    """The ranker of a ranker file, rebuilt from the file alone through ``RANKERS`` (its builder
+    with the file's config and attributes, then the file's weights): a neural ranker module in
+    eval mode on ``device``, or a ``RankSVMModel``."""
     path, name = model_file.path, model_file.builder
-    if name in RANKSVM_RANKERS:
-        raise DataFileError(path, f"it is a {name} model (linear, on {model_file.config.get('feature_kind')} "
-                            "features), not a neural ranker", "RankSVM files are scored with their features "
-                            "(relattr_studio.modeling.ranksvm.load_ranksvm)")
     try:
-        model = build_ranker(name, **model_file.config)
-    except (TypeError, KeyError, RelAttrError) as err:
+        model = build_ranker(name, **{**model_file.config, "attributes": list(model_file.attributes)})
+    except (TypeError, KeyError, ValueError, RelAttrError) as err:
         raise DataFileError(path, f"cannot rebuild its {name!r} model: {err}",
                             "the checkpoint was written by an incompatible version") from None
     try:
         model.load_state_dict(model_file.weights, strict=True)
     except RuntimeError as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()][1:3]
-        backbone = (model_file.extra.get("backbone") or {}).get("name")
+        on = (model_file.extra.get("backbone") or {}).get("name") or model_file.config.get("feature_kind")
         raise DataFileError(path, "its weights do not fit the architecture it names "
-                            f"({name} on {backbone}): " + "; ".join(lines)[:300],
+                            f"({name} on {on}): " + "; ".join(lines)[:300],
                             "a checkpoint from another architecture") from None
-    return model.to(device).eval()
+    return model.to(device).eval() if isinstance(model, torch.nn.Module) else model
 
 
-def load_ranker(model_file: ModelFile, device: str | torch.device = "cpu"):
-    """Any ranker of a ranker file: a neural ranker module, or a ``RankSVMModel``."""
-    if model_file.builder in RANKSVM_RANKERS:
-        from relattr_studio.modeling.ranksvm import ranksvm_from_model_file
-
-        return ranksvm_from_model_file(model_file)
-    return neural_ranker(model_file, device)
+def neural_ranker(model_file: ModelFile, device: str | torch.device = "cpu"):
+    """The neural ranker of a ranker file, rebuilt from the file alone, in eval mode."""
+    if ranker_family(model_file.builder) != NEURAL:
+        raise DataFileError(model_file.path, f"it is a {model_file.builder} model (linear, on "
+                            f"{model_file.config.get('feature_kind')} features), not a neural ranker",
+                            "RankSVM files are scored with their features (relattr_studio.modeling.ranksvm.load_ranksvm)")
+    return load_ranker(model_file, device)
 
 
 def describe_ranker(model_file: ModelFile) -> dict[str, Any]:
     """What ``relattr model info`` says about a ranker besides the header and the card."""
-    if model_file.builder in RANKSVM_RANKERS:
+    if ranker_family(model_file.builder) != NEURAL:
         local = model_file.config.get("local")
         return {"features": model_file.config.get("feature_kind"), "C": model_file.config.get("c"),
                 "local learning": {"K": local["k"], "C_local": local["c"]} if local else "no"}
@@ -149,5 +148,5 @@ def describe_ranker(model_file: ModelFile) -> dict[str, Any]:
             "backbone weights": backbone.get("weights_source")}
 
 
-RANKER_KIND = register_kind(ModelKind("ranker", builders=lambda: RANKERS.names() + list(RANKSVM_RANKERS),
+RANKER_KIND = register_kind(ModelKind("ranker", builders=RANKERS.names,
                                       load=load_ranker, describe=describe_ranker))

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.data.metrics import pairwise_accuracy
-from relattr_studio.modeling.catalog import RANKSVM, RANKSVM_LL, RANKSVM_RANKERS
+from relattr_studio.modeling.catalog import RANKERS, RANKSVM, RANKSVM_LL, RANKSVM_RANKERS
 
 DEFAULT_C_GRID = tuple(float(c) for c in 10.0 ** np.arange(-7.0, -0.99, 0.5))
 
@@ -255,57 +255,96 @@ class RankSVMModel:
         ib = np.arange(n + len(xa), n + 2 * len(xa))
         return local_ranksvm_scores(x, (pa, pb, py), ia, ib, k=self.local["k"], c=self.local["c"][attribute])
 
+    # --- the ranker interface every registered ranker has: a builder name, its config, and
+    # the weights as named tensors (what a model file stores and a builder's model loads)
+
+    @property
+    def registry_name(self) -> str:
+        return RANKSVM_LL if self.local is not None else RANKSVM
+
+    def config(self) -> dict:
+        """The builder's keyword arguments besides ``attributes`` (C and K, not the weights)."""
+        local = None
+        if self.local is not None:
+            local = {"k": int(self.local["k"]), "c": {a: float(v) for a, v in self.local["c"].items()}}
+        return {"feature_kind": self.feature_kind, "c": [float(c) for c in self.c], "local": local}
+
+    def state_dict(self) -> dict:
+        """Weights, standardiser and local-learning data as named tensors."""
+        import torch
+
+        weights = {"weights": torch.from_numpy(np.asarray(self.weights, np.float64)),
+                   "mean": torch.from_numpy(np.asarray(self.standardizer.mean, np.float64)),
+                   "scale": torch.from_numpy(np.asarray(self.standardizer.scale, np.float64))}
+        if self.local is not None:
+            weights["local_x"] = torch.from_numpy(np.asarray(self.local["x"], np.float32))
+            for i, attr in enumerate(self.attributes):
+                weights[f"local_pairs.{i}"] = torch.from_numpy(np.stack(self.local["pairs"][attr]).astype(np.int64))
+        return weights
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Take the tensors of :meth:`state_dict`; a RuntimeError (as torch modules raise) where
+        they do not fit this model's attributes."""
+        want = {"weights", "mean", "scale"}
+        if self.local is not None:
+            want |= {"local_x"} | {f"local_pairs.{i}" for i in range(len(self.attributes))}
+        missing, unexpected = sorted(want - set(state)), sorted(set(state) - want)
+        if missing or (strict and unexpected):
+            raise RuntimeError(f"Error(s) in loading the RankSVM state:\nmissing: {missing}\nunexpected: {unexpected}")
+        w = {k: state[k].numpy() for k in want}
+        weights, mean, scale = (w[k].astype(np.float64) for k in ("weights", "mean", "scale"))
+        if weights.ndim != 2 or weights.shape != (len(self.attributes), len(mean)) or scale.shape != mean.shape:
+            raise RuntimeError(f"Error(s) in loading the RankSVM state:\nweights of shape {weights.shape} for "
+                               f"{len(self.attributes)} attributes and {len(mean)} features")
+        self.weights, self.standardizer = weights, Standardizer(mean, scale)
+        if self.local is not None:
+            self.local["x"] = w["local_x"].astype(np.float64)
+            self.local["pairs"] = {a: tuple(w[f"local_pairs.{i}"].astype(np.int64)) for i, a in enumerate(self.attributes)}
+
     def save(self, path: str | Path) -> Path:
         """Write this model to ``path`` (a ranker model file; ``.ckpt`` by convention) atomically."""
         from relattr_studio.modeling.model_file import save_model_file
 
         return save_model_file(path, self.to_payload())
 
-    def to_payload(self) -> dict:
-        """The ``relattr-model`` payload (kind "ranker"): weights, standardiser and local-learning
-        data as tensors, C and K in the config, ``info`` as the card."""
-        import torch
-
+    def to_payload(self, *, train_state: dict | None = None) -> dict:
+        """The ``relattr-model`` payload (kind "ranker"): :meth:`state_dict` as the weights,
+        :meth:`config` as the config, ``info`` as the card, and ``train_state`` if given."""
         from relattr_studio.modeling.model_file import model_file_payload
         from relattr_studio.modeling.model_file_legacy import ranksvm_preprocessing
 
-        weights = {"weights": torch.from_numpy(np.asarray(self.weights, np.float64)),
-                   "mean": torch.from_numpy(np.asarray(self.standardizer.mean, np.float64)),
-                   "scale": torch.from_numpy(np.asarray(self.standardizer.scale, np.float64))}
-        local = None
-        if self.local is not None:
-            local = {"k": int(self.local["k"]), "c": {a: float(v) for a, v in self.local["c"].items()}}
-            weights["local_x"] = torch.from_numpy(np.asarray(self.local["x"], np.float32))
-            for i, attr in enumerate(self.attributes):
-                weights[f"local_pairs.{i}"] = torch.from_numpy(np.stack(self.local["pairs"][attr]).astype(np.int64))
         return model_file_payload(
-            kind="ranker", builder=RANKSVM_LL if local is not None else RANKSVM,
-            config={"feature_kind": self.feature_kind, "c": [float(c) for c in self.c], "local": local},
-            attributes=self.attributes, preprocessing=ranksvm_preprocessing(self.feature_kind), weights=weights,
-            card={"info": dict(self.info)})
+            kind="ranker", builder=self.registry_name, config=self.config(), attributes=self.attributes,
+            preprocessing=ranksvm_preprocessing(self.feature_kind), weights=self.state_dict(),
+            card={"info": dict(self.info)}, train_state=train_state)
+
+
+@RANKERS.register(RANKSVM, "RankSVM: a linear ranker per attribute on GIST + Lab features (Parikh & Grauman)")
+@RANKERS.register(RANKSVM_LL, "RankSVM with local learning: a model per test pair from its K nearest "
+                  "training pairs (Yu & Grauman)")
+def build_ranksvm(*, attributes, feature_kind: str, c, local: dict | None = None) -> RankSVMModel:
+    """An unfitted RankSVM (zero weights, no features yet) of the given config, as the registry
+    builds every ranker; :meth:`RankSVMModel.load_state_dict` gives it its weights."""
+    attributes = [str(a) for a in attributes]
+    c = [float(v) for v in c]
+    if len(c) != len(attributes):
+        raise ValueError(f"{len(c)} values of C for {len(attributes)} attributes")
+    if local is not None:
+        local = {"k": int(local["k"]), "c": {str(a): float(v) for a, v in local["c"].items()},
+                 "x": np.zeros((0, 0)), "pairs": {}}
+    return RankSVMModel(attributes, np.zeros((len(attributes), 0)), Standardizer(np.zeros(0), np.ones(0)),
+                        str(feature_kind), c, {}, local)
 
 
 def ranksvm_from_model_file(model_file) -> RankSVMModel:
     """The RankSVM of a ranker file (a ``ModelFile`` of builder "ranksvm" or "ranksvm-ll")."""
-    m = model_file
-    if m.builder not in RANKSVM_RANKERS:
-        raise DataFileError(m.path, f"it is a {m.builder} ranker, not a RankSVM model",
+    from relattr_studio.modeling.ranker_file import load_ranker
+
+    if model_file.builder not in RANKSVM_RANKERS:
+        raise DataFileError(model_file.path, f"it is a {model_file.builder} ranker, not a RankSVM model",
                             "load it as a ranker checkpoint (relattr_studio.training.checkpoint.load_checkpoint)")
-    try:
-        w = {k: v.numpy() for k, v in m.weights.items()}
-        local = m.config.get("local")
-        if local is not None:
-            local = {"k": int(local["k"]), "c": {str(a): float(v) for a, v in local["c"].items()},
-                     "x": w["local_x"].astype(np.float64),
-                     "pairs": {a: tuple(w[f"local_pairs.{i}"].astype(np.int64)) for i, a in enumerate(m.attributes)}}
-        model = RankSVMModel(list(m.attributes), w["weights"].astype(np.float64),
-                             Standardizer(w["mean"].astype(np.float64), w["scale"].astype(np.float64)),
-                             str(m.config["feature_kind"]), [float(c) for c in m.config["c"]],
-                             dict(m.card.get("info", {})), local)
-        if model.weights.shape != (len(m.attributes), len(model.standardizer.mean)):
-            raise ValueError(f"weights shape {model.weights.shape} does not match {len(m.attributes)} attributes")
-    except (KeyError, ValueError, TypeError, AttributeError) as err:
-        raise DataFileError(m.path, f"not a valid RankSVM model file: {err}", "re-train it with `run_ranksvm`") from None
+    model = load_ranker(model_file)
+    model.info = dict(model_file.card.get("info", {}))
     return model
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from relattr_studio.core.errors import RelAttrError
+from relattr_studio.modeling.catalog import NEURAL, ranker_family
 from relattr_studio.training.batching import BATCHINGS
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ class TrainConfig:
                                      ("amp", self.amp, AMPS)):
             if value not in allowed:
                 raise RelAttrError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        if ranker_family(self.ranker) != NEURAL:  # an unknown name is refused here too, with the known ones
+            raise RelAttrError(f"{self.ranker} is not trained in steps on a backbone; it has its own trainer "
+                               f"(relattr train --ranker {self.ranker}, or training.ranksvm_job.run_ranksvm)")
         if self.batch_size < 2:
             raise RelAttrError("batch_size must be at least 2 images")
         if not (0.0 <= self.augment_zoom < 1.0 and 0.0 <= self.augment_color < 1.0):

@@ -31,13 +31,13 @@ def run_ranksvm_training(*, ctx, dataset, ranker, attributes=(), seeds=(0,), c=N
     Empty ``attributes`` means all of the dataset's; the other settings are ``run_ranksvm``'s,
     ``resume_from`` (the run's ``<ranker>.state.ckpt``) and ``labels`` included."""
     from relattr_studio.core.errors import RelAttrError
-    from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS
+    from relattr_studio.modeling.catalog import RANKERS, RANKSVM_FAMILY, RANKSVM_RANKERS, ranker_family
 
-    if ranker not in RANKSVM_RANKERS:
+    if ranker_family(ranker) != RANKSVM_FAMILY:
         raise RelAttrError(f"{ranker!r} is not a RankSVM ranker; known: {', '.join(RANKSVM_RANKERS)}")
     from relattr_studio.training.ranksvm_job import run_ranksvm
 
-    return run_ranksvm(dataset, attributes=list(attributes) or None, local=ranker == RANKSVM_LL, k=int(k), c=c,
+    return run_ranksvm(dataset, attributes=list(attributes) or None, local=bool(RANKERS.traits(ranker)["local"]), k=int(k), c=c,
                        seeds=[int(s) for s in seeds], protocol=protocol, test_sample=test_sample, out_dir=out_dir,
                        ctx=ctx, resume_from=resume_from, labels=labels, labels_only=labels_only,
                        min_confidence=min_confidence)
