@@ -268,7 +268,7 @@ def info_of(model_file: ModelFile) -> GeneratorInfo:
     return GeneratorInfo(path=str(model_file.path), generator_id=str(model_file.extra.get("generator_id", "")),
                          config=dict(model_file.config), dataset=dict(card.get("dataset") or {}), metrics=metrics,
                          card=dict(card.get("notes") or {}), step=int(ts.get("step", metrics.get("steps", 0) or 0)),
-                         train_config=ts.get("config"), history=list(ts.get("history", [])),
+                         train_config=ts.get("config"), history=model_file.history,
                          created=model_file.created)
 
 

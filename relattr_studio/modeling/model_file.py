@@ -100,6 +100,11 @@ class ModelFile:
         return int(ts["step"]) if isinstance(ts, dict) and "step" in ts else None
 
     @property
+    def history(self) -> list[dict]:
+        """The logged values of its training, step by step (resumes included); [] without any."""
+        return [dict(h) for h in lifecycle_record(self.train_state).get("history", [])]
+
+    @property
     def older_format(self) -> bool:
         return self.format != FORMAT_NAME
 
@@ -114,6 +119,21 @@ class ModelFile:
         return model_file_payload(kind=self.kind, builder=self.builder, config=self.config,
                                   attributes=self.attributes, preprocessing=self.preprocessing, weights=self.weights,
                                   extra=self.extra, train_state=self.train_state, card=self.card, created=self.created)
+
+
+def lifecycle_record(train_state: dict | None) -> dict:
+    """The trainer lifecycle's record in a training state (seconds, the logged history, the
+    metric window not yet logged: ``training.lifecycle.RunState.to_dict``), ``{}`` without one.
+    Every trainer writes it under "lifecycle"; ranker files of the lifecycle's first version have
+    it under "run", and files from before the lifecycle kept only a top-level "history" (and
+    "seconds")."""
+    ts = train_state if isinstance(train_state, dict) else {}
+    for key in ("lifecycle", "run"):
+        if isinstance(ts.get(key), dict):
+            return ts[key]
+    if "history" in ts:
+        return {"history": ts["history"], "seconds": ts.get("seconds", 0.0)}
+    return {}
 
 
 # --------------------------------------------------------------------------- checksum

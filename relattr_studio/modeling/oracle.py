@@ -230,9 +230,10 @@ class AttributeOracle:
 
     # -- files ------------------------------------------------------------------------------
 
-    def to_payload(self) -> dict:
+    def to_payload(self, *, train_state: dict | None = None) -> dict:
         """The ``relattr-model`` payload of this oracle (kind "oracle", builder "oracle-cnn"), with
-        its checksum: the target statistics and the legibility model travel in ``extra``."""
+        its checksum: the target statistics and the legibility model travel in ``extra``;
+        ``train_state`` for a checkpoint that resumes."""
         extra: dict = {"target_mean": torch.tensor(self.target_mean), "target_std": torch.tensor(self.target_std)}
         if self.legibility is not None:
             g = self.legibility
@@ -246,7 +247,7 @@ class AttributeOracle:
             attributes=self.attribute_names,
             preprocessing={"size": self.image_size, "mean": _MEAN, "std": _STD, "input": "uint8 RGB / 255"},
             weights=self.net.state_dict(), extra=extra,
-            card={"metrics": dict(self.metrics), "training": dict(self.training)})
+            card={"metrics": dict(self.metrics), "training": dict(self.training)}, train_state=train_state)
 
     def save(self, path: str | Path) -> Path:
         return save_model_file(path, self.to_payload())

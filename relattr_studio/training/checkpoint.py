@@ -15,25 +15,16 @@ from pathlib import Path
 import torch
 
 from relattr_studio.modeling.model_file import read_model_file
-from relattr_studio.modeling.model_file_legacy import ranker_checkpoint_v1
 from relattr_studio.modeling.ranker_file import (
     CheckpointInfo,
     build_ranker,
     checkpoint_view,
     neural_ranker,
-    ranker_file_payload,
     ranker_info,
     save_ranker_file,
 )
 
-__all__ = ["CheckpointInfo", "build_ranker", "checkpoint_info", "checkpoint_payload", "load_checkpoint",
-           "model_from_payload", "read_checkpoint", "save_checkpoint"]
-
-
-def checkpoint_payload(model, *, train_state: dict | None = None, results: dict | None = None,
-                       dataset: dict | None = None) -> dict:
-    """The ``relattr-model`` payload :func:`save_checkpoint` writes (with its checksum)."""
-    return ranker_file_payload(model, train_state=train_state, results=results, dataset=dataset)
+__all__ = ["CheckpointInfo", "build_ranker", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, model, **kwargs) -> Path:
@@ -49,16 +40,6 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     if torch.device(device).type != "cpu":
         view["state_dict"] = {k: v.to(device) for k, v in view["state_dict"].items()}
     return view
-
-
-def checkpoint_info(payload: dict, path: str | Path = "") -> CheckpointInfo:
-    """The :class:`CheckpointInfo` of a payload in the version-1 layout (see :func:`read_checkpoint`)."""
-    return ranker_info(ranker_checkpoint_v1(payload, Path(path)))
-
-
-def model_from_payload(payload: dict, path: str | Path, device: str | torch.device = "cpu"):
-    """The neural ranker of a payload in the version-1 layout, in eval mode."""
-    return neural_ranker(ranker_checkpoint_v1(payload, Path(path)), device)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.modeling.model_file import lifecycle_record
 from relattr_studio.modeling.generator import (
     AttributeGenerator,
     read_generator,
@@ -277,9 +278,7 @@ class GeneratorTrainer(Recipe):
         if ts.get("reader_optimizer"):
             self.reader_optimizer.load_state_dict(ts["reader_optimizer"])
         self.step = int(ts["step"])
-        # files written before the lifecycle kept the history and seconds at the top level
-        self.run_state = RunState.from_dict(ts.get("lifecycle") or {"history": ts.get("history", []),
-                                                                    "seconds": ts.get("seconds", 0.0)})
+        self.run_state = RunState.from_dict(lifecycle_record(ts))  # older files: their top-level history
         self.sampler.set_state(ts["sampler"])
         if "degrade_rng" in ts:
             self.degrade_rng.set_state(ts["degrade_rng"])
@@ -289,8 +288,7 @@ class GeneratorTrainer(Recipe):
             torch.cuda.set_rng_state(ts["cuda_rng"], self.device)
 
     def train_state(self, *, final: bool = False) -> dict:
-        ts = {"step": self.step, "config": self.config.to_dict(), "history": list(self.run_state.history),
-              "seconds": self.run_state.seconds, "lifecycle": self.run_state.to_dict(),
+        ts = {"step": self.step, "config": self.config.to_dict(), "lifecycle": self.run_state.to_dict(),
               "sampler": self.sampler.get_state(), "perm": self.perm.clone(),
               "pos": self.pos, "rng": torch.get_rng_state(), "finished": final,
               "degrade_rng": self.degrade_rng.get_state(),

@@ -29,8 +29,10 @@ from relattr_studio.core.types import Split
 from relattr_studio.data.dataset_file import DatasetFile, PairTable
 from relattr_studio.training import distributed as D
 from relattr_studio.modeling.backbones import Backbone
+from relattr_studio.modeling.model_file import lifecycle_record, read_model_file
+from relattr_studio.modeling.ranker_file import load_ranker
 from relattr_studio.training.batching import PairSampler, category_strengths, local_pairs
-from relattr_studio.training.checkpoint import build_ranker, read_checkpoint, save_checkpoint
+from relattr_studio.training.checkpoint import build_ranker, save_checkpoint
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
 from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
 from relattr_studio.training.events import DeviceInfo, TrainingData
@@ -340,7 +342,7 @@ class RankerTrainer(Recipe):
         if self.augment_gen is not None:
             rng["augment"] = self.augment_gen.get_state()
         return {"step": self.step, "phase": self.phase, "phase_step": self.phase_step, "config": self.config.to_dict(),
-                "history": list(self.history), "run": self.run_state.to_dict(), "optimizer": self.optimizer.state_dict(),
+                "lifecycle": self.run_state.to_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "sampler": json.dumps(self.sampler.state()), "rng": rng,
                 "best": list(self.best) if self.best else None, "bad_evals": self.bad_evals,
@@ -357,22 +359,21 @@ class RankerTrainer(Recipe):
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Resume: weights, optimiser, schedule, sampler, RNG and metric history from ``path``."""
-        payload = read_checkpoint(path)
-        from relattr_studio.training.checkpoint import model_from_payload
-
+        model_file = read_model_file(path, kind="ranker")
         c = self.config
-        saved = (payload["ranker"]["name"], payload["backbone"].get("name", ""), list(payload["attributes"]))
+        saved = (model_file.builder, (model_file.extra.get("backbone") or {}).get("name", ""),
+                 list(model_file.attributes))
         wanted = (c.ranker, c.backbone, list(self.attributes))
         if saved != wanted:
             raise DataFileError(path, f"cannot resume: the checkpoint is {saved[0]} on {saved[1]} for "
                                       f"{', '.join(saved[2])}; this run is {wanted[0]} on {wanted[1]} for "
                                       f"{', '.join(wanted[2])}", "resume with the settings it was trained with")
-        model = model_from_payload(payload, path)
+        model = load_ranker(model_file)
         try:
             self.model.load_state_dict(model.state_dict())
         except RuntimeError as err:
             raise DataFileError(path, f"cannot resume: its weights do not fit this model ({err})") from None
-        ts = payload.get("train_state")
+        ts = model_file.train_state
         if self.average is not None:  # the file's weights: the average, or the model if it had none
             self.average.model.load_state_dict(model.state_dict())
         if not ts:
@@ -384,8 +385,8 @@ class RankerTrainer(Recipe):
         # Phase and step within it follow from the global step and THIS run's budget, so a
         # finished run resumes into a longer one.
         self.step = int(ts["step"])
-        if "run" in ts:
-            self.run_state = RunState.from_dict(ts["run"])
+        if "lifecycle" in ts or "run" in ts:
+            self.run_state = RunState.from_dict(lifecycle_record(ts))
         else:  # written before the lifecycle: the history, and the window's sums as they were kept
             w = ts.get("window", {})
             window = {"loss": w.get("loss", 0.0), "n": w.get("n", 0.0), "pairs": w.get("pairs", 0.0),

@@ -27,11 +27,7 @@ from scipy.stats import spearmanr
 from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
-from relattr_studio.modeling.model_file import (
-    model_file_payload,
-    read_model_file,
-    save_model_file,
-)
+from relattr_studio.modeling.model_file import read_model_file, save_model_file
 from relattr_studio.modeling.oracle import (
     AttributeOracle,
     FeatureGaussian,
@@ -289,11 +285,8 @@ class OracleTrainer(Recipe):
         return ts
 
     def save_checkpoint(self, path: Path, *, final: bool = False) -> None:
-        p = self.oracle.to_payload()  # calibrated, with metrics and card, once final
-        save_model_file(path, model_file_payload(
-            kind=p["kind"], builder=p["builder"], config=p["config"], attributes=p["attributes"],
-            preprocessing=p["preprocessing"], weights=p["weights"], extra=p["extra"], card=p["card"],
-            train_state=self.train_state(final=final)))
+        # calibrated, with metrics and card, once final
+        save_model_file(path, self.oracle.to_payload(train_state=self.train_state(final=final)))
 
     def load_checkpoint(self, path: Path) -> None:
         model_file = read_model_file(path, kind="oracle")

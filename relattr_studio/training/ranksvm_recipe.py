@@ -40,11 +40,7 @@ from relattr_studio.data.dataset_file import DEFAULT_PROTOCOL, DatasetFile, Pair
 from relattr_studio.data.features import compute_features, image_features
 from relattr_studio.data.metrics import pairwise_accuracy
 from relattr_studio.modeling.catalog import RANKSVM_LL, RANKSVM_RANKERS, RANKSVM_STATE_SUFFIX
-from relattr_studio.modeling.model_file import (
-    model_file_payload,
-    read_model_file,
-    save_model_file,
-)
+from relattr_studio.modeling.model_file import read_model_file, save_model_file
 from relattr_studio.modeling.ranksvm import (
     DEFAULT_C_GRID,
     RankSVMModel,
@@ -346,16 +342,14 @@ class RankSVMTrainer(Recipe):
             write_text_atomically(self.out_dir / "summary.json", json.dumps(self.summary, indent=1))
         seed, fitted = self._position()
         # the global weights only: local learning's training features are the seed's model files' business
-        p = self._seed_model(seed, fitted, local=False).to_payload()
-        p["card"]["info"]["state"] = (f"the training state of a {self.settings.ranker} run (seed {seed}: "
-                                      f"{fitted} of {len(self.names)} attributes fitted); its models are "
-                                      f"{self.settings.ranker}-seed<s>.ckpt")
+        model = self._seed_model(seed, fitted, local=False)
+        model.info = {**model.info, "state": (f"the training state of a {self.settings.ranker} run (seed {seed}: "
+                                              f"{fitted} of {len(self.names)} attributes fitted); its models are "
+                                              f"{self.settings.ranker}-seed<s>.ckpt")}
         train_state = {"step": self.step, "finished": final, "ranksvm": self.settings.to_dict(),
                        "names": list(self.names), "seed": seed, "rows": [asdict(r) for r in self.rows],
                        "summary": self.summary, "lifecycle": self.run_state.to_dict()}
-        save_model_file(path, model_file_payload(
-            kind=p["kind"], builder=p["builder"], config=p["config"], attributes=p["attributes"],
-            preprocessing=p["preprocessing"], weights=p["weights"], card=p["card"], train_state=train_state))
+        save_model_file(path, model.to_payload(train_state=train_state))
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore a state :meth:`save_checkpoint` wrote; a file of other settings is refused."""

@@ -263,7 +263,7 @@ def test_metrics_jsonl_holds_one_curve_and_the_final_figures(toy240, tmp_path):
     assert [r["event"] for r in records if r["event"] in ("RunCancelled", "Finished")] == ["RunCancelled", "Finished"]
     final = [r for r in records if r["model"] == "generator/holdout"]
     assert len(final) == 1 and final[0]["values"]["recon_mse"] > 0
-    assert read_generator(out)["train_state"]["history"][-1]["step"] == 10
+    assert load_generator_with_info(out)[1].history[-1]["step"] == 10
     train_generator(tiny(toy240, out, steps=4))  # a fresh run into the same file replaces the curve
     records = [json.loads(line) for line in (tmp_path / "g.metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["event"] == "Metrics" and r["model"] == "generator"] == [2, 4]
