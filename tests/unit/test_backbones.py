@@ -251,6 +251,26 @@ def test_small_cnn_has_no_pretrained_weights(tmp_path):
         build_backbone("small-cnn", weights=str(tmp_path / "w.pt"))
 
 
+def test_small_cnn_strided_stem_sees_twice_the_side_at_the_cost_of_one():
+    """stem_stride 2: a 48 px image gives the maps a 24 px one gives without it, through the same
+    parameters (only the first convolution's stride differs), and a model file rebuilds it."""
+    from relattr_studio.modeling.rankers import RANKERS
+
+    plain = build_backbone("small-cnn", width=8, image_size=24)
+    strided = build_backbone("small-cnn", width=8, image_size=48, stem_stride=2)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in strided.state_dict().items()}
+    assert strided.features[0][0].stride == (2, 2) and plain.features[0][0].stride == (1, 1)
+    with torch.no_grad():
+        assert strided.forward_features(torch.zeros(2, 3, 48, 48)).shape == \
+            plain.forward_features(torch.zeros(2, 3, 24, 24)).shape == (2, 64, 3, 3)
+    model = RANKERS.build("ranknet", attributes=["a"], backbone="small-cnn",
+                          backbone_options={"width": 8, "image_size": 48, "stem_stride": 2})
+    twin = RANKERS.build("ranknet", **model.config())
+    assert twin.backbone.features[0][0].stride == (2, 2) and twin.preprocess.size == 48
+    with pytest.raises(ValueError, match="stem_stride must be 1 or 2"):
+        build_backbone("small-cnn", stem_stride=3)
+
+
 def test_efficientnet_drop_path_acts_in_training_only():
     from relattr_studio.modeling.backbones import build_backbone
 
