@@ -7,8 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
+from relattr_studio.cli.options import IMAGE_SIZE, SEED, ints
 from relattr_studio.cli.progress import run_job
 from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core.paths import check_free_space, check_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,6 +119,7 @@ def cmd_import(args) -> int:
     from relattr_studio.data.importers import IMPORTERS
 
     importer = IMPORTERS[args.kind]
+    check_output_file(args.out)
     try:
         out = run_job(importer, args.source, args.out, quiet=args.quiet, **dict(args.options))
     except TypeError as err:
@@ -137,9 +140,9 @@ def _register_make(sub) -> None:
     p = sub.add_parser("make", help="draw a procedural dataset with exact ground truth")
     p.add_argument("kind", choices=sorted(PROCEDURAL_DATASETS))
     p.add_argument("out", type=Path)
-    p.add_argument("--n", type=int, default=5000, help="number of images (default 5000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--n", type=ints(1, 1_000_000), default=5000, help="number of images (default 5000)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--size", type=ints(*IMAGE_SIZE), default=64, help="image side in pixels (default 64)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_make)
 
@@ -151,6 +154,8 @@ def cmd_make(args) -> int:
         raise RelAttrError(f"--n must be at least 2, got {args.n}")
     if args.size < 16:
         raise RelAttrError(f"--size must be at least 16 pixels, got {args.size}")
+    check_output_file(args.out)  # before the first image is drawn
+    check_free_space(args.out, args.n * args.size * args.size * 3 // 4 + 2**20, what="the dataset")
     try:
         out = run_job(PROCEDURAL_DATASETS[args.kind], args.out, n=args.n, seed=args.seed,
                       size=args.size, quiet=args.quiet)
@@ -189,8 +194,8 @@ def _register_labels(sub) -> None:
     sim.add_argument("--oracle", default=None,
                      help="an oracle model file (default: the shipped one for the dataset), to read generated images")
     sim.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
-    sim.add_argument("--pairs", type=int, default=100, help="pairs in all, spread evenly over the attributes")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--pairs", type=ints(1, 1_000_000), default=100, help="pairs in all, spread evenly over the attributes")
+    sim.add_argument("--seed", type=SEED, default=0)
     sim.add_argument("--protocol", default="default", help="whose train pairs (real pairs only)")
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=cmd_labels_simulate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from relattr_studio.cli.options import BATCH, IMAGE_SIZE, SEED, STEPS, THREADS, floats, ints
 from relattr_studio.analysis.jitter_experiment import CONDITIONS
 from relattr_studio.core.errors import RelAttrError
 
@@ -16,9 +17,9 @@ def register(sub) -> None:
     j.add_argument("--dataset", required=True, help="dataset file with train and (coarse / fine) test pairs")
     j.add_argument("--ranker", default="ranknet")
     j.add_argument("--backbone", default="small-cnn")
-    j.add_argument("--budget", type=int, default=200, help="real labelled pairs per attribute (default 200)")
-    j.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    j.add_argument("--first-seed", type=int, default=0)
+    j.add_argument("--budget", type=ints(1, 1_000_000), default=200, help="real labelled pairs per attribute (default 200)")
+    j.add_argument("--seeds", type=ints(1, 1000), default=3, help="number of seeds (default 3)")
+    j.add_argument("--first-seed", type=SEED, default=0)
     j.add_argument("--generator", default="shipped",
                    help="generator model file (default: the one shipped for the dataset's name)")
     j.add_argument("--oracle", default="shipped", help="oracle model file (default: the shipped one)")
@@ -26,16 +27,16 @@ def register(sub) -> None:
                    help="repeat for several; default all five")
     j.add_argument("--attribute", action="append", default=[], help="repeat for several; default all shared")
     j.add_argument("--protocol", default="default")
-    j.add_argument("--steps", type=int, default=600, help="training steps per model (default 600)")
-    j.add_argument("--batch-size", type=int, default=32)
+    j.add_argument("--steps", type=STEPS, default=600, help="training steps per model (default 600)")
+    j.add_argument("--batch-size", type=BATCH, default=32)
     j.add_argument("--preset", default=None,
                    help="optimiser settings (default: scratch for small-cnn, finetune for a pretrained backbone)")
-    j.add_argument("--image-size", type=int, default=None, help="the ranker's input side in pixels "
+    j.add_argument("--image-size", type=ints(*IMAGE_SIZE), default=None, help="the ranker's input side in pixels "
                                                                  "(default: the backbone's own)")
-    j.add_argument("--amount", type=float, default=2.0,
+    j.add_argument("--amount", type=floats(0.0, 100.0, open_lo=True), default=2.0,
                    help="sigmas between a tweaked identity and its base (the paper: 2)")
     j.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
-    j.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    j.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")
     j.add_argument("--keep-pools", action="store_true", help="keep each condition's dataset file")
     j.add_argument("--out", required=True, help="output folder")
     j.add_argument("--quiet", action="store_true")

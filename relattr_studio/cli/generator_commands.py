@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from relattr_studio.cli.options import BATCH, LR, SEED, STEPS, STEPS_MAX, THREADS, floats, ints
 from relattr_studio.core.errors import RelAttrError
 
 
@@ -21,25 +22,25 @@ def register(sub) -> None:
                    help="a ranker checkpoint whose standardised scores stand in for the strengths (needed when "
                         "the dataset has none)")
     t.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--z-dim", type=int, default=None, help="latent factors besides the attributes")
-    t.add_argument("--width", type=int, default=None, help="channels of the finest decoder stage x 2")
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--kl-weight", type=float, default=None, help="beta, the weight of the KL term")
-    t.add_argument("--kl-warmup", type=int, default=None, help="steps over which beta rises from 0")
-    t.add_argument("--consistency-weight", type=float, default=None,
+    t.add_argument("--steps", type=STEPS, default=None)
+    t.add_argument("--batch-size", type=BATCH, default=None)
+    t.add_argument("--z-dim", type=ints(0, 1024), default=None, help="latent factors besides the attributes")
+    t.add_argument("--width", type=ints(4, 512), default=None, help="channels of the finest decoder stage x 2")
+    t.add_argument("--lr", type=LR, default=None)
+    t.add_argument("--kl-weight", type=floats(0.0, 1000.0), default=None, help="beta, the weight of the KL term")
+    t.add_argument("--kl-warmup", type=ints(0, STEPS_MAX), default=None, help="steps over which beta rises from 0")
+    t.add_argument("--consistency-weight", type=floats(0.0, 1000.0), default=None,
                    help="lambda of the attribute-consistency term (0: a plain CVAE)")
     t.add_argument("--reader-pool", type=int, default=None, choices=(1, 2, 4),
                    help="the consistency term's reader sees images average-pooled by this (default 1: full size)")
     t.add_argument("--reader-degrade", action="store_const", const=True, default=None,
                    help="the consistency term's reader sees images through random blur, noise, colour and "
                         "affine degradations (harder to fool)")
-    t.add_argument("--checkpoint-every", type=int, default=None)
-    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--checkpoint-every", type=STEPS, default=None)
+    t.add_argument("--seed", type=SEED, default=None)
     t.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=None)
     t.add_argument("--resume", action="store_true", help="continue from the training state in --out")
-    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    t.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_generator_train)
 
@@ -51,11 +52,11 @@ def register(sub) -> None:
     s = sub.add_parser("spectrum", help="write a strip of generated images along one attribute (a PNG)")
     s.add_argument("--model", required=True, help="generator file, or toy-faces / toy-shoes for a shipped one")
     s.add_argument("--attribute", required=True)
-    s.add_argument("--steps", type=int, default=9, help="images along the attribute (default 9)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the identities drawn from the prior")
-    s.add_argument("--rows", type=int, default=1, help="identities, one per row (default 1)")
-    s.add_argument("--span", type=float, default=2.0, help="from y_A - K sigma_A to y_A + K sigma_A (default 2)")
-    s.add_argument("--zoom", type=int, default=1, help="integer upscaling of each image (default 1)")
+    s.add_argument("--steps", type=ints(2, 64), default=9, help="images along the attribute (default 9)")
+    s.add_argument("--seed", type=SEED, default=0, help="seed of the identities drawn from the prior")
+    s.add_argument("--rows", type=ints(1, 64), default=1, help="identities, one per row (default 1)")
+    s.add_argument("--span", type=floats(0.0, 10.0, open_lo=True), default=2.0, help="from y_A - K sigma_A to y_A + K sigma_A (default 2)")
+    s.add_argument("--zoom", type=ints(1, 16), default=1, help="integer upscaling of each image (default 1)")
     s.add_argument("out", type=Path, help="PNG to write")
     s.set_defaults(func=cmd_spectrum)
 
@@ -85,6 +86,8 @@ def cmd_generator_train(args) -> int:
         if args.threads < 1:
             raise RelAttrError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
+    if args.resume and not Path(args.out).exists():
+        raise RelAttrError(f"{args.out}: nothing to resume (no such file yet); train without --resume to start it")
     config = train_config(args)
     card = {"command": train_command(args), "threads": torch.get_num_threads()}
     result = run_job(train_generator, config, resume=args.resume, card=card, quiet=args.quiet,
@@ -196,17 +199,21 @@ def cmd_spectrum(args) -> int:
 
     from relattr_studio.modeling.generator import load_generator
 
-    if not 1 <= args.zoom <= 16:
-        raise RelAttrError("--zoom must lie between 1 and 16")
-    model = load_generator(_model_path(args.model))
+    from relattr_studio.core.paths import atomic_output, refuse_overwriting_inputs
+    from relattr_studio.core.resources import check_memory
+
+    model_path = _model_path(args.model)
+    refuse_overwriting_inputs(args.out, model_path, what="the PNG to write")
+    model = load_generator(model_path)
+    side = model.image_size * args.zoom
+    # the images, the sheet, and PIL's copy of it
+    check_memory(3 * args.rows * args.steps * side * side * 3, what=f"a sheet of {args.rows} x {args.steps} images "
+                 f"of {side} px", smaller="ask for fewer --rows or --steps, or a smaller --zoom")
     images, y = spectrum_grid(model, args.attribute, steps=args.steps, seed=args.seed, rows=args.rows,
                               span=args.span)
     strip = tile(images, args.rows, args.steps, zoom=args.zoom)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        Image.fromarray(strip).save(args.out, format="PNG")
-    except OSError as err:
-        raise RelAttrError(f"{args.out}: cannot write the PNG: {err}") from None
+    with atomic_output(args.out) as tmp:
+        Image.fromarray(strip).save(tmp, format="PNG")
     k = model.attributes.index(args.attribute)
     print(f"{args.out}: {args.rows} x {args.steps} images, {args.attribute} from {y[0, k]:.3f} to "
           f"{y[args.steps - 1, k]:.3f}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
+
+from relattr_studio.cli.options import BATCH, LR, SEED, STEPS, THREADS, floats, ints
 
 
 def register(sub) -> None:
@@ -18,26 +21,26 @@ def register(sub) -> None:
     t.add_argument("--test-dataset", default=None,
                    help="held-out accuracy on this dataset file (e.g. a procedural set of another seed); "
                         "default: the held-out identities of --dataset")
-    t.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--width", type=int, default=16, help="channels of the first conv stage (default 16)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--legible-quantile", type=float, default=0.99,
+    t.add_argument("--steps", type=STEPS, default=2000, help="training steps (default 2000)")
+    t.add_argument("--batch-size", type=BATCH, default=64)
+    t.add_argument("--lr", type=LR, default=2e-3)
+    t.add_argument("--width", type=ints(2, 256), default=16, help="channels of the first conv stage (default 16)")
+    t.add_argument("--seed", type=SEED, default=0)
+    t.add_argument("--legible-quantile", type=floats(0.0, 1.0, open_lo=True, open_hi=True), default=0.99,
                    help="share of held-out real images the legibility threshold lets through (default 0.99)")
-    t.add_argument("--checkpoint-every", type=int, default=500,
+    t.add_argument("--checkpoint-every", type=STEPS, default=500,
                    help="steps between resumable saves of --out (default 500)")
     t.add_argument("--resume", action="store_true",
                    help="continue from the training state in --out (after a cancel or a crash): the same final "
                         "oracle as a run that never stopped")
-    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    t.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     s = osub.add_parser("score", help="held-out MAE and Spearman per attribute of an oracle on a dataset")
     s.add_argument("--model", required=True, help="oracle model file")
     s.add_argument("--dataset", required=True, help="dataset file (.h5) with attribute strengths")
-    s.add_argument("--max-images", type=int, default=None, help="a seeded sample of this many images (default all)")
+    s.add_argument("--max-images", type=ints(1, 100_000_000), default=None, help="a seeded sample of this many images (default all)")
     s.add_argument("--json", action="store_true", help="print the figures as JSON")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_score)
@@ -46,14 +49,14 @@ def register(sub) -> None:
                                              "reads off its images, per attribute")
     f.add_argument("--generator", required=True, help="generator model file")
     f.add_argument("--model", required=True, help="oracle model file")
-    f.add_argument("--n", type=int, default=2000, help="identities drawn from the generator's prior (default 2000)")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--tweaks", type=int, default=500,
+    f.add_argument("--n", type=ints(1, 10_000_000), default=2000, help="identities drawn from the generator's prior (default 2000)")
+    f.add_argument("--seed", type=SEED, default=0)
+    f.add_argument("--tweaks", type=ints(0, 10_000_000), default=500,
                    help="identities for the tweak order, each attribute moved alone by -+2 sigma (0: not measured; "
                         "default 500)")
     f.add_argument("--markdown", action="store_true", help="a Markdown table")
     f.add_argument("--json", action="store_true", help="print the figures as JSON")
-    f.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    f.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_faithfulness)
 
@@ -82,6 +85,8 @@ def cmd_train(args) -> int:
         if args.threads < 1:
             raise RelAttrError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
+    if args.resume and not Path(args.out).exists():
+        raise RelAttrError(f"{args.out}: nothing to resume (no such file yet); train without --resume to start it")
     config = OracleConfig(dataset=args.dataset, out=args.out, test_dataset=args.test_dataset, steps=args.steps,
                           batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed,
                           legible_quantile=args.legible_quantile, checkpoint_every=args.checkpoint_every)

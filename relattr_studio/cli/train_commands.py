@@ -5,6 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from relattr_studio.cli.options import (
+    BATCH,
+    IMAGE_SIZE,
+    LR,
+    SEED,
+    SHARE,
+    SHARE_BELOW_ONE,
+    STEPS,
+    STEPS_MAX,
+    THREADS,
+    floats,
+    ints,
+)
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.modeling.catalog import (
     RANKERS,
@@ -34,64 +47,64 @@ def register(sub) -> None:
                    help="auto (offline ImageNet weights where the backbone has them; the default), none, or a file")
     p.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
     p.add_argument("--multi-head", action="store_true", help="one model with a head per attribute")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (first-seed .. first-seed + N - 1)")
-    p.add_argument("--first-seed", type=int, default=0,
+    p.add_argument("--seeds", type=ints(1, 1000), default=1, help="number of seeds (first-seed .. first-seed + N - 1)")
+    p.add_argument("--first-seed", type=SEED, default=0,
                    help="the first seed (default 0): split the seeds of one table over processes or machines")
     p.add_argument("--protocol", default="default")
     p.add_argument("--labels", default=None, metavar="STORE.sqlite",
                    help="also train on a label store's judgements of this dataset's pairs and of generated pairs "
                         "(undone ones and 'can't tell' left out; generated images join the training images)")
     p.add_argument("--labels-only", action="store_true", help="with --labels: train on the store's judgements only")
-    p.add_argument("--min-confidence", type=float, default=None, metavar="C",
+    p.add_argument("--min-confidence", type=SHARE, default=None, metavar="C",
                    help="with --labels: leave out judgements made with a confidence below C (0..1)")
-    p.add_argument("--c", type=float, default=None,
+    p.add_argument("--c", type=floats(0.0, 1e6, open_lo=True), default=None,
                    help="RankSVM: the C (default: chosen per attribute on a validation split)")
-    p.add_argument("--k", type=int, default=100, help="ranksvm-ll: nearest training pairs per test pair (default 100)")
-    p.add_argument("--test-sample", type=int, default=None,
+    p.add_argument("--k", type=ints(1, 100_000), default=100, help="ranksvm-ll: nearest training pairs per test pair (default 100)")
+    p.add_argument("--test-sample", type=ints(1, 100_000_000), default=None,
                    help="ranksvm-ll: a seeded sample of this many test pairs per attribute (default 1000; "
                         "it fits one model per test pair)")
-    p.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
+    p.add_argument("--max-test-pairs", type=ints(1, 1_000_000_000), default=None, help=MAX_TEST_HELP)
     p.add_argument("--test-flip", action="store_true", help=TEST_FLIP_HELP)
-    p.add_argument("--epochs", type=float, default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32, help="images per step (32 = 16 pairs)")
+    p.add_argument("--epochs", type=floats(0.0, 100_000.0, open_lo=True), default=None)
+    p.add_argument("--steps", type=STEPS, default=None)
+    p.add_argument("--batch-size", type=BATCH, default=32, help="images per step (32 = 16 pairs)")
     p.add_argument("--batching", choices=("all-pairs", "siamese"), default="all-pairs")
-    p.add_argument("--max-pairs", type=int, default=None,
+    p.add_argument("--max-pairs", type=ints(1, 100_000_000), default=None,
                    help="image pairs a step at most (default all); bounds DACRL's pair head on dense labels")
     p.add_argument("--preset", choices=("paper", "scratch", "finetune"), default=None,
                    help="paper: RMSProp 1e-4/1e-5 (default for ImageNet backbones); scratch: Adam 1e-3 (default for small-cnn); finetune: Adam 1e-3/1e-4")
     p.add_argument("--optimizer", default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--backbone-lr-scale", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--lr", type=LR, default=None)
+    p.add_argument("--backbone-lr-scale", type=floats(0.0, 100.0), default=None)
+    p.add_argument("--weight-decay", type=floats(0.0, 10.0), default=None)
     p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
-    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+    p.add_argument("--ema", type=SHARE_BELOW_ONE, default=None, metavar="DECAY",
                    help="validate, test and save a moving average of the weights; its decay a step rises "
                         "as (1 + n) / (10 + n) up to DECAY (e.g. 0.98)")
-    p.add_argument("--dropout", type=float, default=None, help="ranknet: dropout on the features before the rank units")
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--val-fraction", type=float, default=None,
+    p.add_argument("--dropout", type=SHARE_BELOW_ONE, default=None, help="ranknet: dropout on the features before the rank units")
+    p.add_argument("--warmup-steps", type=ints(0, STEPS_MAX), default=0)
+    p.add_argument("--patience", type=ints(1, 1_000_000), default=None)
+    p.add_argument("--val-fraction", type=floats(0.0, 0.9), default=None,
                    help="share of the training images (category labels) or pairs held out for validation when "
                         "the dataset has no validation split (default 0.1; 0: train on all, no validation)")
     p.add_argument("--augment", action="store_true", help="random flips and shifts of the training images")
-    p.add_argument("--augment-zoom", type=float, default=0.0,
+    p.add_argument("--augment-zoom", type=SHARE_BELOW_ONE, default=0.0,
                    help="with --augment: random crops of side 1 - Z .. 1 of the image instead of the shift (e.g. 0.15)")
-    p.add_argument("--augment-color", type=float, default=0.0,
+    p.add_argument("--augment-color", type=SHARE_BELOW_ONE, default=0.0,
                    help="with --augment: contrast and brightness jitter of this size (e.g. 0.2)")
-    p.add_argument("--image-size", type=int, default=None, help="backbone input size")
-    p.add_argument("--width", type=int, default=None, help="small-cnn width")
+    p.add_argument("--image-size", type=ints(*IMAGE_SIZE), default=None, help="backbone input size")
+    p.add_argument("--width", type=ints(2, 256), default=None, help="small-cnn width")
     p.add_argument("--stem-stride", type=int, default=None, choices=(1, 2),
                    help="small-cnn: 2 makes the first convolution strided (an image of twice the side for "
                         "about the cost of one of the side)")
-    p.add_argument("--drop-path", type=float, default=None,
+    p.add_argument("--drop-path", type=SHARE_BELOW_ONE, default=None,
                    help="efficientnet-lite0: stochastic depth in training (ImageNet training used 0.2)")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     p.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--freeze-bn", choices=("auto", "on", "off"), default="auto",
                    help="keep BatchNorm statistics fixed (auto: when the backbone is pretrained)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")
     p.add_argument("--out", default=None, help="output folder (required, except with --resume)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -101,7 +114,7 @@ def register(sub) -> None:
     e.add_argument("--dataset", required=True)
     e.add_argument("--protocol", default="default")
     e.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
-    e.add_argument("--max-test-pairs", type=int, default=None, help=MAX_TEST_HELP)
+    e.add_argument("--max-test-pairs", type=ints(1, 1_000_000_000), default=None, help=MAX_TEST_HELP)
     e.add_argument("--test-flip", action="store_true", help=TEST_FLIP_HELP)
     e.add_argument("--out", default=None, help="folder for results.csv")
     e.add_argument("--quiet", action="store_true")

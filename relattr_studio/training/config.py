@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from relattr_studio.core.errors import RelAttrError
-from relattr_studio.modeling.catalog import NEURAL, ranker_family
+from relattr_studio.modeling.catalog import BACKBONES, NEURAL, ranker_family
 from relattr_studio.training.batching import BATCHINGS
 
 if TYPE_CHECKING:
@@ -95,6 +95,8 @@ class TrainConfig:
                                      ("amp", self.amp, AMPS)):
             if value not in allowed:
                 raise RelAttrError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        if self.backbone not in BACKBONES.names():
+            raise RelAttrError(f"no backbone named {self.backbone!r}; known: {', '.join(BACKBONES.names())}")
         if ranker_family(self.ranker) != NEURAL:  # an unknown name is refused here too, with the known ones
             raise RelAttrError(f"{self.ranker} is not trained in steps on a backbone; it has its own trainer "
                                f"(relattr train --ranker {self.ranker}, or training.ranksvm_job.run_ranksvm)")

@@ -91,7 +91,7 @@ def test_ranksvm_takes_c_k_and_the_test_sample_from_the_command_line(tmp_path, c
     assert info["test_pairs"] == 9
     capsys.readouterr()
     assert main(["train", "--dataset", str(toy), "--ranker", "ranksvm", "--c", "0", "--out", str(out), "--quiet"]) == 2
-    assert "--c must be a positive number" in capsys.readouterr().err
+    assert "argument --c: must be a finite number in (0, 1e+06], not 0" in capsys.readouterr().err
 
 
 def test_training_flags_reach_the_config():
@@ -125,5 +125,7 @@ def test_weight_average_dropout_and_drop_path_flags_reach_the_config_or_are_refu
         _config(parse(["train", "--dataset", "d.h5", "--ranker", "dacrl", "--dropout", "0.3", "--out", "o"]))
     with pytest.raises(RelAttrError, match="efficientnet-lite0 option"):
         _config(parse(["train", "--dataset", "d.h5", "--drop-path", "0.2", "--out", "o"]))
-    with pytest.raises(RelAttrError, match="weight-average decay"):
-        _config(parse(["train", "--dataset", "d.h5", "--ema", "1.5", "--out", "o"]))
+    with pytest.raises(SystemExit):  # out of its range: refused at parse time (test_bad_input_matrix)
+        parse(["train", "--dataset", "d.h5", "--ema", "1.5", "--out", "o"])
+    with pytest.raises(RelAttrError, match="weight-average decay"):  # and by the config, for the Python API
+        _config(parse(["train", "--dataset", "d.h5", "--out", "o"])).replace(ema=1.5)

@@ -105,7 +105,7 @@ def test_label_options_are_checked(toy240, tmp_path, capsys):
     assert "no attribute is in both" in capsys.readouterr().err
     assert main(["train", "--dataset", str(toy240), "--labels", str(tmp_path / "l.sqlite"), "--min-confidence", "2",
                  "--out", str(tmp_path / "w"), "--quiet"]) == 2
-    assert "--min-confidence must lie in [0, 1]" in capsys.readouterr().err
+    assert "argument --min-confidence: must be a finite number in [0, 1], not 2" in capsys.readouterr().err
 
 
 def test_ranksvm_trains_on_labels_too_with_features_of_the_generated_images(labelled, toy240, tmp_path, capsys):
