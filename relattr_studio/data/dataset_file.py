@@ -28,6 +28,7 @@ a :class:`DatasetFile` can be handed to DataLoader worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import os
@@ -41,7 +42,7 @@ import h5py
 import numpy as np
 
 from relattr_studio.core.errors import DataFileError
-from relattr_studio.core.paths import atomic_output  # noqa: F401  (re-exported: importers use it from here)
+from relattr_studio.core.paths import atomic_output, check_free_space  # noqa: F401  (atomic_output re-exported: importers use it from here)
 from relattr_studio.core.types import PairGroup, PairLabel, PairSource, Split, enum_names
 from relattr_studio.data.pairs import PAIR_COLUMNS, PairTable  # re-exported: every user needs both
 
@@ -122,10 +123,13 @@ class DatasetWriter:
         self._finished = False
 
     def __enter__(self) -> "DatasetWriter":
-        self._atomic = atomic_output(self.out)
-        tmp = self._atomic.__enter__()
-        self._h5 = h5py.File(tmp, "w", libver="latest")
         h, w = self.image_shape
+        # a quarter of the images uncompressed: gzip keeps the product's images above that (toy
+        # faces take 39 %); a disk with less would fill up part-way
+        check_free_space(self.out, self.n_images * h * w * 3 // 4 + 2**20, what="the dataset")
+        self._atomic = atomic_output(self.out)
+        tmp = self._tmp = self._atomic.__enter__()
+        self._h5 = h5py.File(tmp, "w", libver="latest")
         self._images = self._h5.create_dataset(
             "images", shape=(self.n_images, h, w, 3), dtype=np.uint8,
             chunks=(1, h, w, 3) if self.n_images else None,
@@ -153,12 +157,27 @@ class DatasetWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self._h5 is not None and self._atomic is not None
-        self._h5.close()
-        if exc_type is None and not self._finished:
-            exc = RuntimeError("DatasetWriter closed without finish(meta)")
-            self._atomic.__exit__(type(exc), exc, None)
-            raise exc
-        self._atomic.__exit__(exc_type, exc, tb)
+        error = exc
+        if error is not None:
+            # The file is thrown away: give its space back first. HDF5's closing flush crashed
+            # the process (SIGSEGV) after a write had failed on a full disk.
+            with contextlib.suppress(OSError):
+                os.truncate(self._tmp, 0)
+        try:
+            self._h5.close()  # flushes: on a full disk this fails too, and the temporary file must still go
+        except Exception as close_error:  # noqa: BLE001 (handed to atomic_output below, then raised)
+            error = error or close_error
+        self._h5 = None
+        if error is None and not self._finished:
+            error = RuntimeError("DatasetWriter closed without finish(meta)")
+        if error is None:
+            self._atomic.__exit__(None, None, None)
+            return
+        # removes the temporary file; a write that failed on a full disk comes back as a
+        # DataFileError naming the file, raised from here
+        self._atomic.__exit__(type(error), error, error.__traceback__)
+        if error is not exc:
+            raise error
 
 
 def write_dataset(out: str | Path, images: np.ndarray, meta: DatasetMeta, **writer_kwargs) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relattr_studio.core.errors import DataFileError
-from relattr_studio.core.paths import atomic_output
+from relattr_studio.core.paths import atomic_output, refuse_overwriting_inputs
 from relattr_studio.core.types import PairLabel
 from relattr_studio.data.label_records import (
     DatasetPair, DatasetRef, GeneratedImage, GeneratedPair, Judgement, JudgementRecord, decode_png,
@@ -206,6 +206,7 @@ def export_labels(store: "LabelStore", path: str | Path, *, include_pixels: bool
     annotator, session); undone judgements are never exported. ``include_pixels`` (JSON
     only) puts the generated images in as base64 PNG. Returns the number of rows.
     """
+    refuse_overwriting_inputs(path, store.path, what="the export")
     records = store.judgements(effective=True, **filters)
     if Path(path).suffix.lower() == ".json":
         return export_json(records, path, store=store if include_pixels else None)

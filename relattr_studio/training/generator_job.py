@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.core.paths import refuse_overwriting_inputs
 from relattr_studio.modeling.model_file import lifecycle_record
 from relattr_studio.modeling.generator import (
     AttributeGenerator,
@@ -400,6 +401,7 @@ def train_generator(config: GeneratorTrainConfig, *, ctx: JobContext = NULL_CONT
     :func:`~relattr_studio.training.lifecycle.run_recipe`'s policy.
     """
     out = Path(config.out)
+    refuse_overwriting_inputs(out, config.dataset, what="the generator file to write")
     trainer = GeneratorTrainer(config, ctx, card)
     outcome = run_recipe(trainer, ctx=ctx, sinks=[JsonlSink(metrics_file(out))],
                          resume_from=out if resume and out.exists() else None,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -40,7 +39,7 @@ import torch
 
 from relattr_studio.core.errors import Cancelled, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
-from relattr_studio.core.paths import write_text_atomically
+from relattr_studio.core.paths import remove_orphaned_temporaries, write_text_atomically
 from relattr_studio.training.events import (
     CheckpointSaved,
     Failed,
@@ -188,44 +187,6 @@ class _Sinks:
 
 
 # --------------------------------------------------------------------------- temporary files
-
-
-_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
-
-
-def _alive(pid: int) -> bool:
-    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-def remove_orphaned_temporaries(path: str | Path) -> list[Path]:
-    """Remove the temporary files ``.<name>.<pid>.tmp`` that writers of ``path`` killed mid-write
-    left beside it (their process is gone); returns what was removed.
-
-    A writer alive (this process included) keeps its file: it may be writing it now. Where
-    processes cannot be asked (not POSIX), only files older than a day go.
-    """
-    path = Path(path)
-    removed: list[Path] = []
-    if not path.parent.is_dir():
-        return removed
-    for entry in path.parent.iterdir():
-        m = _TMP.match(entry.name)
-        if not m or m["name"] != path.name or int(m["pid"]) == os.getpid():
-            continue
-        pid = int(m["pid"])
-        stale = not _alive(pid) if os.name == "posix" else time.time() - entry.stat().st_mtime > 86400
-        if stale:
-            entry.unlink(missing_ok=True)
-            removed.append(entry)
-    return removed
 
 
 # --------------------------------------------------------------------------- the recipe

@@ -27,6 +27,7 @@ from scipy.stats import spearmanr
 from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
+from relattr_studio.core.paths import refuse_overwriting_inputs
 from relattr_studio.modeling.model_file import read_model_file, save_model_file
 from relattr_studio.modeling.oracle import (
     AttributeOracle,
@@ -332,6 +333,8 @@ def train_oracle(config: OracleConfig, *, ctx: JobContext = NULL_CONTEXT, resume
     out = Path(config.out) if config.out else None
     if resume and out is None:
         raise RelAttrError("resuming an oracle needs its output file (out)")
+    if out is not None:
+        refuse_overwriting_inputs(out, config.dataset, config.test_dataset, what="the oracle file to write")
     trainer = OracleTrainer(config, ctx)
     run_recipe(trainer, ctx=ctx, sinks=[JsonlSink(metrics_file(out))] if out else [],
                resume_from=out if resume and out.exists() else None,

@@ -10,10 +10,13 @@ layout it expects and ``IMPORTER_OPTIONS`` its keyword options with their meanin
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Protocol
 
+from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.paths import refuse_overwriting_inputs
 from relattr_studio.data.importers import folder, lfw10, osr_pubfig, zappos, zappos_lexi
 
 
@@ -21,14 +24,39 @@ class Importer(Protocol):
     def __call__(self, source: Path, out: Path, *, ctx: JobContext = NULL_CONTEXT, **options) -> Path: ...
 
 
-IMPORTERS: dict[str, Importer] = {
+def refuse_output_in_source(source: str | Path, out: str | Path) -> None:
+    """A RelAttrError when writing ``out`` would destroy what an import reads: ``out`` is the
+    source itself, or an existing file inside the source folder (its data.mat, its pairs.csv,
+    an image). A new file inside the source is fine."""
+    source, out = Path(source), Path(out)
+    refuse_overwriting_inputs(out, source, what="the dataset to write")
+    if out.exists() and source.is_dir():
+        try:
+            inside = out.resolve().is_relative_to(source.resolve())
+        except OSError:
+            inside = False
+        if inside:
+            raise RelAttrError(f"{out}: the dataset to write is a file of the source folder {source} (the "
+                               "import may read it, and writing would destroy it); choose another output file")
+
+
+def _guarded(importer: Importer) -> Importer:
+    @functools.wraps(importer)
+    def run(source: Path, out: Path, *, ctx: JobContext = NULL_CONTEXT, **options) -> Path:
+        refuse_output_in_source(source, out)
+        return importer(source, out, ctx=ctx, **options)
+
+    return run
+
+
+IMPORTERS: dict[str, Importer] = {name: _guarded(importer) for name, importer in {
     "pubfig": osr_pubfig.import_pubfig,
     "osr": osr_pubfig.import_osr,
     "zappos": zappos.import_zappos,
     "zappos-lexi": zappos_lexi.import_zappos_lexi,
     "lfw10": lfw10.import_lfw10,
     "folder": folder.import_folder,
-}
+}.items()}
 
 IMPORTER_HELP: dict[str, str] = {
     "pubfig": "PubFig faces, 11 attributes, category-level orderings (Parikh & Grauman data.mat + images/)",
@@ -78,4 +106,4 @@ IMPORTER_OPTIONS: dict[str, dict[str, str]] = {
                        "when sizes differ (others padded)"},
 }
 
-__all__ = ["IMPORTERS", "IMPORTER_HELP", "IMPORTER_LAYOUT", "IMPORTER_OPTIONS", "Importer"]
+__all__ = ["IMPORTERS", "IMPORTER_HELP", "IMPORTER_LAYOUT", "IMPORTER_OPTIONS", "Importer", "refuse_output_in_source"]
