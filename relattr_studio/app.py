@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(files("relattr_studio.resources") / "icon.svg")))
     from relattr_studio.gui.main_window import MainWindow
 
+    from relattr_studio.gui.dialogs import install_exception_hook
+
     window = MainWindow(toy_faces_n=args.toy_faces)
+    install_exception_hook(lambda: window)
     window.show()
     if os.environ.get("RELATTR_STUDIO_QUIT_WHEN_SHOWN"):
         # Benchmark hook: report seconds since the parent's launch timestamp once shown.

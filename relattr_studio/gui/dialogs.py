@@ -17,6 +17,66 @@ def show_error(parent: QWidget | None, title: str, message: str) -> None:
     QMessageBox.warning(parent, title, message)
 
 
+class BugReportDialog(QDialog):
+    """An error the product did not expect (a bug): what happened in one line, and the report
+    (versions and the traceback) in a read-only box the user can select, copy and send."""
+
+    def __init__(self, parent: QWidget | None, summary: str, report: str):
+        super().__init__(parent)
+        from PySide6.QtWidgets import QApplication, QPlainTextEdit
+
+        self.setWindowTitle("RelAttr Studio: an unexpected error")
+        self.report = report
+        layout = QVBoxLayout(self)
+        label = QLabel(f"<b>{summary}</b><br>This is a bug. Your data is as it was before this action; "
+                       "the report below says where it happened.")
+        label.setWordWrap(True)
+        layout.addWidget(label)
+        self.text = QPlainTextEdit(report, readOnly=True)
+        self.text.setMinimumSize(640, 260)
+        layout.addWidget(self.text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = buttons.addButton("Copy report", QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.clicked.connect(lambda: QApplication.clipboard().setText(self.report))
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+def bug_report(exc_type, exc, tb) -> str:
+    """The text of a bug report: versions, platform and the traceback."""
+    import platform
+    import traceback
+
+    import PySide6
+
+    lines = [f"RelAttr Studio {_version}", f"Python {platform.python_version()} on {platform.platform()}",
+             f"PySide6 {PySide6.__version__}", ""]
+    return "\n".join(lines) + "".join(traceback.format_exception(exc_type, exc, tb))
+
+
+def install_exception_hook(parent_of=lambda: None) -> None:
+    """Errors that reach the event loop: one the user caused (a path, a full disk, memory, a
+    RelAttrError) is a warning with its one-line message; any other is a bug, shown with a
+    copyable report (and printed to stderr, as Python would). The window keeps running."""
+    import sys
+
+    from relattr_studio.core.errors import user_error
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        user = user_error(exc) if isinstance(exc, Exception) else None
+        if user is not None:
+            show_error(parent_of(), "RelAttr Studio", str(user))
+            return
+        report = bug_report(exc_type, exc, tb)
+        print(report, file=sys.stderr)
+        BugReportDialog(parent_of(), f"{exc_type.__name__}: {str(exc)[:200]}", report).exec()
+
+    sys.excepthook = hook
+
+
 def show_about(parent: QWidget | None) -> None:
     QMessageBox.about(
         parent, "About RelAttr Studio",
