@@ -34,6 +34,22 @@ PRESETS: dict[str, dict] = {
 }
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,),
+          "tuple": (tuple, list), "list": (tuple, list)}
+
+
+def _accepts(annotation: str, value) -> bool:
+    """Whether ``value`` fits a field annotated ``annotation`` ("int | None", "tuple[str, ...]");
+    an annotation this does not know accepts anything."""
+    parts = [a.strip().split("[")[0] for a in annotation.split("|")]
+    if value is None:
+        return "None" in parts
+    allowed = tuple(t for part in parts if part != "None" for t in _TYPES.get(part, (object,)))
+    if isinstance(value, bool) and bool not in allowed and object not in allowed:
+        return False  # True is not a number of steps
+    return isinstance(value, allowed)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs. ``attributes`` are the heads of ONE model (the paper
@@ -130,8 +146,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """The config a dict (a checkpoint's, a file's) describes; a RelAttrError naming the
+        first field whose value is not of the field's type (unknown keys are left out)."""
+        if not isinstance(d, dict):
+            raise RelAttrError(f"a training config must be a mapping, not {type(d).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in d.items():
+            if name in fields and not _accepts(str(fields[name].type), value):
+                raise RelAttrError(f"training config field {name!r} is {value!r}, not {fields[name].type}")
+        return cls(**{k: v for k, v in d.items() if k in fields})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

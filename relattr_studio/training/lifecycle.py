@@ -25,6 +25,7 @@ one that never stopped (on the CPU; tests/unit/test_kill_resume.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -37,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from relattr_studio.core.errors import Cancelled, RelAttrError
+from relattr_studio.core.errors import Cancelled, DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.paths import remove_orphaned_temporaries, write_text_atomically
 from relattr_studio.training.events import (
@@ -213,6 +214,29 @@ class RunState:
                    {k: float(v) for k, v in (d.get("window") or {}).items()})
 
 
+# What reading a training state raises when an entry is missing or of the wrong type or shape
+# (a file with the right format field, written by something else or edited): reported as the
+# file's problem, never as a traceback.
+MALFORMED_STATE = (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError)
+
+
+def _reads_a_file(load_checkpoint):
+    """``load_checkpoint`` with its file's malformed contents as a DataFileError naming the file."""
+    @functools.wraps(load_checkpoint)
+    def guarded(self, path, *args, **kwargs):
+        try:
+            return load_checkpoint(self, path, *args, **kwargs)
+        except RelAttrError:
+            raise
+        except MALFORMED_STATE as err:
+            detail = f"{type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}"
+            raise DataFileError(path, f"its training state is incomplete or malformed ({detail})",
+                                "resume from another checkpoint of this run, or train afresh into a new file") from err
+
+    guarded.reads_a_file = True
+    return guarded
+
+
 class Recipe(ABC):
     """One trainer, driven by :func:`run_recipe`.
 
@@ -229,6 +253,13 @@ class Recipe(ABC):
     last value for keys in :attr:`gauges`, such as a learning rate). It must not call
     ``ctx.check()``: a step is done whole or not at all.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # every recipe's load_checkpoint reports a malformed file as the file's problem
+        super().__init_subclass__(**kwargs)
+        load = cls.__dict__.get("load_checkpoint")
+        if load is not None and not getattr(load, "reads_a_file", False):
+            cls.load_checkpoint = _reads_a_file(load)
 
     name: str = "model"  # the model's name in events and metrics.jsonl
     step: int = 0  # steps done

@@ -62,7 +62,7 @@ def resume_config(checkpoint: str | Path, **changes) -> TrainConfig:
     ``changes`` override fields (a longer ``steps``, a moved ``dataset``). A checkpoint without
     a training state (weights only) cannot be resumed: DataFileError.
     """
-    from relattr_studio.core.errors import DataFileError
+    from relattr_studio.core.errors import DataFileError, RelAttrError
     from relattr_studio.training.checkpoint import read_checkpoint
 
     checkpoint = Path(checkpoint)
@@ -70,8 +70,12 @@ def resume_config(checkpoint: str | Path, **changes) -> TrainConfig:
     if not isinstance(state.get("config"), dict):
         raise DataFileError(checkpoint, "has no training state to resume from (it holds weights only)",
                             "start a new run, or pass it as --weights to fine-tune from it")
-    config = TrainConfig.from_dict(state["config"]).replace(out_dir=str(checkpoint.parent))
-    return config.replace(**{k: v for k, v in changes.items() if v is not None})
+    try:
+        config = TrainConfig.from_dict(state["config"]).replace(out_dir=str(checkpoint.parent))
+        return config.replace(**{k: v for k, v in changes.items() if v is not None})
+    except RelAttrError as err:
+        raise DataFileError(checkpoint, f"its training settings are malformed: {err}",
+                            "resume from another checkpoint of this run, or start a new run") from None
 
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | Path, *, protocol: str = "default",
