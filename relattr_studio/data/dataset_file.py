@@ -300,6 +300,10 @@ class DatasetFile:
         self.meta = self._load_meta()
         with self._guard("reading images"):
             images = self._file()["images"]
+            if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+                raise DataFileError(self.path, f"its images are stored as {images.dtype} of shape {images.shape}, "
+                                    "not as uint8 RGB (N x H x W x 3, values 0-255)",
+                                    "re-create or re-import it with RelAttr Studio")
             self.image_shape: tuple[int, int] = tuple(images.shape[1:3])
             self.has_originals = "originals" in self._file()
 

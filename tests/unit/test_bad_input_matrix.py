@@ -119,6 +119,8 @@ FILE_CASES = [
     ("model info {empty}", "malformed input"),
     ("train --dataset {text} --out {tmp}/run", "malformed input"),
     ("spectrum --model {empty} --attribute smiling {tmp}/s.png", "malformed input"),
+    ("dataset info {float_images}", "malformed input"),
+    ("train --dataset {float_images} --out {tmp}/run --steps 1", "malformed input"),
     ("spectrum --model toy-faces --attribute no-such-attribute {tmp}/s.png", "bad value"),
     ("train --dataset {dataset} --out {tmp}/run --ranker no-such-ranker", "bad value"),
     ("train --dataset {dataset} --out {tmp}/run --backbone no-such-backbone --steps 1", "bad value"),
@@ -153,10 +155,18 @@ def files(tmp_path_factory, toy240):
     pubfig.mkdir()
     (pubfig / "data.mat").write_bytes(b"MATLAB 5.0 MAT-file, not really")
     (root / "notes.txt").write_text("not a dataset\n")
+    import h5py
+    import numpy as np
+
+    shutil.copy(toy240, root / "float_images.h5")  # images as float32 in [0, 1]: trained on black images before
+    with h5py.File(root / "float_images.h5", "a") as f:
+        images = f["images"][()]
+        del f["images"]
+        f.create_dataset("images", data=images.astype(np.float32) / 255)
     (root / "empty.pt").write_bytes(b"")
     return {"dataset": root / "toy.h5", "dataset2": root / "toy2.h5", "generator": root / "g.pt",
             "store": root / "labels.sqlite", "folder": folder, "pubfig": pubfig, "text": root / "notes.txt",
-            "empty": root / "empty.pt", "root": root}
+            "empty": root / "empty.pt", "float_images": root / "float_images.h5", "root": root}
 
 
 def _run_in_process(argv: list[str], capsys) -> tuple[int, str]:
