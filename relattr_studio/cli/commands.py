@@ -180,6 +180,9 @@ def _register_labels(sub) -> None:
     imp.add_argument("dataset", type=Path)
     imp.add_argument("--real-only", action="store_true",
                      help="leave out judgements of generated pairs (their images are not added)")
+    imp.add_argument("--again", action="store_true",
+                     help="a file from before dataset files recorded their imports: import even what the "
+                          "store's log says went into a file with the same images (another copy of it)")
     imp.set_defaults(func=cmd_labels_import)
     sim = lsub.add_parser(
         "simulate", help="fill a label store with the simulated annotator's judgements, through the path a "
@@ -255,7 +258,7 @@ def cmd_labels_import(args) -> int:
         raise RelAttrError(f"{args.store}: no such label store")
     store = LabelStore(args.store)
     try:
-        result = import_labels(store, args.dataset, generated=not args.real_only)
+        result = import_labels(store, args.dataset, generated=not args.real_only, skip_imported=not args.again)
     finally:
         store.close()
     print(result.message())

@@ -20,6 +20,9 @@ Layout (format ``relattr-dataset``, version 1)::
                             source (int8, PairSource), split (int8, Split under the
                             default protocol), group (int8, PairGroup)
     /protocols/<name>       attrs description; dataset split (int8 per pair)
+    /imported_judgements    optional str: the label-store judgements whose pairs this file's
+                            table holds ("<session>:<id>", written with the pairs in one
+                            atomic rewrite, so an import is never repeated into this file)
 
 Writers never leave a half-written file: they write ``<out>.<pid>.tmp`` and rename it over
 ``out`` only when everything is in. Readers open the HDF5 handle lazily, once per process, so
@@ -86,6 +89,9 @@ class DatasetMeta:
     provenance: str = ""
     licence: str = ""
     default_protocol_description: str = ""
+    # label-store judgements already in the pairs table ("<session>:<id>"); None: the file keeps
+    # no record (it was written before files did, or never took judgements)
+    imported_judgements: list[str] | None = None
 
 
 # --------------------------------------------------------------------------- writing
@@ -237,6 +243,8 @@ def _write_meta(h5: h5py.File, meta: DatasetMeta) -> None:
     h5.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     h5.attrs["default_protocol"] = DEFAULT_PROTOCOL
     _write_strings(h5, "image_names", meta.image_names)
+    # always written (empty for a new file): a file with the record is never matched by the store's log
+    _write_strings(h5, "imported_judgements", meta.imported_judgements or [])
     attrs = h5.create_group("attributes")
     _write_strings(attrs, "names", meta.attribute_names)
     if meta.strengths is not None:
@@ -396,6 +404,8 @@ class DatasetFile:
                 meta.identity_names = _attr_strings(h5["identities"].attrs.get("names", []))
             for name, d in h5.get("arrays", {}).items():
                 meta.arrays[name] = d[()]
+            if "imported_judgements" in h5:
+                meta.imported_judgements = _read_strings(h5["imported_judgements"])
             g = h5["pairs"]
             meta.pairs = PairTable(**{name: g[name][()] for name in PAIR_COLUMNS})
             protocols = h5.get("protocols", {})
@@ -542,15 +552,22 @@ def _edited_copy(path: Path):
                                 "the file is unchanged") from None
 
 
-def append_pairs(path: str | Path, pairs: PairTable, protocol_splits: Mapping[str, np.ndarray] | None = None) -> int:
+def append_pairs(path: str | Path, pairs: PairTable, protocol_splits: Mapping[str, np.ndarray] | None = None,
+                 *, imported: Sequence[str] = ()) -> int:
     """Append rows to an existing dataset's pairs table, atomically (copy, append, rename).
 
     Other protocols get ``Split.UNUSED`` for the new rows unless ``protocol_splits`` says
-    otherwise. Returns the new number of pairs. Rows that would make the file inconsistent
-    (image or attribute indices out of range, bad labels, splits of the wrong length) raise
-    DataFileError and leave the file as it was.
+    otherwise. ``imported`` (label-store judgement keys) join the file's record of imported
+    judgements in the same rewrite. Returns the new number of pairs. Rows that would make the
+    file inconsistent (image or attribute indices out of range, bad labels, splits of the wrong
+    length) raise DataFileError and leave the file as it was.
     """
     with _edited_copy(Path(path)) as h5:
+        if imported:
+            before = _read_strings(h5["imported_judgements"]) if "imported_judgements" in h5 else []
+            if "imported_judgements" in h5:
+                del h5["imported_judgements"]
+            _write_strings(h5, "imported_judgements", [*before, *imported])
         g = h5["pairs"]
         old = g["a"].shape[0]
         new = old + len(pairs)
@@ -586,19 +603,20 @@ def set_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def append_pairs_and_images(path: str | Path, pairs: PairTable, *, images: np.ndarray, names: Sequence[str],
-                            chunk: int = 256) -> int:
+                            chunk: int = 256, imported: Sequence[str] = ()) -> int:
     """Append images and pairs (which may refer to them) to a dataset file in one atomic rewrite.
 
     ``images`` (uint8 n x H x W x 3, the file's image size) become images ``N .. N + n - 1``
     named ``names``; per-image data is extended with "unknown": NaN strengths and float arrays,
     -1 for categories, identities and integer arrays. Other protocols get ``Split.UNUSED`` for
     the new pairs. The file is rewritten to a temporary file and renamed over the old one, so
-    a crash leaves either the old file or the new one. Returns the new number of pairs.
+    a crash leaves either the old file or the new one. ``imported``: as :func:`append_pairs`.
+    Returns the new number of pairs.
     """
     path = Path(path)
     images = np.asarray(images)
     if not len(images):
-        return append_pairs(path, pairs)
+        return append_pairs(path, pairs, imported=imported)
     with DatasetFile(path) as src:
         n, shape = len(src), src.image_shape
         if images.dtype != np.uint8 or images.shape[1:] != (*shape, 3):
@@ -619,6 +637,8 @@ def append_pairs_and_images(path: str | Path, pairs: PairTable, *, images: np.nd
         for proto in meta.protocols.values():
             proto.split = np.concatenate([proto.split, np.full(len(pairs), Split.UNUSED, np.int8)])
         meta.pairs = PairTable.concat([meta.pairs, pairs])
+        if imported:
+            meta.imported_judgements = [*(meta.imported_judgements or []), *imported]
         try:
             validate_meta(meta, n + g)
         except ValueError as err:

@@ -257,6 +257,7 @@ class ImportResult:
     skipped_other_dataset: int = 0
     skipped_unknown_attribute: int = 0
     skipped_already_imported: int = 0
+    unusable: list[str] = field(default_factory=list)  # judgements that cannot be right for the file, named
 
     def message(self) -> str:
         parts = [f"added {self.added} labelled pairs, {self.added_generated} of them generated "
@@ -268,6 +269,9 @@ class ImportResult:
                         ("imported before", self.skipped_already_imported)):
             if n:
                 parts.append(f"skipped {n} {name}")
+        if self.unusable:
+            more = f" and {len(self.unusable) - 3} more" if len(self.unusable) > 3 else ""
+            parts.append(f"could not import {len(self.unusable)}: " + "; ".join(self.unusable[:3]) + more)
         return "; ".join(parts)
 
 

@@ -495,6 +495,20 @@ class LabelStore:
             raise DataFileError(self.path, "the labels database is corrupt: " + "; ".join(result[:5]),
                                 _schema._HINT_CORRUPT)
 
+    def judgement_keys(self, ids: Iterable[int]) -> dict[int, str]:
+        """Keys that name judgements across stores and copies: ``"<session>:<id>"`` (a session is a
+        fresh uuid each time a store is opened to label, so two stores never share one). A
+        dataset file records the keys of the judgements it took, to import each only once."""
+        ids = [int(i) for i in ids]
+        out: dict[int, str] = {}
+        with self._read("read judgement keys") as c:
+            for start in range(0, len(ids), 900):  # SQLite's limit on bound parameters
+                chunk = ids[start:start + 900]
+                marks = ",".join("?" * len(chunk))
+                for i, session in c.execute(f"SELECT id, session FROM judgements WHERE id IN ({marks})", chunk):
+                    out[int(i)] = f"{session}:{int(i)}"
+        return out
+
     def _imported_ids(self, fingerprint: str) -> set[int]:
         with self._read("read the import log") as c:
             return {r[0] for r in c.execute("SELECT judgement_id FROM dataset_imports WHERE fingerprint = ?",

@@ -56,6 +56,9 @@ class LabeledPairs:
     model_ids: list[str]
     judgement_ids: list[int]
     skipped: dict[str, int] = field(default_factory=dict)
+    # judgements left out because they cannot be right for this file, each named
+    # ("judgement 7 names images 0 and 1000000; the file has 120")
+    unusable: list[str] = field(default_factory=list)
 
     @property
     def generated_rows(self) -> np.ndarray:
@@ -92,7 +95,10 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
     fingerprint = dataset_fingerprint(dataset.image_names, dataset.image_shape)
     index = {name: i for i, name in enumerate(dataset.attribute_names)}
     skipped = dict.fromkeys(("can't tell", "below the confidence", "from other datasets",
-                             "of attributes the dataset lacks", "imported before", "generated (left out)"), 0)
+                             "of attributes the dataset lacks", "imported before", "generated (left out)",
+                             "naming images the file lacks"), 0)
+    unusable: list[str] = []
+    n = len(dataset)
     take: list[JudgementRecord] = []
     for r in store.judgements(annotator=annotator):
         is_generated = isinstance(r.pair, GeneratedPair)
@@ -108,9 +114,12 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
             skipped["imported before"] += 1
         elif min_confidence is not None and r.confidence is not None and r.confidence < min_confidence:
             skipped["below the confidence"] += 1
+        elif not is_generated and not (0 <= r.pair.a < n and 0 <= r.pair.b < n):
+            # its images match by fingerprint, its indices do not: name it, and go on with the rest
+            skipped["naming images the file lacks"] += 1
+            unusable.append(f"judgement {r.id} names images {r.pair.a} and {r.pair.b}; the file has {n}")
         else:
             take.append(r)
-    n = len(dataset)
     slot: dict[str, int] = {}
     hashes: list[str] = []
     models: list[str] = []
@@ -130,10 +139,6 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
             a.append(image_index(r.pair.a))
             b.append(image_index(r.pair.b))
         else:
-            if not (0 <= r.pair.a < n and 0 <= r.pair.b < n):
-                raise DataFileError(store.path, f"judgement {r.id} names images {r.pair.a} and {r.pair.b}, "
-                                                f"but {dataset.path} has {n} images",
-                                    "the labels were made on another version of the dataset")
             a.append(r.pair.a)
             b.append(r.pair.b)
     source = [PairSource.SIMULATED if r.annotator.startswith(SIMULATED_PREFIX) else PairSource.HUMAN for r in take]
@@ -143,7 +148,7 @@ def labeled_pairs(store: "LabelStore", dataset: "DatasetFile", *, min_confidence
         source=np.asarray(source, np.int8) if take else PairSource.HUMAN, split=int(split), group=PairGroup.NONE)
     pixels = (np.concatenate([resize_images(im[None], dataset.image_shape) for im in images]) if images
               else np.zeros((0, *dataset.image_shape, 3), np.uint8))
-    return LabeledPairs(table, n, pixels, hashes, models, [r.id for r in take], skipped)
+    return LabeledPairs(table, n, pixels, hashes, models, [r.id for r in take], skipped, unusable)
 
 
 def labeled_pairs_from(store_path: str | Path, dataset: "DatasetFile", *, min_confidence: float | None = None
@@ -165,15 +170,27 @@ def import_labels(store: "LabelStore", dataset_path: str | Path, *, split: Split
     """Append ``store``'s effective judgements to the dataset file's pairs table.
 
     Generated pairs' images become images of the file (``generated:<hash>``; an image already
-    there is reused). Judgements already imported into a file with this fingerprint are
-    skipped unless ``skip_imported=False``. One atomic rewrite of the file.
+    there is reused). One atomic rewrite of the file, which also records the judgements it took
+    (:meth:`LabelStore.judgement_keys`): a judgement already in this file is never added again,
+    even when a crash came between the file's rename and the store's import log, and a copy of
+    the file made before the import takes them. A file written before files kept that record
+    goes by the store's log (keyed by the images' fingerprint) and gets the record with its next
+    import; ``skip_imported=False`` ignores that log (another copy of such a file).
     """
     from relattr_studio.data.dataset_file import DatasetFile, append_pairs_and_images
 
     dataset_path = Path(dataset_path)
     with DatasetFile(dataset_path) as ds:
         fingerprint = dataset_fingerprint(ds.image_names, ds.image_shape)
-        done = store._imported_ids(fingerprint) if skip_imported else set()
+        recorded = ds.meta.imported_judgements
+        if recorded is not None:  # the file says what it holds: this store's judgements among them
+            in_file = set(recorded)
+            ids = {int(k.rpartition(":")[2]) for k in in_file if k.rpartition(":")[2].isdigit()}
+            done = {i for i, key in store.judgement_keys(ids).items() if key in in_file}
+        else:  # a file from before files kept the record: the store's log, keyed by the images' fingerprint
+            done = store._imported_ids(fingerprint) if skip_imported else set()
+        # what the log alone knew goes into the file's record with this import, so it is not lost
+        carried = [] if recorded is not None else sorted(done)
         lp = labeled_pairs(store, ds, annotator=annotator, generated=generated, exclude=done, split=split)
         n_pairs = len(ds.meta.pairs)
         have = {name[len(GENERATED_PREFIX):]: i for i, name in enumerate(ds.image_names)
@@ -181,7 +198,7 @@ def import_labels(store: "LabelStore", dataset_path: str | Path, *, split: Split
     counts = dict(skipped_discard=lp.skipped["can't tell"], skipped_generated=lp.skipped["generated (left out)"],
                   skipped_other_dataset=lp.skipped["from other datasets"],
                   skipped_unknown_attribute=lp.skipped["of attributes the dataset lacks"],
-                  skipped_already_imported=lp.skipped["imported before"])
+                  skipped_already_imported=lp.skipped["imported before"], unusable=list(lp.unusable))
     if not len(lp.pairs):
         return ImportResult(added=0, total_pairs=n_pairs, **counts)
     # Generated images the file already holds are reused; the others are appended in order.
@@ -192,8 +209,10 @@ def import_labels(store: "LabelStore", dataset_path: str | Path, *, split: Split
         where[lp.n_dataset + k] = have[h] if h in have else lp.n_dataset + position[k]
     table = lp.pairs
     table.a, table.b = where[table.a].astype(table.a.dtype), where[table.b].astype(table.b.dtype)
+    keys = store.judgement_keys([*carried, *lp.judgement_ids])
     total = append_pairs_and_images(dataset_path, table, images=lp.images[new],
-                                    names=[GENERATED_PREFIX + lp.image_hashes[k] for k in new])
+                                    names=[GENERATED_PREFIX + lp.image_hashes[k] for k in new],
+                                    imported=[keys[i] for i in [*carried, *lp.judgement_ids] if i in keys])
     store._log_import(lp.judgement_ids, fingerprint, str(dataset_path.resolve()))
     return ImportResult(added=len(table), total_pairs=total, added_images=len(new),
                         added_generated=lp.n_generated, **counts)

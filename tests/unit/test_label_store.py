@@ -260,6 +260,70 @@ def test_import_into_dataset_appends_real_and_generated_pairs_and_skips_the_rest
         assert len(ds) == 8 and (ds.pairs().a[-1], ds.pairs().b[-1]) == (6, 7)
 
 
+def test_an_import_is_never_repeated_into_a_file_even_after_a_crash_before_the_store_log(store, tmp_path,
+                                                                                        monkeypatch):
+    """The dataset file records the judgements it took, in the same atomic rewrite as the pairs:
+    a crash between the file's rename and the store's import log cannot make the next import
+    add them again, and a copy of the file made before the import takes them."""
+    path = _tiny_dataset(tmp_path / "tiny.h5")
+    before = tmp_path / "copy-before.h5"
+    before.write_bytes(path.read_bytes())
+    ref = DatasetRef.of(path)
+    store.record(DatasetPair(ref, 0, 5), "smiling", Judgement.LEFT_MORE, left_is_a=False)
+    store.record(_gen_pair(1), "young", Judgement.LEFT_MORE, left_is_a=False)
+
+    def crash(*_args, **_kwargs):
+        raise KeyboardInterrupt("killed between the dataset's rename and the import log")
+
+    monkeypatch.setattr(store, "_log_import", crash)
+    with pytest.raises(KeyboardInterrupt):
+        import_labels(store, path)
+    monkeypatch.undo()
+    with DatasetFile(path) as ds:
+        assert len(ds.pairs()) == 4 and len(ds.meta.imported_judgements) == 2
+    again = import_labels(store, path)
+    assert (again.added, again.skipped_already_imported, again.total_pairs) == (0, 2, 4)
+    copy = import_labels(store, before)  # the same images, another file: it takes them
+    assert (copy.added, copy.total_pairs) == (2, 4)
+    store.record(DatasetPair(ref, 1, 4), "young", Judgement.RIGHT_MORE, left_is_a=True)
+    third = import_labels(store, path)  # only the new judgement
+    assert (third.added, third.total_pairs) == (1, 5)
+    with DatasetFile(path) as ds:
+        keys = ds.meta.imported_judgements
+    assert len(keys) == len(set(keys)) == 3 and all(k.startswith(store.session + ":") for k in keys)
+
+
+def test_a_file_from_before_the_record_goes_by_the_store_log_and_gets_the_record(store, tmp_path):
+    import h5py
+
+    def old_file(name):  # written before dataset files recorded their imports
+        path = _tiny_dataset(tmp_path / name)
+        with h5py.File(path, "a") as f:
+            del f["imported_judgements"]
+        return path
+
+    first, second = old_file("first.h5"), old_file("second.h5")
+    store.record(DatasetPair(DatasetRef.of(first), 0, 5), "smiling", Judgement.LEFT_MORE, left_is_a=False)
+    assert import_labels(store, first).added == 1
+    with DatasetFile(first) as ds:
+        assert len(ds.meta.imported_judgements) == 1  # the record starts with this import
+    skipped = import_labels(store, second)  # the log says: a file with these images took it
+    assert (skipped.added, skipped.skipped_already_imported) == (0, 1)
+    assert import_labels(store, second, skip_imported=False).added == 1  # relattr labels import --again
+    assert import_labels(store, second).added == 0  # and now the file itself knows
+
+
+def test_a_judgement_naming_images_the_file_lacks_is_named_and_the_rest_imported(store, tmp_path):
+    path = _tiny_dataset(tmp_path / "tiny.h5")
+    ref = DatasetRef.of(path)
+    store.record(DatasetPair(ref, 0, 1_000_000), "smiling", Judgement.LEFT_MORE, left_is_a=True)
+    store.record(DatasetPair(ref, 0, 5), "smiling", Judgement.LEFT_MORE, left_is_a=True)
+    result = import_labels(store, path)
+    assert (result.added, result.total_pairs) == (1, 3)
+    assert result.unusable == ["judgement 1 names images 0 and 1000000; the file has 6"]
+    assert result.message().endswith("could not import 1: judgement 1 names images 0 and 1000000; the file has 6")
+
+
 # --------------------------------------------------------------------------- bad files
 
 
