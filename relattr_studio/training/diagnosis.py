@@ -28,6 +28,9 @@ HIGH_ADAM_LR = 2e-3
 # paper's RMSProp 1e-4 is meant for ImageNet backbones).
 LOW_SCRATCH_LR = 5e-4
 RANDOM_INIT_BACKBONES = ("small-cnn",)  # no pretrained weights exist for these
+# A mean test accuracy below this is not a ranker that learned little (that is near 50 %): it
+# scores every image alike (ties count as wrong), as Adam at lr 1e6 left the small CNN (0.00 %).
+COLLAPSED = 20.0
 
 
 def near_chance(accuracy: Mapping[str, float], *, band: float = CHANCE_BAND) -> list[str]:
@@ -35,10 +38,16 @@ def near_chance(accuracy: Mapping[str, float], *, band: float = CHANCE_BAND) -> 
     return [a for a, v in accuracy.items() if not math.isnan(v) and abs(v - CHANCE) <= band]
 
 
-def suggestions(settings: Mapping[str, Any] | None, *, steps: int | None = None) -> list[str]:
+def suggestions(settings: Mapping[str, Any] | None, *, steps: int | None = None,
+                collapsed: bool = False) -> list[str]:
     """What to change, most likely first, for a run with these settings (``TrainConfig.to_dict()``
     keys; None or empty: a RankSVM run or unknown settings, which get only the generic advice).
-    ``steps``: the steps the run took, where known."""
+    ``steps``: the steps the run took, where known; ``collapsed``: the scores collapsed, which a
+    lower learning rate cures and a longer run does not."""
+    if collapsed:
+        lr = float((settings or {}).get("lr") or 0.0)
+        return [f"a lower learning rate (1e-3{f' instead of {lr:g}' if lr else ''})",
+                "a checkpoint from before the collapse, if the run kept one (the Train view's curves show when)"]
     if not settings:
         return [("check that the training labels order the attribute the way the test pairs do "
                  "(the right attribute, the right protocol)")]
@@ -75,6 +84,11 @@ def chance_note(accuracy: Mapping[str, float], settings: Mapping[str, Any] | Non
         return None
     mean = sum(values) / len(values)
     low = near_chance(accuracy, band=band)
+    if mean < COLLAPSED:
+        return (f"Warning: mean test accuracy {mean:.1f} % is far below chance ({CHANCE:.0f} %): the ranker gives "
+                "(nearly) every image the same score (ties count as wrong) or orders the pairs backwards; "
+                "its weights have collapsed. "
+                f"Try: {'; '.join(suggestions(settings, steps=steps, collapsed=True))}.")
     if abs(mean - CHANCE) <= band:
         what = (f"mean test accuracy {mean:.1f} % is near chance ({CHANCE:.0f} %)"
                 + ("" if len(values) == 1 else f" over {len(values)} attributes") + ": the ranker learned little")

@@ -68,6 +68,30 @@ class NonFiniteLoss(Exception):
         self.value, self.what = value, what
 
 
+class NonFiniteWeights(NonFiniteLoss):
+    """A network's weights hold a NaN or an infinity (found before a checkpoint is written)."""
+
+    def __init__(self, parameter: str):
+        Exception.__init__(self, f"the weights of {parameter} became NaN or infinite")
+        self.value, self.what = float("nan"), f"weights of {parameter}"
+
+
+def non_finite_weights(recipe) -> str | None:
+    """The name of the first parameter of the recipe's networks (its ``torch.nn.Module``
+    attributes) holding a NaN or an infinity, or None when all are finite. The runner asks
+    before each checkpoint: an optimiser step can overflow the weights while the loss that led
+    to it was still finite."""
+    seen: set[int] = set()
+    for attr, module in vars(recipe).items():
+        if not isinstance(module, torch.nn.Module) or id(module) in seen:
+            continue
+        seen.add(id(module))
+        for name, param in module.named_parameters():
+            if not bool(torch.isfinite(param.detach()).all()):
+                return f"{attr}.{name}"
+    return None
+
+
 def finite(loss: torch.Tensor | float, what: str = "loss") -> float:
     """``loss`` as a float; :class:`NonFiniteLoss` when it is NaN or infinite.
 
@@ -387,6 +411,9 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
 
     def save(path: Path, *, final: bool = False) -> str:
         nonlocal last, saved_step
+        bad = non_finite_weights(recipe)
+        if bad is not None:  # never replace the last good checkpoint with a blown-up one
+            raise NonFiniteWeights(bad)
         recipe.run_state.seconds = seconds_before + time.monotonic() - t0
         recipe.save_checkpoint(path, final=final)
         last, saved_step = str(path), recipe.step
@@ -457,7 +484,8 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
         raise Cancelled(f"cancelled at step {recipe.step}" + (f" of {recipe.total_steps}" if ready else ""),
                         checkpoint=last) from None
     except NonFiniteLoss as err:
-        message = (f"{err} at step {recipe.step + 1} of {recipe.name}; the last good checkpoint "
+        at = recipe.step if isinstance(err, NonFiniteWeights) else recipe.step + 1  # found after it, or in it
+        message = (f"{err} at step {at} of {recipe.name}; the last good checkpoint "
                    f"({last or 'none yet'}) stays; {recipe.nan_advice}")
         fail(message)
         raise TrainingFailed(message) from None

@@ -90,3 +90,11 @@ def test_relattr_train_prints_the_note_under_its_table(monkeypatch, tmp_path, ca
     out = capsys.readouterr().out.splitlines()
     assert out[-2].startswith("mean") and out[-1].startswith("Warning: mean test accuracy 49.5 % is near chance")
     assert "the scratch preset" in out[-1] and "300 steps" in out[-1]
+
+
+def test_a_run_whose_scores_collapsed_says_so_and_suggests_a_lower_rate_not_a_longer_run():
+    """Adam at lr 1e6 left the small CNN at 0.00 %: every image scored alike, ties counted wrong."""
+    note = chance_note({"smiling": 0.0, "young": 1.5}, {**TrainConfig("d.h5").with_preset("scratch").to_dict(), "lr": 1.0})
+    assert note.startswith("Warning: mean test accuracy 0.8 % is far below chance (50 %)")
+    assert "same score" in note and "a lower learning rate (1e-3 instead of 1)" in note
+    assert "longer run" not in note

@@ -258,6 +258,26 @@ def test_a_nan_loss_fails_with_a_message_and_keeps_the_last_good_checkpoint(tmp_
     assert_same_state(resumed.state(), straight.state())
 
 
+def test_weights_that_overflow_under_a_finite_loss_never_replace_the_last_good_checkpoint(tmp_path):
+    """An optimiser step can blow the weights up while the loss that led to it was finite: the
+    runner checks every network's weights before it writes a checkpoint."""
+
+    class Overflowing(AdversarialPair):
+        def train_step(self):
+            values = super().train_step()
+            if self.step == 11:  # the 12th step, just before the checkpoint at step 12
+                with torch.no_grad():
+                    self.ranker[2].weight.fill_(float("inf"))
+            return values
+
+    out, events = tmp_path / "a.pt", []
+    with pytest.raises(TrainingFailed, match=r"the weights of ranker.2.weight became NaN or infinite at step 12 "
+                                             rf"of attic-toy; the last good checkpoint \({out}\) stays"):
+        run(Overflowing(out), events=events)
+    assert torch.load(out, weights_only=True)["step"] == 8
+    assert all(torch.isfinite(v).all() for v in torch.load(out, weights_only=True)["ranker"].values())
+
+
 def test_out_of_gpu_memory_is_a_message_with_advice(tmp_path):
     events: list = []
     with pytest.raises(TrainingFailed, match=r"out of GPU memory training attic-toy at step 6; the last good "
