@@ -3,7 +3,7 @@
 
 Each training runs in its own process, forked from a "zygote" process that imported torch and
 the trainers once (starting Python with torch for each of the dozens of runs would take minutes
-on this 2-core machine). A run is killed with SIGKILL at 12 seeded moments spread over it: while
+on this 2-core machine). A run is killed with SIGKILL at 20 seeded moments spread over it: while
 it sets up and loads the checkpoint it resumes from, within a training step, and in the middle
 of a checkpoint write (the kill fires the moment the writer's temporary file appears), the last
 one in the last write; each time the next run resumes from what the kill left. Then:
@@ -33,7 +33,7 @@ import torch
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-KILLS = 12
+KILLS = 20
 STEPS = {"ranker": 30, "generator": 30, "oracle": 40}
 
 # The zygote: reads one JSON job a line, forks a child that runs it (stdout and stderr to the
@@ -249,7 +249,7 @@ class Record:
 
 
 def kill_plan(kind: str, rng: np.random.Generator) -> list[tuple[int | None, Kill]]:
-    """12 kills spread over the run: (target step to reach or None, how to kill). Targets are
+    """KILLS kills spread over the run: (target step to reach or None, how to kill). Targets are
     distinct steps before the end; the last kill falls in the final file's write."""
     steps = STEPS[kind]
     targets = sorted(rng.choice(np.arange(1, steps - 1), size=KILLS - 3, replace=False).tolist())
