@@ -32,10 +32,10 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(needed: int, *, what: str, smaller: str) -> None:
-    """A RelAttrError before the work starts when ``needed`` bytes exceed the share of memory
+def check_memory(needed: int, *, what: str, smaller: str, share: float = SHARE_OF_AVAILABLE) -> None:
+    """A RelAttrError before the work starts when ``needed`` bytes exceed the ``share`` of memory
     available it may take; ``what`` names the work, ``smaller`` says how to ask for less."""
     available = available_memory()
-    if available is not None and needed > SHARE_OF_AVAILABLE * available:
+    if available is not None and needed > share * available:
         raise RelAttrError(f"{what} needs about {needed / 2**30:,.1f} GB of memory and "
                            f"{available / 2**30:,.1f} GB are available; {smaller}")

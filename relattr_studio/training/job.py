@@ -33,6 +33,7 @@ from relattr_studio.modeling.model_file import lifecycle_record, read_model_file
 from relattr_studio.modeling.ranker_file import load_ranker
 from relattr_studio.training.batching import PairSampler, category_strengths, local_pairs
 from relattr_studio.training.checkpoint import build_ranker, save_checkpoint
+from relattr_studio.training.memory import check_step_memory
 from relattr_studio.training.config import TrainConfig, resolve_amp, resolve_device
 from relattr_studio.training.evaluation import ImageBank, _autocast, evaluate_pairs
 from relattr_studio.training.events import DeviceInfo, TrainingData
@@ -126,6 +127,7 @@ class RankerTrainer(Recipe):
         self.model = build_ranker(c.ranker, attributes=self.attributes, backbone=c.backbone, weights=weights,
                                   backbone_options=dict(c.backbone_options), **dict(c.ranker_options))
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
+        check_step_memory(self.model, batch=c.batch_size, image_size=self.model.preprocess.size, device=self.device)
         pretrained = any(not m.weights_source.startswith("random") for m in self.model.modules()
                          if isinstance(m, Backbone))
         self.freeze_bn = c.freeze_bn == "on" or (c.freeze_bn == "auto" and pretrained)
