@@ -38,6 +38,7 @@ import datetime as _dt
 import hashlib
 import importlib
 import pickle
+import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -225,8 +226,12 @@ def _torch_payload(path: Path, what: str) -> Any:
     except pickle.UnpicklingError as err:
         raise DataFileError(path, "needs pickle to load; RelAttr Studio does not execute code from model files",
                             f"only plain tensors and containers are accepted ({str(err).splitlines()[0][:160]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise DataFileError(path, f"not a readable {what}: {str(err).splitlines()[0][:200]}", DAMAGED_HINT) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, IndexError, KeyError, TypeError,
+            AttributeError, OverflowError, MemoryError, struct.error) as err:
+        # torch's weights-only unpickler meets damaged bytes with any of these (an IndexError
+        # "pop from empty list" for a flipped opcode, found by tests/unit/test_option_fuzz.py)
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise DataFileError(path, f"not a readable {what}: {first}", DAMAGED_HINT) from None
 
 
 def read_model_file(path: str | Path, *, kind: str | None = None) -> ModelFile:
@@ -288,7 +293,7 @@ def _check_kind(found: str, wanted: str | None, path: Path, fmt: str) -> None:
                         + (f", or an older {' / '.join(older)} file" if older else ""))
 
 
-_HEADER_TYPES = {"kind": str, "builder": str, "config": dict, "attributes": list, "preprocessing": dict,
+_HEADER_TYPES = {"format_version": int, "kind": str, "builder": str, "config": dict, "attributes": list, "preprocessing": dict,
                  "weights": dict, "extra": dict, "card": dict, "checksum": dict}
 
 
