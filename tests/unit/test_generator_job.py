@@ -267,3 +267,24 @@ def test_metrics_jsonl_holds_one_curve_and_the_final_figures(toy240, tmp_path):
     train_generator(tiny(toy240, out, steps=4))  # a fresh run into the same file replaces the curve
     records = [json.loads(line) for line in (tmp_path / "g.metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["event"] == "Metrics" and r["model"] == "generator"] == [2, 4]
+
+
+def test_the_logged_loss_after_a_resume_averages_the_whole_window(toy240, tmp_path):
+    """Cancelled mid-window (step 5 of a 4-step window) and resumed, the values logged at steps 8
+    and 12 are the uninterrupted run's: the window's sums travel in the checkpoint."""
+    import itertools
+    import json
+
+    def losses(path):
+        return [(r["step"], r["values"]["loss"]) for r in map(json.loads, path.read_text().splitlines())
+                if r["event"] == "Metrics" and r["model"] == "generator"]
+
+    train_generator(tiny(toy240, tmp_path / "a.pt", steps=12, log_every=4, checkpoint_every=1))
+    calls = itertools.count()
+    with pytest.raises(Cancelled):
+        train_generator(tiny(toy240, tmp_path / "b.pt", steps=12, log_every=4, checkpoint_every=1),
+                        ctx=JobContext(should_stop=lambda: next(calls) >= 6, min_interval=0))
+    train_generator(tiny(toy240, tmp_path / "b.pt", steps=12, log_every=4, checkpoint_every=1), resume=True)
+    resumed, straight = losses(tmp_path / "b.metrics.jsonl"), losses(tmp_path / "a.metrics.jsonl")
+    assert [s for s, _ in resumed] == [s for s, _ in straight] == [4, 8, 12]
+    assert [v for _, v in resumed] == pytest.approx([v for _, v in straight], rel=1e-6)
