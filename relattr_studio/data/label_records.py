@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import io
 import json
+import operator
 import sys
 import time
 from array import array
@@ -67,6 +68,9 @@ class DatasetRef:
     name: str
     path: str
     fingerprint: str
+    # how many images the dataset has, where the reference was made from the file itself
+    # (not stored: the fingerprint says which dataset); a pair of it is checked against it
+    n_images: int | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, dataset: Any) -> "DatasetRef":
@@ -77,7 +81,8 @@ class DatasetRef:
             with DatasetFile(dataset) as ds:
                 return cls.of(ds)
         return cls(name=dataset.name, path=str(Path(dataset.path).resolve()),
-                   fingerprint=dataset_fingerprint(dataset.image_names, dataset.image_shape))
+                   fingerprint=dataset_fingerprint(dataset.image_names, dataset.image_shape),
+                   n_images=len(dataset.image_names))
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,17 @@ class DatasetPair:
     a: int
     b: int
     pair_row: int | None = None
+
+    def __post_init__(self) -> None:
+        n = self.dataset.n_images
+        for index in (self.a, self.b):
+            try:
+                ok = operator.index(index) >= 0 and (n is None or operator.index(index) < n)
+            except TypeError:  # not a whole number (numpy's integers are)
+                ok = False
+            if not ok:
+                bound = f"0..{n - 1}" if n is not None else "0 or more"
+                raise ValueError(f"a pair of {self.dataset.name} names image {index!r}; its images are {bound}")
 
 
 def _float32_tuple(values: Iterable[float]) -> tuple[float, ...]:

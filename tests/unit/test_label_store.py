@@ -75,6 +75,10 @@ def test_record_rejects_bad_values(store):
         store.record(pair, "", Judgement.EQUAL, left_is_a=True)
     with pytest.raises(ValueError):
         store.record(DatasetPair(REF, -1, 1), "smiling", Judgement.EQUAL, left_is_a=True)
+    sized = DatasetRef(REF.name, REF.path, REF.fingerprint, n_images=6)  # as DatasetRef.of(file) makes it
+    assert sized == REF  # the size is checked, not compared
+    with pytest.raises(ValueError, match="names image 1000000; its images are 0..5"):
+        store.record(DatasetPair(sized, 0, 1_000_000), "smiling", Judgement.EQUAL, left_is_a=True)
     with pytest.raises(sqlite3.IntegrityError):
         store.record(pair, "smiling", Judgement.EQUAL, left_is_a=True, pending_id=999)
     assert store.judgements(effective=False) == []
@@ -316,7 +320,8 @@ def test_a_file_from_before_the_record_goes_by_the_store_log_and_gets_the_record
 def test_a_judgement_naming_images_the_file_lacks_is_named_and_the_rest_imported(store, tmp_path):
     path = _tiny_dataset(tmp_path / "tiny.h5")
     ref = DatasetRef.of(path)
-    store.record(DatasetPair(ref, 0, 1_000_000), "smiling", Judgement.LEFT_MORE, left_is_a=True)
+    unsized = DatasetRef(ref.name, ref.path, ref.fingerprint)  # as a store written before refs knew the size
+    store.record(DatasetPair(unsized, 0, 1_000_000), "smiling", Judgement.LEFT_MORE, left_is_a=True)
     store.record(DatasetPair(ref, 0, 5), "smiling", Judgement.LEFT_MORE, left_is_a=True)
     result = import_labels(store, path)
     assert (result.added, result.total_pairs) == (1, 3)
