@@ -107,6 +107,8 @@ FILE_CASES = [
     ("make toy-faces {tmp} --n 20", "output is a folder"),
     ("spectrum --model toy-faces --attribute smiling {tmp}", "output is a folder"),
     ("labels export {store} {tmp}/x.txt", "bad output name"),
+    ("train --dataset {dataset} --out {text} --steps 1", "output is a file, not a folder"),
+    ("make toy-faces {text}/new.h5 --n 20", "output is a file, not a folder"),
     ("generator train --dataset {dataset} --out {tmp}/none.pt --resume --steps 2", "nothing to resume"),
     ("oracle train --dataset {dataset} --out {tmp}/none.pt --resume --steps 2", "nothing to resume"),
     ("dataset info {tmp}/missing.h5", "missing input"),
@@ -225,6 +227,7 @@ def _check(proc: subprocess.CompletedProcess, what: str) -> None:
 
 
 @pytest.mark.parametrize("command", [
+    "dataset info {ro}/locked.h5",
     "make toy-faces {ro}/new.h5 --n 20 --quiet",
     "labels export {store} {ro}/out.csv",
     "spectrum --model toy-faces --attribute smiling {ro}/s.png",
@@ -236,6 +239,8 @@ def test_a_read_only_folder_is_one_message(command, files, tmp_path):
         pytest.skip("running as root without setpriv: cannot act as a user a folder refuses")
     ro = tmp_path / "ro"
     ro.mkdir()
+    (ro / "locked.h5").write_bytes(files["dataset"].read_bytes())
+    (ro / "locked.h5").chmod(0o000)  # an input the user may not read
     ro.chmod(0o555)
     tmp_path.chmod(0o755)
     for p in [files["root"], *files["root"].iterdir()]:  # the other user reads the inputs
@@ -253,7 +258,7 @@ def test_a_read_only_folder_is_one_message(command, files, tmp_path):
         pytest.skip("the unprivileged user cannot run this interpreter")
     _check(proc, command)
     assert "permission denied" in proc.stderr.lower()
-    assert os.listdir(ro) == []
+    assert os.listdir(ro) == ["locked.h5"]
 
 
 def _full_disk_prefix(mount: Path) -> list[str] | None:
