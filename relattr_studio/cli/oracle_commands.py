@@ -49,7 +49,7 @@ def register(sub) -> None:
                                              "reads off its images, per attribute")
     f.add_argument("--generator", required=True, help="generator model file")
     f.add_argument("--model", required=True, help="oracle model file")
-    f.add_argument("--n", type=ints(1, 10_000_000), default=2000, help="identities drawn from the generator's prior (default 2000)")
+    f.add_argument("--n", type=ints(1, 1_000_000), default=2000, help="identities drawn from the generator's prior (default 2000)")
     f.add_argument("--seed", type=SEED, default=0)
     f.add_argument("--tweaks", type=ints(0, 10_000_000), default=500,
                    help="identities for the tweak order, each attribute moved alone by -+2 sigma (0: not measured; "

@@ -124,6 +124,9 @@ FILE_CASES = [
     ("dataset info {float_images}", "malformed input"),
     ("train --dataset {float_images} --out {tmp}/run --steps 1", "malformed input"),
     ("spectrum --model toy-faces --attribute no-such-attribute {tmp}/s.png", "bad value"),
+    ("spectrum --model toy-faces --attribute smiling --rows 64 --steps 64 --zoom 16 {tmp}/s.png", "too large for memory"),
+    ("labels simulate --store {tmp}/s.sqlite --dataset {dataset} --generator toy-faces --pairs 1000000",
+     "too large for memory"),
     ("train --dataset {dataset} --out {tmp}/run --ranker no-such-ranker", "bad value"),
     ("train --dataset {dataset} --out {tmp}/run --backbone no-such-backbone --steps 1", "bad value"),
 ]
