@@ -86,6 +86,7 @@ def model_bytes(tmp_path_factory):
     return path.read_bytes()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # torch, on the damaged bytes
 @FUZZ
 @given(data=st.data())
 def test_corrupted_model_file_bytes_are_a_data_file_error(model_bytes, tmp_path_factory, data):
