@@ -38,6 +38,7 @@ from relattr_studio.core.errors import DataFileError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.core.paths import refuse_overwriting_inputs
+from relattr_studio.training.memory import check_step_memory, traced_step_bytes
 from relattr_studio.modeling.model_file import lifecycle_record
 from relattr_studio.modeling.generator import (
     AttributeGenerator,
@@ -234,6 +235,14 @@ class GeneratorTrainer(Recipe):
         self.data = prepare_data(c, self.device, self.ctx)
         self.steps_per_epoch = float(max(1, len(self.data.train) // c.batch_size))
         self.model = AttributeGenerator(self.data.attributes, **c.architecture())
+        side, n_attr = c.image_size, len(self.data.attributes)
+        traced = traced_step_bytes(self.model, lambda meta: elbo_terms(
+            meta, torch.empty(1, 3, side, side, device="meta"), torch.empty(1, n_attr, device="meta")),
+            batch=c.batch_size, input_elements=3 * side * side)
+        if traced is not None and c.consistency_weight > 0:
+            traced *= 2  # the consistency term decodes the batch once more
+        check_step_memory(self.model, batch=c.batch_size, image_size=side, device=self.device, needed=traced,
+                          smaller="use a smaller --batch-size or --width")
         self.model.set_strength_statistics(self.data.strengths[self.data.train])
         self.model.to(self.device).train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)

@@ -421,7 +421,9 @@ def run_recipe(recipe: Recipe, *, ctx: JobContext = NULL_CONTEXT, sinks: Iterabl
         return str(path)
 
     def fail(reason: str) -> None:
-        out.event(Failed(recipe.name, reason, last))
+        # a run that never started (its setup refused it) leaves no metrics file behind: the
+        # event goes to the caller only
+        (out if ready else _Sinks([CtxSink(ctx)], recipe)).event(Failed(recipe.name, reason, last))
 
     try:
         recipe.setup(resume_from)

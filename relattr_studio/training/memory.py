@@ -19,42 +19,53 @@ import torch
 from relattr_studio.core.resources import check_memory
 
 
-def step_activation_bytes(model: torch.nn.Module, *, batch: int, image_size: int) -> int | None:
-    """Bytes a training step of ``batch`` images of ``image_size`` px needs at its peak in
-    ``model``'s backbone (the part that sees the images), float32: every layer's output kept for
-    the backward pass (in-place activations share their input's), plus the gradients of the
-    largest two; None where the network cannot be traced on the meta device (then nothing is
-    checked). A lower bound more than an upper one: a refusal is never a false alarm by much."""
-    backbone = getattr(model, "backbone", model)
+def traced_step_bytes(module: torch.nn.Module, run, *, batch: int, input_elements: int) -> int | None:
+    """Bytes a training step of ``batch`` examples needs at its peak in ``module``, float32:
+    every layer's output kept for the backward pass (in-place activations share their input's),
+    plus the gradients of the largest two, plus the inputs. ``run(meta_module)`` makes one
+    example's forward pass on the meta device (inputs it makes there); ``input_elements``: one
+    example's input size. None where the network cannot be traced (then nothing is checked).
+    A lower bound more than an upper one: a refusal is never a false alarm by much."""
     outputs, largest = 0, [0, 0]
 
-    def count(module, _inputs, output) -> None:
+    def count(mod, _inputs, output) -> None:
         nonlocal outputs
-        if isinstance(output, torch.Tensor) and not getattr(module, "inplace", False):
+        if isinstance(output, torch.Tensor) and not getattr(mod, "inplace", False):
             outputs += output.numel()
             largest[:] = sorted([*largest, output.numel()])[-2:]
 
     try:
-        meta = copy.deepcopy(backbone).to("meta")
+        meta = copy.deepcopy(module).to("meta")
         handles = [m.register_forward_hook(count) for m in meta.modules() if not any(True for _ in m.children())]
-        forward = getattr(meta, "forward_features", meta)
         with torch.no_grad():
-            forward(torch.empty(1, 3, image_size, image_size, device="meta"))
+            run(meta)
         for h in handles:
             h.remove()
     except Exception:  # noqa: BLE001 (an estimate only: a network the meta device cannot run is not checked)
         return None
-    image = 3 * image_size * image_size
-    return 4 * batch * (outputs + sum(largest) + image)
+    return 4 * batch * (outputs + sum(largest) + input_elements)
 
 
-def check_step_memory(model: torch.nn.Module, *, batch: int, image_size: int, device: torch.device) -> None:
+def step_activation_bytes(model: torch.nn.Module, *, batch: int, image_size: int) -> int | None:
+    """:func:`traced_step_bytes` of a ranker's backbone (the part that sees the images) for
+    ``batch`` images of ``image_size`` px."""
+    backbone = getattr(model, "backbone", model)
+
+    def run(meta):
+        return getattr(meta, "forward_features", meta)(torch.empty(1, 3, image_size, image_size, device="meta"))
+
+    return traced_step_bytes(backbone, run, batch=batch, input_elements=3 * image_size * image_size)
+
+
+def check_step_memory(model: torch.nn.Module, *, batch: int, image_size: int, device: torch.device,
+                      needed: int | None = None, smaller: str = "use a smaller --batch-size or --image-size") -> None:
     """A RelAttrError before training when a step on the CPU would need more memory than the
-    machine has free for it (see :func:`~relattr_studio.core.resources.check_memory`). A GPU's
-    memory is its own: running out there is already one message (the lifecycle's failure policy)."""
+    machine has free for it (see :func:`~relattr_studio.core.resources.check_memory`); ``needed``
+    where the caller traced it (default: a ranker's backbone). A GPU's memory is its own:
+    running out there is already one message (the lifecycle's failure policy)."""
     if device.type != "cpu":
         return
-    needed = step_activation_bytes(model, batch=batch, image_size=image_size)
+    if needed is None:
+        needed = step_activation_bytes(model, batch=batch, image_size=image_size)
     if needed is not None:
-        check_memory(needed, what=f"a training step of {batch} images of {image_size} px",
-                     smaller="use a smaller --batch-size or --image-size", share=0.9)
+        check_memory(needed, what=f"a training step of {batch} images of {image_size} px", smaller=smaller, share=0.9)

@@ -28,6 +28,7 @@ from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.core.paths import refuse_overwriting_inputs
+from relattr_studio.training.memory import check_step_memory, traced_step_bytes
 from relattr_studio.modeling.model_file import read_model_file, save_model_file
 from relattr_studio.modeling.oracle import (
     AttributeOracle,
@@ -216,6 +217,11 @@ class OracleTrainer(Recipe):
         self.oracle = AttributeOracle.new(self.ds.attribute_names, target_mean=mean, target_std=std,
                                           width=config.width, image_size=self.ds.image_shape[0])
         net = self.oracle.net.train()
+        side = self.ds.image_shape[0]
+        check_step_memory(net, batch=config.batch_size, image_size=side, device=torch.device("cpu"),
+                          needed=traced_step_bytes(net, lambda meta: meta(torch.empty(1, 3, side, side, device="meta")),
+                                                   batch=config.batch_size, input_elements=3 * side * side),
+                          smaller="use a smaller --batch-size or --width")
         decay = [p for p in net.parameters() if p.ndim > 1]
         rest = [p for p in net.parameters() if p.ndim <= 1]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},

@@ -107,6 +107,8 @@ def test_nan_loss_fails_with_a_message_and_leaves_the_last_good_file(toy240, tmp
     calls = {"n": 0}
 
     def poisoned(model, x, y):
+        if x.device.type == "meta":  # the setup's trace of a step's memory, not a training step
+            return real(model, x, y)
         calls["n"] += 1
         recon, kl = real(model, x, y)
         return (recon * float("nan"), kl) if calls["n"] == 7 else (recon, kl)

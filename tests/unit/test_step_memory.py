@@ -27,3 +27,28 @@ def test_the_largest_batch_and_image_the_options_allow_is_one_message(toy240, tm
     assert code == 2 and err.count("\n") == 1
     assert "a training step of 4096 images of 1024 px needs about" in err and "use a smaller --batch-size" in err
     assert not (tmp_path / "run" / "ranknet-small-cnn-all-seed0.ckpt").exists()
+
+
+@pytest.fixture(scope="module")
+def big_toy(tmp_path_factory):
+    """Enough training images for a batch of 4,096, small enough to make in seconds."""
+    from relattr_studio.data.procedural import make_toy_faces
+
+    return make_toy_faces(tmp_path_factory.mktemp("big") / "toy.h5", n=4700, seed=0, size=32)
+
+
+@pytest.mark.parametrize("argv", [
+    ["generator", "train", "--batch-size", "4096", "--width", "512", "--steps", "1"],
+    ["oracle", "train", "--batch-size", "4096", "--width", "256", "--steps", "1"],
+])
+def test_the_generator_and_the_oracle_check_their_step_too_and_leave_nothing(argv, tmp_path, capsys, monkeypatch,
+                                                                           big_toy):
+    from relattr_studio.cli import main
+
+    # the same answer on any machine: 8 GB free (the steps need tens of GB at 32 px)
+    monkeypatch.setattr("relattr_studio.core.resources.available_memory", lambda: 8 * 2**30)
+    dataset = big_toy
+    code = main([*argv, "--dataset", str(dataset), "--out", str(tmp_path / "out" / "m.pt"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "a training step of 4096 images" in err, err
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
