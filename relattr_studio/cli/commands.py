@@ -10,7 +10,7 @@ from pathlib import Path
 from relattr_studio.cli.options import IMAGE_SIZE, SEED, ints
 from relattr_studio.cli.progress import run_job
 from relattr_studio.core.errors import RelAttrError
-from relattr_studio.core.paths import check_free_space, check_output_file
+from relattr_studio.core.paths import check_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,7 +140,7 @@ def _register_make(sub) -> None:
     p = sub.add_parser("make", help="draw a procedural dataset with exact ground truth")
     p.add_argument("kind", choices=sorted(PROCEDURAL_DATASETS))
     p.add_argument("out", type=Path)
-    p.add_argument("--n", type=ints(1, 1_000_000), default=5000, help="number of images (default 5000)")
+    p.add_argument("--n", type=ints(2, 1_000_000), default=5000, help="number of images (default 5000)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--size", type=ints(*IMAGE_SIZE), default=64, help="image side in pixels (default 64)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -148,14 +148,11 @@ def _register_make(sub) -> None:
 
 
 def cmd_make(args) -> int:
+    from relattr_studio.data.dataset_file import check_dataset_space
     from relattr_studio.data.procedural import PROCEDURAL_DATASETS
 
-    if args.n < 2:
-        raise RelAttrError(f"--n must be at least 2, got {args.n}")
-    if args.size < 16:
-        raise RelAttrError(f"--size must be at least 16 pixels, got {args.size}")
-    check_output_file(args.out)  # before the first image is drawn
-    check_free_space(args.out, args.n * args.size * args.size * 3 // 4 + 2**20, what="the dataset")
+    check_output_file(args.out)  # before the first image is drawn (the writer opens after)
+    check_dataset_space(args.out, args.n, (args.size, args.size))
     try:
         out = run_job(PROCEDURAL_DATASETS[args.kind], args.out, n=args.n, seed=args.seed,
                       size=args.size, quiet=args.quiet)
@@ -210,8 +207,6 @@ def cmd_labels_simulate(args) -> int:
     from relattr_studio.cli.progress import run_job
     from relattr_studio.data.dataset_file import DatasetFile
 
-    if args.pairs < 1:
-        raise RelAttrError(f"--pairs must be at least 1, not {args.pairs}")
     name = DatasetFile(args.dataset).meta.name
     generator = oracle = None
     if args.generator:

@@ -83,8 +83,6 @@ def cmd_generator_train(args) -> int:
     from relattr_studio.training.generator_job import train_generator
 
     if args.threads:
-        if args.threads < 1:
-            raise RelAttrError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     if args.resume and not Path(args.out).exists():
         raise RelAttrError(f"{args.out}: nothing to resume (no such file yet); train without --resume to start it")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 
 SEED_MAX = 2**32 - 1
 THREADS_MAX = 1024
@@ -76,8 +75,3 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D401 (argparse's signature)
         self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
-
-    def exit(self, status: int = 0, message: str | None = None):
-        if message:
-            sys.stderr.write(message)
-        raise SystemExit(status)

@@ -82,8 +82,6 @@ def cmd_train(args) -> int:
     from relattr_studio.training.oracle_job import OracleConfig, train_oracle
 
     if args.threads:
-        if args.threads < 1:
-            raise RelAttrError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     if args.resume and not Path(args.out).exists():
         raise RelAttrError(f"{args.out}: nothing to resume (no such file yet); train without --resume to start it")

@@ -56,7 +56,8 @@ def register(sub) -> None:
                         "(undone ones and 'can't tell' left out; generated images join the training images)")
     p.add_argument("--labels-only", action="store_true", help="with --labels: train on the store's judgements only")
     p.add_argument("--min-confidence", type=SHARE, default=None, metavar="C",
-                   help="with --labels: leave out judgements made with a confidence below C (0..1)")
+                   help="with --labels: leave out judgements made with a confidence below C (0..1; the "
+                        "window's 1-3 scale is 1/3, 2/3, 1)")
     p.add_argument("--c", type=floats(0.0, 1e6, open_lo=True), default=None,
                    help="RankSVM: the C (default: chosen per attribute on a validation split)")
     p.add_argument("--k", type=ints(1, 100_000), default=100, help="ranksvm-ll: nearest training pairs per test pair (default 100)")
@@ -179,19 +180,12 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if (args.labels_only or args.min_confidence is not None) and not args.labels:
         raise RelAttrError("--labels-only and --min-confidence go with --labels STORE.sqlite")
-    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
-        raise RelAttrError(f"--min-confidence must lie in [0, 1] (the window's 1-3 scale is 1/3, 2/3, 1), "
-                           f"not {args.min_confidence}")
     ranksvm = ranker_family(args.ranker) == RANKSVM_FAMILY  # an unknown name stops here, with the known ones
     if ranksvm:
         try:
             from relattr_studio.training.ranksvm_job import run_ranksvm
         except ImportError:
             raise RelAttrError("RankSVM is not available in this build (training/ranksvm_job.py missing)") from None
-        if args.c is not None and not args.c > 0:
-            raise RelAttrError(f"--c must be a positive number, not {args.c}")
-        if args.k < 1 or (args.test_sample is not None and args.test_sample < 1):
-            raise RelAttrError("--k and --test-sample must be at least 1")
         rows = run_job(run_ranksvm, args.dataset, attributes=args.attribute or None,
                        local=RANKERS.traits(args.ranker)["local"],
                        seeds=list(range(args.first_seed, args.first_seed + args.seeds)), protocol=args.protocol,
