@@ -47,8 +47,8 @@ class Cancelled(RelAttrError):
 # What the operating system's refusals mean to a user, and what to do about each.
 _OS_REASONS = {
     errno.ENOENT: ("does not exist", "check the path"),
-    errno.EACCES: ("permission denied", "choose a file or folder you may use, or change its permissions"),
-    errno.EPERM: ("permission denied", "choose a file or folder you may use, or change its permissions"),
+    **dict.fromkeys((errno.EACCES, errno.EPERM),
+                    ("permission denied", "choose a file or folder you may use, or change its permissions")),
     errno.EROFS: ("is on a read-only file system", "choose a folder you can write"),
     errno.ENOSPC: ("the disk is full", "free some space, or write to another disk"),
     errno.EDQUOT: ("the disk quota is used up", "free some space, or write to another disk"),

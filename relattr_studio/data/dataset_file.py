@@ -130,9 +130,7 @@ class DatasetWriter:
 
     def __enter__(self) -> "DatasetWriter":
         h, w = self.image_shape
-        # a quarter of the images uncompressed: gzip keeps the product's images above that (toy
-        # faces take 39 %); a disk with less would fill up part-way
-        check_free_space(self.out, self.n_images * h * w * 3 // 4 + 2**20, what="the dataset")
+        check_dataset_space(self.out, self.n_images, (h, w))
         self._atomic = atomic_output(self.out)
         tmp = self._tmp = self._atomic.__enter__()
         self._h5 = h5py.File(tmp, "w", libver="latest")
@@ -184,6 +182,14 @@ class DatasetWriter:
         self._atomic.__exit__(type(error), error, error.__traceback__)
         if error is not exc:
             raise error
+
+
+def check_dataset_space(out: str | Path, n_images: int, image_shape: tuple[int, int]) -> None:
+    """A DiskFullError before a dataset of ``n_images`` images is written to ``out`` where its
+    disk cannot hold a quarter of them uncompressed: gzip keeps the product's images above that
+    (toy faces take 39 %), so a disk with less would fill up part-way."""
+    h, w = image_shape
+    check_free_space(out, int(n_images) * h * w * 3 // 4 + 2**20, what="the dataset")
 
 
 def write_dataset(out: str | Path, images: np.ndarray, meta: DatasetMeta, **writer_kwargs) -> Path:
