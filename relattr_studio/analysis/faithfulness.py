@@ -26,6 +26,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from relattr_studio.analysis.semantic_jitter import IdentityPrior
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.annotator import ReadingOracle, StrengthOracle
@@ -100,6 +102,9 @@ def faithfulness_report(generator, oracle: StrengthOracle, *, n: int = 2000, see
     """
     if n < 3:
         raise RelAttrError("faithfulness needs at least 3 generated images")
+    check_bounds({"n": n, "seed": seed, "tweaks": tweaks, "amount": amount, "batch": batch},
+                 {"n": bounds.FAITHFULNESS_N, "seed": bounds.SEED, "tweaks": bounds.TWEAKS,
+                  "amount": bounds.JITTER_AMOUNT, "batch": bounds.BATCH})
     names = [a for a in generator.attributes if a in oracle.attribute_names]
     if not names:
         raise RelAttrError(f"the oracle ({', '.join(oracle.attribute_names)}) knows none of the generator's "

@@ -27,6 +27,8 @@ import numpy as np
 
 from relattr_studio.analysis.low_level_jitter import low_level_jitter
 from relattr_studio.analysis.semantic_jitter import IdentityPrior, semantic_jitter_pairs
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import PairSource, Split
@@ -74,8 +76,13 @@ class JitterExperimentConfig:
             raise RelAttrError(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
         if self.budget < 2:
             raise RelAttrError("the real budget must be at least 2 pairs per attribute")
-        if not self.seeds:
-            raise RelAttrError("give at least one seed")
+        check_bounds(self, {"budget": bounds.BUDGET, "steps": bounds.STEPS, "batch_size": bounds.BATCH,
+                            "image_size": bounds.IMAGE_SIZE, "amount": bounds.JITTER_AMOUNT,
+                            "intra_share": bounds.SHARE})
+        if not 1 <= len(self.seeds) <= bounds.SEEDS.hi:
+            raise RelAttrError(f"give 1 to {bounds.SEEDS.hi:,} seeds, not {len(self.seeds)}")
+        for seed in self.seeds:
+            bounds.SEED.check("seed", seed)
 
 
 @dataclass(frozen=True)
@@ -255,9 +262,6 @@ def build_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[s
     for k, name in enumerate(attributes):
         src = ds.attribute_index(name)
         rows = train.where(attribute=src)
-        if len(rows) < cfg.budget:
-            raise RelAttrError(f"{ds.path}: attribute {name!r} has {len(rows)} train pairs under protocol "
-                               f"{cfg.protocol!r}, fewer than the budget of {cfg.budget}")
         pick = rows.select(rng.choice(len(rows), cfg.budget, replace=False))
         half = cfg.budget // 2
         gen_attr = list(generator.attributes).index(name)
@@ -313,6 +317,24 @@ class ExperimentResult:
     seconds: float
 
 
+def check_budget(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[str], side: int) -> None:
+    """Refuse, before any image is made, a budget the dataset cannot fill or whose pools would not
+    fit in memory: per attribute each condition holds up to two images per budgeted pair (real,
+    jittered or made), and a pool is copied once more when it is written."""
+    from relattr_studio.core.resources import check_memory
+
+    train = ds.pairs(cfg.protocol).where(split=Split.TRAIN)
+    for name in attributes:
+        have = len(train.where(attribute=ds.attribute_index(name)))
+        if have < cfg.budget:
+            raise RelAttrError(f"{ds.path}: attribute {name!r} has {have} train pairs under protocol "
+                               f"{cfg.protocol!r}, fewer than the budget of {cfg.budget}")
+    images = len(attributes) * cfg.budget * 2 * len(cfg.conditions)
+    check_memory(2 * images * side * side * 3, what=f"the pools of {cfg.budget:,} pairs for each of {len(attributes)} "
+                 f"attributes ({len(cfg.conditions)} conditions, {side} px)",
+                 smaller="use a smaller --budget or fewer --attribute")
+
+
 def run_semantic_jitter_experiment(cfg: JitterExperimentConfig, *, generator=None, oracle=None,
                                    ctx: JobContext = NULL_CONTEXT) -> ExperimentResult:
     """Train every condition for every seed; a job (progress through ``ctx``, cancel between runs).
@@ -337,6 +359,7 @@ def run_semantic_jitter_experiment(cfg: JitterExperimentConfig, *, generator=Non
     ds = DatasetFile(cfg.dataset)
     attributes = experiment_attributes(cfg, ds, generator)
     size = (int(generator.image_size), int(generator.image_size))
+    check_budget(cfg, ds, attributes, size[0])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[ExperimentRow] = []
@@ -355,12 +378,14 @@ def run_semantic_jitter_experiment(cfg: JitterExperimentConfig, *, generator=Non
             base = TrainConfig(dataset=str(path), ranker=cfg.ranker, backbone=cfg.backbone, backbone_options=options)
             tc = replace(base.with_preset(cfg.preset), steps=cfg.steps, batch_size=cfg.batch_size, seed=seed,
                          val_fraction=0.0, device=cfg.device, out_dir=str(out_dir / "runs" / f"{condition}-seed{seed}"))
-            result = train_ranker(tc, ctx=ctx)
+            try:
+                result = train_ranker(tc, ctx=ctx)
+            finally:  # a run refused or cancelled leaves no pool file behind either
+                if not cfg.keep_datasets:
+                    path.unlink(missing_ok=True)
             for split, per in result.accuracy.items():
                 rows += [ExperimentRow(condition, cfg.ranker, cfg.backbone, a, seed, float(acc), split)
                          for a, acc in per.items() if not np.isnan(acc)]
-            if not cfg.keep_datasets:
-                path.unlink(missing_ok=True)
             done += 1
             ctx.report(done, total, "conditions", f"{condition} seed {seed}")
     return ExperimentResult(rows, attributes, discarded, judged, time.monotonic() - t0)

@@ -19,6 +19,8 @@ import numpy as np
 
 from relattr_studio.analysis.generated_pairs import generator_id
 from relattr_studio.core.errors import RelAttrError
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.resources import check_memory
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.core.types import Split
@@ -186,8 +188,9 @@ def simulate_labels(store_path: str, dataset_path: str, *, pairs: int, generator
     over ``attributes`` (default: all the dataset has, and the generator too). The batch is
     named after what it holds; judgements carry the annotator name ``simulated-seed<seed>``.
     """
-    if pairs < 1:
-        raise RelAttrError("--pairs must be at least 1")
+    check_bounds({"pairs": pairs, "seed": seed, "intra_share": intra_share, "amount": amount},
+                 {"pairs": bounds.SIMULATED_PAIRS, "seed": bounds.SEED, "intra_share": bounds.SHARE,
+                  "amount": bounds.JITTER_AMOUNT})
     if generator is not None:
         # every pair's two images are held (uint8) until the batch is in the store, and made from
         # float32 decoder output: known before anything is opened or generated

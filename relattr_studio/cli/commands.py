@@ -7,7 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from relattr_studio.cli.options import IMAGE_SIZE, SEED, ints
+from relattr_studio.cli.options import IMAGE_SIZE, SEED, option
+from relattr_studio.core import bounds
 from relattr_studio.cli.progress import run_job
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.paths import check_output_file
@@ -140,9 +141,9 @@ def _register_make(sub) -> None:
     p = sub.add_parser("make", help="draw a procedural dataset with exact ground truth")
     p.add_argument("kind", choices=sorted(PROCEDURAL_DATASETS))
     p.add_argument("out", type=Path)
-    p.add_argument("--n", type=ints(2, 1_000_000), default=5000, help="number of images (default 5000)")
+    p.add_argument("--n", type=option(bounds.N_IMAGES), default=5000, help="number of images (default 5000)")
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--size", type=ints(*IMAGE_SIZE), default=64, help="image side in pixels (default 64)")
+    p.add_argument("--size", type=IMAGE_SIZE, default=64, help="image side in pixels (default 64)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_make)
 
@@ -194,7 +195,7 @@ def _register_labels(sub) -> None:
     sim.add_argument("--oracle", default=None,
                      help="an oracle model file (default: the shipped one for the dataset), to read generated images")
     sim.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
-    sim.add_argument("--pairs", type=ints(1, 1_000_000), default=100, help="pairs in all, spread evenly over the attributes")
+    sim.add_argument("--pairs", type=option(bounds.SIMULATED_PAIRS), default=100, help="pairs in all, spread evenly over the attributes")
     sim.add_argument("--seed", type=SEED, default=0)
     sim.add_argument("--protocol", default="default", help="whose train pairs (real pairs only)")
     sim.add_argument("--quiet", action="store_true")

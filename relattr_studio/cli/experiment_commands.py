@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from relattr_studio.cli.options import BATCH, IMAGE_SIZE, SEED, STEPS, THREADS, floats, ints
+from relattr_studio.cli.options import BATCH, IMAGE_SIZE, SEED, STEPS, THREADS, option
+from relattr_studio.core import bounds
 from relattr_studio.analysis.jitter_experiment import CONDITIONS
 from relattr_studio.core.errors import RelAttrError
 
@@ -17,8 +18,8 @@ def register(sub) -> None:
     j.add_argument("--dataset", required=True, help="dataset file with train and (coarse / fine) test pairs")
     j.add_argument("--ranker", default="ranknet")
     j.add_argument("--backbone", default="small-cnn")
-    j.add_argument("--budget", type=ints(1, 1_000_000), default=200, help="real labelled pairs per attribute (default 200)")
-    j.add_argument("--seeds", type=ints(1, 1000), default=3, help="number of seeds (default 3)")
+    j.add_argument("--budget", type=option(bounds.BUDGET), default=200, help="real labelled pairs per attribute (default 200)")
+    j.add_argument("--seeds", type=option(bounds.SEEDS), default=3, help="number of seeds (default 3)")
     j.add_argument("--first-seed", type=SEED, default=0)
     j.add_argument("--generator", default="shipped",
                    help="generator model file (default: the one shipped for the dataset's name)")
@@ -31,9 +32,9 @@ def register(sub) -> None:
     j.add_argument("--batch-size", type=BATCH, default=32)
     j.add_argument("--preset", default=None,
                    help="optimiser settings (default: scratch for small-cnn, finetune for a pretrained backbone)")
-    j.add_argument("--image-size", type=ints(*IMAGE_SIZE), default=None, help="the ranker's input side in pixels "
+    j.add_argument("--image-size", type=IMAGE_SIZE, default=None, help="the ranker's input side in pixels "
                                                                  "(default: the backbone's own)")
-    j.add_argument("--amount", type=floats(0.0, 100.0, open_lo=True), default=2.0,
+    j.add_argument("--amount", type=option(bounds.JITTER_AMOUNT), default=2.0,
                    help="sigmas between a tweaked identity and its base (the paper: 2)")
     j.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     j.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")

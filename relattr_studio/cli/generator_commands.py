@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from relattr_studio.cli.options import BATCH, LR, SEED, STEPS, STEPS_MAX, THREADS, floats, ints
+from relattr_studio.cli.options import BATCH, LR, SEED, STEPS, THREADS, ints, option
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import RelAttrError
 
 
@@ -24,12 +26,12 @@ def register(sub) -> None:
     t.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
     t.add_argument("--steps", type=STEPS, default=None)
     t.add_argument("--batch-size", type=BATCH, default=None)
-    t.add_argument("--z-dim", type=ints(0, 1024), default=None, help="latent factors besides the attributes")
-    t.add_argument("--width", type=ints(4, 512), default=None, help="channels of the finest decoder stage x 2")
+    t.add_argument("--z-dim", type=option(bounds.Z_DIM), default=None, help="latent factors besides the attributes")
+    t.add_argument("--width", type=option(bounds.GENERATOR_WIDTH), default=None, help="channels of the finest decoder stage x 2")
     t.add_argument("--lr", type=LR, default=None)
-    t.add_argument("--kl-weight", type=floats(0.0, 1000.0), default=None, help="beta, the weight of the KL term")
-    t.add_argument("--kl-warmup", type=ints(0, STEPS_MAX), default=None, help="steps over which beta rises from 0")
-    t.add_argument("--consistency-weight", type=floats(0.0, 1000.0), default=None,
+    t.add_argument("--kl-weight", type=option(bounds.LOSS_WEIGHT), default=None, help="beta, the weight of the KL term")
+    t.add_argument("--kl-warmup", type=option(bounds.STEPS_OR_NONE), default=None, help="steps over which beta rises from 0")
+    t.add_argument("--consistency-weight", type=option(bounds.LOSS_WEIGHT), default=None,
                    help="lambda of the attribute-consistency term (0: a plain CVAE)")
     t.add_argument("--reader-pool", type=int, default=None, choices=(1, 2, 4),
                    help="the consistency term's reader sees images average-pooled by this (default 1: full size)")
@@ -52,10 +54,10 @@ def register(sub) -> None:
     s = sub.add_parser("spectrum", help="write a strip of generated images along one attribute (a PNG)")
     s.add_argument("--model", required=True, help="generator file, or toy-faces / toy-shoes for a shipped one")
     s.add_argument("--attribute", required=True)
-    s.add_argument("--steps", type=ints(2, 64), default=9, help="images along the attribute (default 9)")
+    s.add_argument("--steps", type=option(bounds.SPECTRUM_STEPS), default=9, help="images along the attribute (default 9)")
     s.add_argument("--seed", type=SEED, default=0, help="seed of the identities drawn from the prior")
-    s.add_argument("--rows", type=ints(1, 64), default=1, help="identities, one per row (default 1)")
-    s.add_argument("--span", type=floats(0.0, 10.0, open_lo=True), default=2.0, help="from y_A - K sigma_A to y_A + K sigma_A (default 2)")
+    s.add_argument("--rows", type=option(bounds.SPECTRUM_ROWS), default=1, help="identities, one per row (default 1)")
+    s.add_argument("--span", type=option(bounds.SPECTRUM_SPAN), default=2.0, help="from y_A - K sigma_A to y_A + K sigma_A (default 2)")
     s.add_argument("--zoom", type=ints(1, 16), default=1, help="integer upscaling of each image (default 1)")
     s.add_argument("out", type=Path, help="PNG to write")
     s.set_defaults(func=cmd_spectrum)
@@ -100,16 +102,9 @@ def cmd_generator_train(args) -> int:
 
 def _model_path(value: str) -> Path:
     """A generator file, or a shipped generator named by its dataset (toy-faces, toy-shoes)."""
-    from relattr_studio.modeling.shipped import shipped_model
+    from relattr_studio.modeling.shipped import model_path
 
-    path = Path(value)
-    if path.exists() or path.suffix:
-        return path
-    found = shipped_model("generator", value)
-    if found is None:
-        raise RelAttrError(f"{value}: no such generator file, and no shipped generator for a dataset of that name "
-                           "(there are toy-faces and toy-shoes)")
-    return found
+    return model_path(value, "generator")
 
 
 def info_dict(model, info) -> dict:
@@ -166,10 +161,9 @@ def spectrum_grid(model, attribute: str, *, steps: int, seed: int, rows: int = 1
 
     from relattr_studio.analysis.semantic_jitter import IdentityPrior
 
-    if steps < 2 or rows < 1:
-        raise RelAttrError("a spectrum needs --steps of at least 2 and --rows of at least 1")
-    if not span > 0:
-        raise RelAttrError("--span must be positive")
+    check_bounds({"steps": steps, "rows": rows, "span": span, "seed": seed},
+                 {"steps": bounds.SPECTRUM_STEPS, "rows": bounds.SPECTRUM_ROWS, "span": bounds.SPECTRUM_SPAN,
+                  "seed": bounds.SEED}, owner="spectrum ")
     prior = IdentityPrior.of_generator(model)
     y0, z0 = prior.sample(np.random.default_rng(seed), rows)
     y = np.concatenate([prior.spectrum(y0[r], attribute, steps=steps, span=span) for r in range(rows)])

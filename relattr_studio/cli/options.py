@@ -1,11 +1,9 @@
 """Checked option types and the one-line parser: every number a user types has a range.
 
-``ints(lo, hi)`` and ``floats(lo, hi)`` are argparse ``type=`` callables that refuse what is out
-of range (or not finite) with the bound in the message, at parse time, before anything is read
-or written. The ranges are generous for real work and small enough that no value can exhaust
-the machine's memory by itself; work whose size is only known from several options together
-(a spectrum sheet, a dataset) is checked against the available memory where it starts
-(:func:`relattr_studio.core.resources.check_memory`).
+:func:`option` turns a :class:`~relattr_studio.core.bounds.Bound` (the ranges the Python API
+checks too) into an argparse ``type=`` callable that refuses what is out of range (or not
+finite) with the bound in the message, at parse time, before anything is read or written;
+``ints(lo, hi)`` and ``floats(lo, hi)`` are the same for a range only the command line has.
 
 :class:`Parser` prints a parse error as one line (``relattr train: error: argument --lr: ...
 (relattr train --help lists the options)``) with exit status 2, instead of argparse's usage block.
@@ -14,60 +12,45 @@ the machine's memory by itself; work whose size is only known from several optio
 from __future__ import annotations
 
 import argparse
-import math
 
-SEED_MAX = 2**32 - 1
-THREADS_MAX = 1024
-STEPS_MAX = 100_000_000
-BATCH_MAX = 4096
-IMAGE_SIZE = (16, 1024)
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import Bound
 
 
-def _format(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+def option(bound: Bound):
+    """An argparse type: a number inside ``bound`` (the callable keeps it as ``.bound``)."""
+    def parse(text: str):
+        try:
+            value = int(text, 10) if bound.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {bound.kind()}") from None
+        if not bound.accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {bound.kind()} in {bound.describe()}, not {text}")
+        return value
+
+    parse.__name__ = f"{'integer' if bound.integer else 'number'} in {bound.describe()}"
+    parse.bound = bound  # read by the tests that try every bound
+    return parse
 
 
 def ints(lo: int, hi: int):
     """An argparse type: an integer in [lo, hi]."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must lie in {_format(lo)}..{_format(hi)}, not {text}")
-        return value
-
-    parse.__name__ = f"integer in {lo}..{hi}"
-    return parse
+    return option(bounds.ints(lo, hi))
 
 
 def floats(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False):
     """An argparse type: a finite number in [lo, hi] (``open_lo`` / ``open_hi``: that end excluded)."""
-    left, right = "(" if open_lo else "[", ")" if open_hi else "]"
-    interval = f"{left}{_format(lo)}, {_format(hi)}{right}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        inside = (lo < value if open_lo else lo <= value) and (value < hi if open_hi else value <= hi)
-        if not math.isfinite(value) or not inside:
-            raise argparse.ArgumentTypeError(f"must be a finite number in {interval}, not {text}")
-        return value
-
-    parse.__name__ = f"number in {interval}"
-    return parse
+    return option(bounds.floats(lo, hi, open_lo=open_lo, open_hi=open_hi))
 
 
-SEED = ints(0, SEED_MAX)
-THREADS = ints(1, THREADS_MAX)
-STEPS = ints(1, STEPS_MAX)
-BATCH = ints(2, BATCH_MAX)
-LR = floats(0.0, 1.0, open_lo=True)
-SHARE = floats(0.0, 1.0)  # a share or a probability, ends included
-SHARE_BELOW_ONE = floats(0.0, 1.0, open_hi=True)
+SEED = option(bounds.SEED)
+THREADS = option(bounds.THREADS)
+STEPS = option(bounds.STEPS)
+BATCH = option(bounds.BATCH)
+LR = option(bounds.LR)
+SHARE = option(bounds.SHARE)  # a share or a probability, ends included
+SHARE_BELOW_ONE = option(bounds.SHARE_BELOW_ONE)
+IMAGE_SIZE = option(bounds.IMAGE_SIZE)
 
 
 class Parser(argparse.ArgumentParser):

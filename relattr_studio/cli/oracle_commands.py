@@ -7,7 +7,10 @@ import math
 import sys
 from pathlib import Path
 
-from relattr_studio.cli.options import BATCH, LR, SEED, STEPS, THREADS, floats, ints
+from relattr_studio.cli.options import BATCH, LR, SEED, STEPS, THREADS, ints, option
+from relattr_studio.core import bounds
+
+SHIPPED_OR_FILE = "{0} model file, or a shipped {0} named by its dataset (toy-faces, toy-shoes)"
 
 
 def register(sub) -> None:
@@ -24,9 +27,9 @@ def register(sub) -> None:
     t.add_argument("--steps", type=STEPS, default=2000, help="training steps (default 2000)")
     t.add_argument("--batch-size", type=BATCH, default=64)
     t.add_argument("--lr", type=LR, default=2e-3)
-    t.add_argument("--width", type=ints(2, 256), default=16, help="channels of the first conv stage (default 16)")
+    t.add_argument("--width", type=option(bounds.ORACLE_WIDTH), default=16, help="channels of the first conv stage (default 16)")
     t.add_argument("--seed", type=SEED, default=0)
-    t.add_argument("--legible-quantile", type=floats(0.0, 1.0, open_lo=True, open_hi=True), default=0.99,
+    t.add_argument("--legible-quantile", type=option(bounds.LEGIBLE_QUANTILE), default=0.99,
                    help="share of held-out real images the legibility threshold lets through (default 0.99)")
     t.add_argument("--checkpoint-every", type=STEPS, default=500,
                    help="steps between resumable saves of --out (default 500)")
@@ -38,7 +41,7 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_train)
 
     s = osub.add_parser("score", help="held-out MAE and Spearman per attribute of an oracle on a dataset")
-    s.add_argument("--model", required=True, help="oracle model file")
+    s.add_argument("--model", required=True, help=SHIPPED_OR_FILE.format("oracle"))
     s.add_argument("--dataset", required=True, help="dataset file (.h5) with attribute strengths")
     s.add_argument("--max-images", type=ints(1, 100_000_000), default=None, help="a seeded sample of this many images (default all)")
     s.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -47,11 +50,11 @@ def register(sub) -> None:
 
     f = osub.add_parser("faithfulness", help="Spearman between the y a generator is asked for and the y an oracle "
                                              "reads off its images, per attribute")
-    f.add_argument("--generator", required=True, help="generator model file")
-    f.add_argument("--model", required=True, help="oracle model file")
-    f.add_argument("--n", type=ints(1, 1_000_000), default=2000, help="identities drawn from the generator's prior (default 2000)")
+    f.add_argument("--generator", required=True, help=SHIPPED_OR_FILE.format("generator"))
+    f.add_argument("--model", required=True, help=SHIPPED_OR_FILE.format("oracle"))
+    f.add_argument("--n", type=option(bounds.FAITHFULNESS_N), default=2000, help="identities drawn from the generator's prior (default 2000)")
     f.add_argument("--seed", type=SEED, default=0)
-    f.add_argument("--tweaks", type=ints(0, 10_000_000), default=500,
+    f.add_argument("--tweaks", type=option(bounds.TWEAKS), default=500,
                    help="identities for the tweak order, each attribute moved alone by -+2 sigma (0: not measured; "
                         "default 500)")
     f.add_argument("--markdown", action="store_true", help="a Markdown table")
@@ -99,11 +102,12 @@ def cmd_score(args) -> int:
     from relattr_studio.cli.progress import run_job
     from relattr_studio.core.errors import RelAttrError
     from relattr_studio.modeling.oracle import load_oracle
+    from relattr_studio.modeling.shipped import model_path
     from relattr_studio.training.oracle_job import score_dataset
 
     if args.max_images is not None and args.max_images < 3:
         raise RelAttrError("--max-images must be at least 3")
-    oracle = load_oracle(args.model)
+    oracle = load_oracle(model_path(args.model, "oracle"))
     metrics = run_job(score_dataset, oracle, args.dataset, max_images=args.max_images, quiet=args.quiet)
     print(json.dumps(metrics, indent=1) if args.json else format_scores(metrics))
     return 0
@@ -115,12 +119,14 @@ def cmd_faithfulness(args) -> int:
     from relattr_studio.core.errors import RelAttrError
     from relattr_studio.modeling.generator import load_generator
     from relattr_studio.modeling.oracle import load_oracle
+    from relattr_studio.modeling.shipped import model_path
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    generator, oracle = load_generator(args.generator), load_oracle(args.model)
+    generator = load_generator(model_path(args.generator, "generator"))
+    oracle = load_oracle(model_path(args.model, "oracle"))
     if args.tweaks < 0:
         raise RelAttrError("--tweaks must be 0 or more")
     report = run_job(faithfulness_report, generator, oracle, n=args.n, seed=args.seed, tweaks=args.tweaks,

@@ -13,11 +13,12 @@ from relattr_studio.cli.options import (
     SHARE,
     SHARE_BELOW_ONE,
     STEPS,
-    STEPS_MAX,
     THREADS,
     floats,
     ints,
+    option,
 )
+from relattr_studio.core import bounds
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.modeling.catalog import (
     RANKERS,
@@ -47,7 +48,7 @@ def register(sub) -> None:
                    help="auto (offline ImageNet weights where the backbone has them; the default), none, or a file")
     p.add_argument("--attribute", action="append", default=[], help="repeat for several; default all")
     p.add_argument("--multi-head", action="store_true", help="one model with a head per attribute")
-    p.add_argument("--seeds", type=ints(1, 1000), default=1, help="number of seeds (first-seed .. first-seed + N - 1)")
+    p.add_argument("--seeds", type=option(bounds.SEEDS), default=1, help="number of seeds (first-seed .. first-seed + N - 1)")
     p.add_argument("--first-seed", type=SEED, default=0,
                    help="the first seed (default 0): split the seeds of one table over processes or machines")
     p.add_argument("--protocol", default="default")
@@ -66,26 +67,26 @@ def register(sub) -> None:
                         "it fits one model per test pair)")
     p.add_argument("--max-test-pairs", type=ints(1, 1_000_000_000), default=None, help=MAX_TEST_HELP)
     p.add_argument("--test-flip", action="store_true", help=TEST_FLIP_HELP)
-    p.add_argument("--epochs", type=floats(0.0, 100_000.0, open_lo=True), default=None)
+    p.add_argument("--epochs", type=option(bounds.EPOCHS), default=None)
     p.add_argument("--steps", type=STEPS, default=None)
     p.add_argument("--batch-size", type=BATCH, default=32, help="images per step (32 = 16 pairs)")
     p.add_argument("--batching", choices=("all-pairs", "siamese"), default="all-pairs")
-    p.add_argument("--max-pairs", type=ints(1, 100_000_000), default=None,
+    p.add_argument("--max-pairs", type=option(bounds.PAIRS), default=None,
                    help="image pairs a step at most (default all); bounds DACRL's pair head on dense labels")
     p.add_argument("--preset", choices=("paper", "scratch", "finetune"), default=None,
                    help="paper: RMSProp 1e-4/1e-5 (default for ImageNet backbones); scratch: Adam 1e-3 (default for small-cnn); finetune: Adam 1e-3/1e-4")
     p.add_argument("--optimizer", default=None)
     p.add_argument("--lr", type=LR, default=None)
-    p.add_argument("--backbone-lr-scale", type=floats(0.0, 100.0), default=None)
-    p.add_argument("--weight-decay", type=floats(0.0, 10.0), default=None)
+    p.add_argument("--backbone-lr-scale", type=option(bounds.LR_SCALE), default=None)
+    p.add_argument("--weight-decay", type=option(bounds.WEIGHT_DECAY), default=None)
     p.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
     p.add_argument("--ema", type=SHARE_BELOW_ONE, default=None, metavar="DECAY",
                    help="validate, test and save a moving average of the weights; its decay a step rises "
                         "as (1 + n) / (10 + n) up to DECAY (e.g. 0.98)")
     p.add_argument("--dropout", type=SHARE_BELOW_ONE, default=None, help="ranknet: dropout on the features before the rank units")
-    p.add_argument("--warmup-steps", type=ints(0, STEPS_MAX), default=0)
-    p.add_argument("--patience", type=ints(1, 1_000_000), default=None)
-    p.add_argument("--val-fraction", type=floats(0.0, 0.9), default=None,
+    p.add_argument("--warmup-steps", type=option(bounds.STEPS_OR_NONE), default=0)
+    p.add_argument("--patience", type=option(bounds.PATIENCE), default=None)
+    p.add_argument("--val-fraction", type=option(bounds.VAL_FRACTION), default=None,
                    help="share of the training images (category labels) or pairs held out for validation when "
                         "the dataset has no validation split (default 0.1; 0: train on all, no validation)")
     p.add_argument("--augment", action="store_true", help="random flips and shifts of the training images")
@@ -93,8 +94,8 @@ def register(sub) -> None:
                    help="with --augment: random crops of side 1 - Z .. 1 of the image instead of the shift (e.g. 0.15)")
     p.add_argument("--augment-color", type=SHARE_BELOW_ONE, default=0.0,
                    help="with --augment: contrast and brightness jitter of this size (e.g. 0.2)")
-    p.add_argument("--image-size", type=ints(*IMAGE_SIZE), default=None, help="backbone input size")
-    p.add_argument("--width", type=ints(2, 256), default=None, help="small-cnn width")
+    p.add_argument("--image-size", type=IMAGE_SIZE, default=None, help="backbone input size")
+    p.add_argument("--width", type=option(bounds.RANKER_WIDTH), default=None, help="small-cnn width")
     p.add_argument("--stem-stride", type=int, default=None, choices=(1, 2),
                    help="small-cnn: 2 makes the first convolution strided (an image of twice the side for "
                         "about the cost of one of the side)")

@@ -38,3 +38,16 @@ def model_argument(value: str | None, kind: str, dataset: str) -> Path:
         raise RelAttrError(f"no shipped {kind} for a dataset named {dataset!r} (there are toy-faces and "
                            f"toy-shoes); give a {kind} model file")
     return found
+
+
+def model_path(value: str, kind: str) -> Path:
+    """A model path from a command-line value: an existing file (or any name with a suffix, left
+    for the reader to refuse), or a shipped model named by its dataset (toy-faces, toy-shoes)."""
+    path = Path(value)
+    if path.exists() or path.suffix:
+        return path
+    found = shipped_model(kind, value)
+    if found is None:
+        raise RelAttrError(f"{value}: no such {kind} file, and no shipped {kind} for a dataset of that name "
+                           "(there are toy-faces and toy-shoes)")
+    return found

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.modeling.catalog import BACKBONES, NEURAL, ranker_family
 from relattr_studio.training.batching import BATCHINGS
@@ -48,6 +50,18 @@ def _accepts(annotation: str, value) -> bool:
     if isinstance(value, bool) and bool not in allowed and object not in allowed:
         return False  # True is not a number of steps
     return isinstance(value, allowed)
+
+
+# The range of each number a TrainConfig holds (the CLI's options take the same bounds).
+TRAIN_BOUNDS = {
+    "epochs": bounds.EPOCHS, "steps": bounds.STEPS, "batch_size": bounds.BATCH, "max_pairs": bounds.PAIRS,
+    "lr": bounds.LR, "backbone_lr_scale": bounds.LR_SCALE, "weight_decay": bounds.WEIGHT_DECAY,
+    "ema": bounds.SHARE_BELOW_ONE, "warmup_steps": bounds.STEPS_OR_NONE, "val_fraction": bounds.VAL_FRACTION,
+    "eval_every": bounds.STEPS, "patience": bounds.PATIENCE, "max_eval_pairs": bounds.PAIRS,
+    "max_test_pairs": bounds.ints(1, 1_000_000_000), "log_every": bounds.STEPS,
+    "augment_zoom": bounds.SHARE_BELOW_ONE, "augment_color": bounds.SHARE_BELOW_ONE, "seed": bounds.SEED,
+    "min_confidence": bounds.SHARE,
+}
 
 
 @dataclass(frozen=True)
@@ -116,20 +130,9 @@ class TrainConfig:
         if ranker_family(self.ranker) != NEURAL:  # an unknown name is refused here too, with the known ones
             raise RelAttrError(f"{self.ranker} is not trained in steps on a backbone; it has its own trainer "
                                f"(relattr train --ranker {self.ranker}, or training.ranksvm_job.run_ranksvm)")
-        if self.batch_size < 2:
-            raise RelAttrError("batch_size must be at least 2 images")
-        if not (0.0 <= self.augment_zoom < 1.0 and 0.0 <= self.augment_color < 1.0):
-            raise RelAttrError("augment_zoom and augment_color must lie in [0, 1)")
-        if not 0.0 <= self.ema < 1.0:
-            raise RelAttrError(f"ema (the weight-average decay) must lie in [0, 1), not {self.ema}")
-        if self.max_pairs is not None and self.max_pairs < 1:
-            raise RelAttrError("max_pairs must be at least 1 image pair a step")
+        check_bounds(self, TRAIN_BOUNDS)
         if self.labels_only and not self.labels:
             raise RelAttrError("labels_only needs a label store (labels)")
-        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
-            raise RelAttrError(f"min_confidence must lie in [0, 1], not {self.min_confidence}")
-        if self.lr <= 0 or not (self.steps or self.epochs > 0):
-            raise RelAttrError("lr and the training length (epochs or steps) must be positive")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -6,11 +6,25 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import RelAttrError
 
 # settings that ``relattr generator train`` takes as --flag-name (the field name with dashes)
 CLI_OPTIONS = ("steps", "batch_size", "z_dim", "width", "lr", "kl_weight", "kl_warmup", "consistency_weight",
                "reader_pool", "reader_degrade", "checkpoint_every", "seed", "device")
+
+
+# The range of each number a GeneratorTrainConfig holds (the CLI's options take the same bounds).
+GENERATOR_BOUNDS = {
+    "z_dim": bounds.Z_DIM, "image_size": bounds.IMAGE_SIZE, "width": bounds.GENERATOR_WIDTH,
+    "hidden": bounds.ints(1, 65_536), "refine_until": bounds.IMAGE_SIZE, "steps": bounds.STEPS,
+    "batch_size": bounds.BATCH, "lr": bounds.LR, "lr_final": bounds.floats(0.0, 1.0, open_lo=True),
+    "kl_weight": bounds.LOSS_WEIGHT, "kl_warmup": bounds.STEPS_OR_NONE, "consistency_weight": bounds.LOSS_WEIGHT,
+    "consistency_batch": bounds.BATCH, "reader_width": bounds.RANKER_WIDTH,
+    "holdout_fraction": bounds.floats(0.0, 0.5, open_hi=True), "max_holdout": bounds.ints(1, 1_000_000),
+    "checkpoint_every": bounds.STEPS, "log_every": bounds.STEPS, "seed": bounds.SEED,
+}
 
 
 @dataclass(frozen=True)
@@ -57,19 +71,9 @@ class GeneratorTrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", tuple(self.attributes))
-        if self.steps < 1 or self.batch_size < 2:
-            raise RelAttrError("steps must be at least 1 and batch_size at least 2")
-        if not (self.lr > 0 and 0 < self.lr_final <= 1 and self.kl_weight >= 0 and self.kl_warmup >= 0
-                and self.consistency_weight >= 0):
-            raise RelAttrError("lr must be > 0, lr_final in (0, 1], kl_weight, kl_warmup and consistency_weight >= 0")
-        if self.consistency_batch < 1 or self.reader_width < 1:
-            raise RelAttrError("consistency_batch and reader_width must be at least 1")
+        check_bounds(self, GENERATOR_BOUNDS)
         if self.reader_pool not in (1, 2, 4):
             raise RelAttrError("reader_pool must be 1, 2 or 4")
-        if not 0 <= self.holdout_fraction < 0.5:
-            raise RelAttrError("holdout_fraction must lie in [0, 0.5)")
-        if self.checkpoint_every < 1 or self.log_every < 1:
-            raise RelAttrError("checkpoint_every and log_every must be at least 1")
         if self.device not in ("auto", "cuda", "mps", "cpu"):
             raise RelAttrError(f"device must be auto, cuda, mps or cpu, not {self.device!r}")
 

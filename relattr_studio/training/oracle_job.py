@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
 
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import DataFileError, RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
@@ -115,6 +117,15 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int = 4) -> torc
     return F.conv2d(y, k.view(n * c, 1, -1, 1), groups=n * c).view(n, c, h, w)
 
 
+# The range of each number an OracleConfig holds (the CLI's options take the same bounds).
+ORACLE_BOUNDS = {
+    "steps": bounds.STEPS, "batch_size": bounds.BATCH, "lr": bounds.LR, "weight_decay": bounds.WEIGHT_DECAY,
+    "warmup_steps": bounds.STEPS_OR_NONE, "width": bounds.ORACLE_WIDTH, "seed": bounds.SEED,
+    "holdout_fraction": bounds.floats(0.0, 0.9, open_lo=True, open_hi=True),
+    "legible_quantile": bounds.LEGIBLE_QUANTILE, "checkpoint_every": bounds.STEPS, "log_every": bounds.STEPS,
+}
+
+
 @dataclass(frozen=True)
 class OracleConfig:
     dataset: str
@@ -134,12 +145,7 @@ class OracleConfig:
     log_every: int = 50  # steps a logged loss averages
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 2 or self.width < 1 or not self.lr > 0:
-            raise RelAttrError("steps, batch size, width and learning rate must be positive (batch size >= 2)")
-        if self.checkpoint_every < 1 or self.log_every < 1:
-            raise RelAttrError("checkpoint_every and log_every must be at least 1")
-        if not 0.0 < self.holdout_fraction < 0.9 or not 0.5 <= self.legible_quantile <= 1.0:
-            raise RelAttrError("holdout fraction must be in (0, 0.9) and the legible quantile in [0.5, 1]")
+        check_bounds(self, ORACLE_BOUNDS)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -127,5 +127,5 @@ def test_weight_average_dropout_and_drop_path_flags_reach_the_config_or_are_refu
         _config(parse(["train", "--dataset", "d.h5", "--drop-path", "0.2", "--out", "o"]))
     with pytest.raises(SystemExit):  # out of its range: refused at parse time (test_bad_input_matrix)
         parse(["train", "--dataset", "d.h5", "--ema", "1.5", "--out", "o"])
-    with pytest.raises(RelAttrError, match="weight-average decay"):  # and by the config, for the Python API
+    with pytest.raises(RelAttrError, match=r"ema must be a finite number in \[0, 1\)"):  # and by the config, for the Python API
         _config(parse(["train", "--dataset", "d.h5", "--out", "o"])).replace(ema=1.5)

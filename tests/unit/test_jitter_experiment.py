@@ -128,3 +128,17 @@ def test_config_and_attributes_are_checked(toy240, tmp_path):
     with pytest.raises(RelAttrError, match="fewer than the budget"):
         run_semantic_jitter_experiment(big, generator=PaintedGenerator(ds.meta.attribute_names),
                                        oracle=PixelOracle(ds.meta.attribute_names))
+
+
+def test_a_budget_whose_pools_would_not_fit_in_memory_is_refused_before_any_image_is_made(toy240, tmp_path,
+                                                                                          monkeypatch):
+    from relattr_studio.core import resources
+
+    monkeypatch.setattr(resources, "available_memory", lambda: 2**20)  # a machine with 1 MB free
+    ds = DatasetFile(toy240)
+    cfg = JitterExperimentConfig(dataset=str(toy240), generator="", oracle="", out_dir=str(tmp_path / "out"),
+                                 budget=20, seeds=(0,))
+    with pytest.raises(RelAttrError, match="smaller --budget"):
+        run_semantic_jitter_experiment(cfg, generator=PaintedGenerator(ds.meta.attribute_names),
+                                       oracle=PixelOracle(ds.meta.attribute_names))
+    assert not (tmp_path / "out").exists()

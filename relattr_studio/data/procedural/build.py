@@ -8,6 +8,8 @@ from typing import Callable
 
 import numpy as np
 
+from relattr_studio.core import bounds
+from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import CategoricalAttribute, DatasetMeta, DatasetWriter
 from relattr_studio.data.procedural.protocol import PairProtocolOptions, make_pairs
@@ -28,10 +30,8 @@ class ProceduralKind:
 def build_dataset(kind: ProceduralKind, out: Path, *, n: int, seed: int, size: int,
                   ctx: JobContext = NULL_CONTEXT, **protocol_options) -> Path:
     opts = PairProtocolOptions.from_kwargs(**protocol_options)
-    if n < 2:
-        raise ValueError("a procedural dataset needs at least 2 images")
-    if size < 16:
-        raise ValueError("image size must be at least 16 pixels")
+    check_bounds({"n": n, "seed": seed, "size": size},
+                 {"n": bounds.N_IMAGES, "seed": bounds.SEED, "size": bounds.IMAGE_SIZE}, owner=f"{kind.name}: ")
     out = Path(out)
     strengths, nuisance, identities = kind.sample(n, seed)
     ctx.report(0, n, stage="rendering", message=f"{kind.name}: {n} images at {size} px")
