@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from relattr_studio.analysis.generated_pairs import generator_id
-from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core import bounds
 from relattr_studio.core.bounds import check_bounds
-from relattr_studio.core.resources import check_memory
+from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
+from relattr_studio.core.resources import check_memory
 from relattr_studio.core.types import Split
 from relattr_studio.data.annotator import (
     AnnotatorConfig,
@@ -217,21 +217,55 @@ def simulate_labels(store_path: str, dataset_path: str, *, pairs: int, generator
                        "generator": generator_id(generator)}
         details.update(seed=seed, annotator=dataclasses.asdict(annotator))
         info = store.create_batch(title, origin="simulate", details=details, pairs=made, attributes=per_pair)
-        source = BatchSource(store, info.id, ds, seed=seed)
-        judge = _TaskJudge(ds, oracle, annotator, seed)
-        done = 0
-        while True:
-            ctx.check()
-            ctx.report(done, info.total, "labeling", title)
-            tasks = [t for t in (source.next() for _ in range(64)) if t is not None]
-            if not tasks:
-                break
-            for task, (verdict, confidence) in zip(tasks, judge.judge(tasks)):
-                record_task(store, task, verdict, confidence=confidence)
-            done += len(tasks)
-        ctx.report(done, info.total, "labeling", title)
-        final = store.batch(info.id)
+        final = _label_batch(store, info.id, ds, oracle, annotator, seed, ctx)
     return SimulationResult(final.id, final.name, final.total, final.judged, final.discarded, counts)
 
 
-__all__ = ["DEFAULT_ANNOTATOR", "SimulationResult", "simulate_labels"]
+def _label_batch(store: LabelStore, batch_id: int, ds: DatasetFile, oracle, annotator: AnnotatorConfig, seed: int,
+                 ctx: JobContext):
+    """Judge every pending pair of one batch through the path a person's labels take (the
+    batch's source, pair by pair); returns the batch's final summary."""
+    info = store.batch(batch_id)
+    source = BatchSource(store, batch_id, ds, seed=seed)
+    judge = _TaskJudge(ds, oracle, annotator, seed)
+    done = 0
+    while True:
+        ctx.check()
+        ctx.report(done, info.pending, "labeling", info.name)
+        tasks = [t for t in (source.next() for _ in range(64)) if t is not None]
+        if not tasks:
+            break
+        for task, (verdict, confidence) in zip(tasks, judge.judge(tasks)):
+            record_task(store, task, verdict, confidence=confidence)
+        done += len(tasks)
+    ctx.report(done, max(done, info.pending), "labeling", info.name)
+    return store.batch(batch_id)
+
+
+def find_batch(store: LabelStore, name: str):
+    """The batch named ``name`` (or with that id), the newest where several share the name."""
+    batches = store.batches()
+    found = [b for b in batches if b.name == name] or [b for b in batches if str(b.id) == str(name)]
+    if not found:
+        known = ", ".join(f"{b.id} '{b.name}'" for b in batches[-8:]) or "none"
+        raise RelAttrError(f"{store.path}: no batch named {name!r} (the newest: {known})")
+    return found[-1]
+
+
+def simulate_batch_labels(store_path: str, dataset_path: str, batch: str, *, oracle, seed: int = 0,
+                          annotator: AnnotatorConfig = DEFAULT_ANNOTATOR,
+                          ctx: JobContext = NULL_CONTEXT) -> SimulationResult:
+    """The simulated annotator judges the pending pairs of an existing batch (an ATTIC query
+    batch, or one a person left half done): real pairs from the dataset's truth, generated ones
+    through ``oracle``, which discards what it cannot read."""
+    bounds.SEED.check("seed", seed)
+    with DatasetFile(dataset_path) as ds, LabelStore(store_path, annotator=f"{SIMULATED_PREFIX}-seed{seed}") as store:
+        info = find_batch(store, batch)
+        counts: dict[str, int] = {}
+        for item in store.pending(batch=info.id, with_pixels=False):
+            counts[item.attribute] = counts.get(item.attribute, 0) + 1
+        final = _label_batch(store, info.id, ds, oracle, annotator, seed, ctx)
+    return SimulationResult(final.id, final.name, final.total, final.judged, final.discarded, counts)
+
+
+__all__ = ["DEFAULT_ANNOTATOR", "SimulationResult", "find_batch", "simulate_batch_labels", "simulate_labels"]

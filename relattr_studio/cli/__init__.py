@@ -16,7 +16,14 @@ from relattr_studio.core.errors import Cancelled, DiskFullError, user_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relattr_studio.cli import commands, experiment_commands, generator_commands, model_commands, oracle_commands
+    from relattr_studio.cli import (
+        attic_commands,
+        commands,
+        experiment_commands,
+        generator_commands,
+        model_commands,
+        oracle_commands,
+    )
     from relattr_studio.cli.options import Parser
 
     parser = Parser(prog="relattr", description="RelAttr Studio on the command line.")
@@ -26,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     generator_commands.register(sub)
     oracle_commands.register(sub)
     experiment_commands.register(sub)
+    attic_commands.register(sub)
     model_commands.register(sub)
     return parser
 

@@ -198,6 +198,10 @@ def _register_labels(sub) -> None:
     sim.add_argument("--pairs", type=option(bounds.SIMULATED_PAIRS), default=100, help="pairs in all, spread evenly over the attributes")
     sim.add_argument("--seed", type=SEED, default=0)
     sim.add_argument("--protocol", default="default", help="whose train pairs (real pairs only)")
+    sim.add_argument("--batch", default=None, metavar="NAME",
+                     help="label the pending pairs of this existing batch (its name or id: an ATTIC query batch, "
+                          "or one left half done) instead of making new pairs; generated pairs are read through "
+                          "the oracle")
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=cmd_labels_simulate)
 
@@ -209,6 +213,18 @@ def cmd_labels_simulate(args) -> int:
     from relattr_studio.data.dataset_file import DatasetFile
 
     name = DatasetFile(args.dataset).meta.name
+    if args.batch is not None:
+        from relattr_studio.analysis.label_simulation import simulate_batch_labels
+        from relattr_studio.modeling.oracle import load_oracle
+        from relattr_studio.modeling.shipped import model_argument
+
+        if not args.store.exists():
+            raise RelAttrError(f"{args.store}: no such label store (the batch is in the store that queued it)")
+        oracle = load_oracle(model_argument(args.oracle, "oracle", name))
+        result = run_job(simulate_batch_labels, str(args.store), str(args.dataset), args.batch, oracle=oracle,
+                         seed=args.seed, quiet=args.quiet)
+        print(result.message())
+        return 0
     generator = oracle = None
     if args.generator:
         from relattr_studio.modeling.generator import load_generator

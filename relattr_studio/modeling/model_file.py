@@ -71,6 +71,7 @@ _DECLARED_KINDS: dict[str, KindDeclaration] = {d.name: d for d in (
     KindDeclaration("ranker", "ranker checkpoint", "relattr_studio.modeling.ranker_file"),
     KindDeclaration("generator", "generator", "relattr_studio.modeling.generator"),
     KindDeclaration("oracle", "attribute oracle", "relattr_studio.modeling.oracle"),
+    KindDeclaration("control", "ATTIC control module", "relattr_studio.modeling.control"),
 )}
 
 

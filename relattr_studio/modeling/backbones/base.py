@@ -35,12 +35,15 @@ class Preprocess:
         x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
         if device is not None:
             x = x.to(device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        return self.from_unit(x.permute(0, 3, 1, 2).float().div_(255.0))
+
+    def from_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """float N x 3 x H x W in [0, 1] (a generator's output) -> the backbone's input, differentiably."""
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
             x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
                                           align_corners=False, antialias=True)
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         return (x - mean) / std
 
 
