@@ -25,6 +25,14 @@ from relattr_studio.training.attic_config import QUERY_PAIRS_BOUND
 
 
 
+def check_query_memory(pairs: int, side: int) -> None:
+    """Refuse a batch whose images would not fit in memory: both images of every pair are held
+    (uint8) until the batch is in the store, with a float copy of a slice while rendering."""
+    QUERY_PAIRS_BOUND.check("pairs", pairs)
+    check_memory(2 * pairs * side * side * 3 * 5, what=f"{pairs:,} imagined pairs of {side} px images",
+                 smaller="ask for fewer --pairs per batch")
+
+
 def control_id(control) -> str:
     """A short sha256 of the control module's weights (the same weights, the same id)."""
     from relattr_studio.modeling.generator import weights_digest
@@ -49,11 +57,8 @@ def imagine_query_batch(store_path: str | Path, control, generator, *, pairs: in
     """Imagine ``pairs`` pairs (seeds drawn with ``seed``, the control module in eval mode),
     render them with ``generator`` and queue them as one batch in the store at ``store_path``.
     Pairs are spread evenly over the control module's targets (one pair: one attribute)."""
-    QUERY_PAIRS_BOUND.check("pairs", pairs)
     bounds.SEED.check("seed", seed)
-    side = int(getattr(generator, "image_size", 64))
-    check_memory(2 * pairs * side * side * 3 * 5, what=f"{pairs:,} imagined pairs of {side} px images",
-                 smaller="ask for fewer pairs per batch")
+    check_query_memory(pairs, int(getattr(generator, "image_size", 64)))
     ctx.report(0, 2, "imagining", f"{pairs} pairs")
     out = control.imagine(pairs, seed)
     images = []

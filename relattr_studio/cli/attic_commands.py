@@ -53,7 +53,8 @@ def register(sub) -> None:
 
 
 def cmd_round(args) -> int:
-    from relattr_studio.analysis.attic_queries import imagine_query_batch
+    from relattr_studio.analysis.attic_queries import check_query_memory, imagine_query_batch
+    from relattr_studio.modeling.model_file import read_model_file
     from relattr_studio.cli.progress import run_job
     from relattr_studio.modeling.shipped import model_path
     from relattr_studio.training.attic_job import run_attic_round
@@ -64,10 +65,13 @@ def cmd_round(args) -> int:
         torch.set_num_threads(args.threads)
     if args.store.suffix.lower() not in (".sqlite", ".db", ".sqlite3"):
         raise RelAttrError(f"{args.store}: give a label store file name ending in .sqlite")
+    generator = model_path(args.generator, "generator")
+    # the batch's memory is known now: refused before the round, not after it
+    check_query_memory(args.pairs, int(read_model_file(generator, kind="generator").config.get("image_size", 64)))
     control = args.control or args.store.with_name(f"{args.store.stem}.attic-control.pt")
     continuing = control.exists() and not args.resume
     config = attic_config.AtticConfig(
-        dataset=str(args.dataset), ranker=str(args.ranker), generator=str(model_path(args.generator, "generator")),
+        dataset=str(args.dataset), ranker=str(args.ranker), generator=str(generator),
         out=str(control), control=str(control) if continuing else None,
         oracle=str(model_path(args.oracle, "oracle")) if args.oracle else None, attributes=tuple(args.attribute),
         protocol=args.protocol, objective=args.objective, steps=args.steps, pairs_per_step=args.pairs_per_step,

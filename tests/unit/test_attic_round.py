@@ -136,3 +136,19 @@ def test_the_command_line_imagines_a_batch_that_is_labeled_and_trained_on(toy240
                  "--width", "4", "--image-size", "32", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert main(["labels", "simulate", "--store", str(store), "--dataset", str(toy240), "--batch", "no such"]) == 2
     assert "no batch named 'no such'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit", ["step missing", "step mistyped", "ranker weights missing"])
+def test_a_control_checkpoint_with_a_malformed_state_is_refused_naming_it(edit, toy240, ranker, tmp_path):
+    import copy
+
+    from relattr_studio.modeling.model_file import save_model_file
+
+    run_attic_round(_config(toy240, ranker, tmp_path / "good.pt", steps=2, checkpoint_every=1))
+    payload = copy.deepcopy(read_model_file(tmp_path / "good.pt").payload())
+    {"step missing": lambda ts: ts.pop("step"), "step mistyped": lambda ts: ts.__setitem__("step", "ten"),
+     "ranker weights missing": lambda ts: ts.pop("ranker")}[edit](payload["train_state"])
+    save_model_file(tmp_path / "bad.pt", payload)  # the header's checksum is kept: tensors removed break it
+    what = "do not match the checksum" if edit == "ranker weights missing" else "training state is incomplete"
+    with pytest.raises(DataFileError, match=f"bad.pt.*{what}"):
+        run_attic_round(_config(toy240, ranker, tmp_path / "bad.pt", steps=4), resume=True)

@@ -250,10 +250,11 @@ def test_the_checksum_covers_tensors_by_path_dtype_shape_and_bytes():
 
 
 def test_every_kind_is_a_registration():
-    assert kind_names() == ["ranker", "generator", "oracle"]
+    assert kind_names() == ["ranker", "generator", "oracle", "control"]
     assert {"ranknet", "deepstn", "dacrl", "ranksvm", "ranksvm-ll"} <= set(model_kind("ranker").builders())
     assert model_kind("generator").builders() == ["attribute-cvae"]
     assert model_kind("oracle").builders() == ["oracle-cnn"]
+    assert model_kind("control").builders() == ["attic-control"]
     with pytest.raises(ValueError, match="not declared"):
         register_kind(ModelKind("embedder", builders=list, load=lambda m, d: None, describe=lambda m: {}))
     with pytest.raises(ValueError, match="registered twice"):

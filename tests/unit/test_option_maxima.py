@@ -35,6 +35,8 @@ BASE = {
     "oracle score": "oracle score --model toy-faces --dataset {dataset}",
     "oracle faithfulness": "oracle faithfulness --generator toy-faces --model toy-faces",
     "experiment semantic-jitter": "experiment semantic-jitter --dataset {dataset} --out {tmp}/j --quiet",
+    "attic round": "attic round --dataset {dataset} --ranker {ckpt} --generator toy-faces --store {tmp}/s.sqlite "
+                   "--attribute smiling --quiet",
 }
 # Options that only act with another one: given with it.
 WITH = {
@@ -43,6 +45,11 @@ WITH = {
     ("train", "--test-sample"): "--ranker ranksvm-ll",
     ("labels simulate", "--pairs"): "--generator toy-faces",
 }
+
+
+# Options whose largest value is refused together with another's default (the first of several
+# seeds at the largest seed): tried alone only.
+APART = {"--first-seed"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
@@ -78,7 +85,8 @@ def _together_cases(single: list[tuple[str, str, str]], refused: set[str]) -> li
     settings: dict[str, list[str]] = {}
     for command, name, _ in single:
         setting = name.removeprefix(command).strip()
-        if name not in refused and (command, setting.split()[0]) not in WITH:
+        flag = setting.split()[0]
+        if name not in refused and (command, flag) not in WITH and flag not in APART:
             settings.setdefault(command, []).append(setting)
     return [(command, f"{command} all at their largest", f"{BASE[command]} {' '.join(every)}")
             for command, every in settings.items() if len(every) > 1]
