@@ -96,6 +96,23 @@ class ControlModule(nn.Module):
                 "y_std": [float(v) for v in self.y_std.cpu()], "targets": list(self.targets),
                 "generator_id": self.generator_id, "hidden": self.hidden, "branch": self.branch}
 
+    @torch.no_grad()
+    def calibrate(self, n: int = 1024, seed: int = 0) -> ControlModule:
+        """Set BatchNorm's running statistics from ``n`` seeds, so that a module in eval mode
+        (imagining a batch) gives strengths on the real strengths' scale from the start (an
+        untrained module: the random-pairs baseline). Returns the module."""
+        was = self.training
+        norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm1d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: one pass sets the statistics of the batch
+        self.train()
+        self(self.sample_q(n, torch.Generator().manual_seed(int(seed))))
+        for m in norms:
+            m.momentum = 0.1
+        self.train(was)
+        return self
+
     def sample_q(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n seeds q ~ N(0, I) on the module's device."""
         q = torch.randn(n, self.q_dim, generator=generator)
@@ -138,8 +155,9 @@ def control_for_generator(generator, targets: Sequence[str] = (), **options) -> 
     strength statistics (the prior's mean and standard deviation) and id."""
     mean = np.asarray(generator.prior_mean, np.float64)
     std = np.sqrt(np.clip(np.diag(np.asarray(generator.prior_cov, np.float64)), 1e-12, None))
-    return ControlModule(list(generator.attributes), z_dim=int(generator.z_dim), y_mean=mean, y_std=std,
-                         targets=targets, generator_id=str(getattr(generator, "generator_id", "")), **options)
+    module = ControlModule(list(generator.attributes), z_dim=int(generator.z_dim), y_mean=mean, y_std=std,
+                           targets=targets, generator_id=str(getattr(generator, "generator_id", "")), **options)
+    return module.calibrate()
 
 
 def control_payload(model: ControlModule, *, train_state: dict | None = None, card: dict | None = None) -> dict:

@@ -36,6 +36,7 @@ class AtticConfig:
     out: str
     control: str | None = None
     oracle: str | None = None  # label legibility at each evaluation
+    labels: str | None = None  # real pairs from this label store's judgements, not the dataset's train pairs
     attributes: tuple[str, ...] = ()
     protocol: str = "default"
     objective: str = "flipped"

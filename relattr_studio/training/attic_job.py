@@ -153,6 +153,12 @@ class AtticRound(Recipe):
             return r
 
         train = rows(Split.TRAIN)
+        if c.labels:  # the real pairs a person (or the simulated annotator) judged, as the active loop starts
+            from relattr_studio.data.label_training import labeled_pairs_from
+
+            judged = labeled_pairs_from(c.labels, ds).pairs
+            judged = judged.select(np.isin(judged.attribute, ids) & (judged.a < len(ds)) & (judged.b < len(ds)))
+            train = judged.select(judged.label != 0)
         if len(train) < 1:
             raise RelAttrError(f"{c.dataset}: no train pairs of {', '.join(self.targets)} under protocol {c.protocol!r}")
         self.train_pairs = train
@@ -378,7 +384,7 @@ def run_attic_round(config: AtticConfig, *, ctx: JobContext = NULL_CONTEXT, resu
     out = Path(config.out)
     if resume and not out.exists():
         raise RelAttrError(f"{out}: nothing to resume (no such file yet); run without --resume to start it")
-    refuse_overwriting_inputs(out, config.dataset, config.ranker, config.generator, config.oracle,
+    refuse_overwriting_inputs(out, config.dataset, config.ranker, config.generator, config.oracle, config.labels,
                               what="the control module file to write")
     recipe = AtticRound(config, ctx)
     outcome = run_recipe(recipe, ctx=ctx, sinks=[JsonlSink(metrics_file(out))],

@@ -35,6 +35,7 @@ BASE = {
     "oracle score": "oracle score --model toy-faces --dataset {dataset}",
     "oracle faithfulness": "oracle faithfulness --generator toy-faces --model toy-faces",
     "experiment semantic-jitter": "experiment semantic-jitter --dataset {dataset} --out {tmp}/j --quiet",
+    "experiment attic": "experiment attic --dataset {dataset} --attribute smiling --active --out {tmp}/a --quiet",
     "attic round": "attic round --dataset {dataset} --ranker {ckpt} --generator toy-faces --store {tmp}/s.sqlite "
                    "--attribute smiling --quiet",
 }
