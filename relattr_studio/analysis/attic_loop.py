@@ -61,10 +61,7 @@ class ActiveLoopConfig:
         check_bounds(self, {"budget": bounds.BUDGET, "pairs": bounds.ints(1, 100_000),
                             "batches": bounds.ints(1, 100), "round_steps": bounds.STEPS,
                             "pairs_per_step": bounds.ints(1, 2048)})
-        if not self.seeds:
-            raise RelAttrError("give at least one seed")
-        for seed in self.seeds:
-            bounds.SEED.check("seed", seed)
+        bounds.check_seeds(self.seeds)
 
 
 @dataclass(frozen=True)

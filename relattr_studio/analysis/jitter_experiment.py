@@ -79,10 +79,7 @@ class JitterExperimentConfig:
         check_bounds(self, {"budget": bounds.BUDGET, "steps": bounds.STEPS, "batch_size": bounds.BATCH,
                             "image_size": bounds.IMAGE_SIZE, "amount": bounds.JITTER_AMOUNT,
                             "intra_share": bounds.SHARE})
-        if not 1 <= len(self.seeds) <= bounds.SEEDS.hi:
-            raise RelAttrError(f"give 1 to {bounds.SEEDS.hi:,} seeds, not {len(self.seeds)}")
-        for seed in self.seeds:
-            bounds.SEED.check("seed", seed)
+        bounds.check_seeds(self.seeds)
 
 
 @dataclass(frozen=True)

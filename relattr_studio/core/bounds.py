@@ -89,6 +89,14 @@ def check_bounds(source: Any, bounds: dict[str, Bound], *, owner: str = "") -> N
             bound.check(f"{owner}{name}", value)
 
 
+def check_seeds(seeds) -> None:
+    """An experiment's seeds: 1 to SEEDS.hi of them, each a valid seed."""
+    if not 1 <= len(seeds) <= SEEDS.hi:
+        raise RelAttrError(f"give 1 to {SEEDS.hi:,} seeds, not {len(seeds)}")
+    for seed in seeds:
+        SEED.check("seed", seed)
+
+
 SEED = ints(0, 2**32 - 1)
 THREADS = ints(1, 1024)
 STEPS = ints(1, 100_000_000)
