@@ -27,7 +27,7 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 @pytest.fixture(scope="module")
 def ranker(toy240, tmp_path_factory):
     out = tmp_path_factory.mktemp("ranker")
-    assert main(["train", "--dataset", str(toy240), "--multi-head", "--steps", "4", "--width", "4",
+    assert main(["train", "--dataset", str(toy240), "--multi-head", "--steps", "60", "--width", "4",
                  "--image-size", "32", "--out", str(out), "--quiet"]) == 0
     return next(out.glob("*.ckpt"))
 
@@ -152,3 +152,18 @@ def test_a_control_checkpoint_with_a_malformed_state_is_refused_naming_it(edit, 
     what = "do not match the checksum" if edit == "ranker weights missing" else "training state is incomplete"
     with pytest.raises(DataFileError, match=f"bad.pt.*{what}"):
         run_attic_round(_config(toy240, ranker, tmp_path / "bad.pt", steps=4), resume=True)
+
+
+def test_one_control_module_can_fight_several_attributes_at_once(toy240, ranker, tmp_path):
+    from relattr_studio.analysis.attic_queries import imagine_query_batch
+    from relattr_studio.data.label_store import LabelStore
+
+    result = run_attic_round(_config(toy240, ranker, tmp_path / "c.pt", attributes=("smiling", "young"), steps=3))
+    assert result.targets == ["smiling", "young"]
+    assert {"accuracy/smiling", "accuracy/young"} <= set(result.figures)
+    batch = imagine_query_batch(tmp_path / "s.sqlite", result.control, result.generator, pairs=5, seed=1,
+                                round_number=result.round_number)
+    assert batch.info.name == "attic round 1: smiling, young"
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        assert [p.attribute for p in store.pending(batch=batch.info.id, with_pixels=False)] == \
+            ["smiling", "young", "smiling", "young", "smiling"]
