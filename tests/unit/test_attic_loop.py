@@ -30,9 +30,10 @@ def test_every_condition_adds_labeled_batches_and_is_compared_with_real(toy240, 
                            budget=12, pairs=6, batches=2, round_steps=2, pairs_per_step=4)
     result = run_active_loop(cfg)
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    conditions = ("attic", "random", "semantic-jitter", "uncertainty", "ensemble")
     assert [(r["condition"], r["batch"]) for r in rows] == [("real", "0")] + [
-        (c, str(k)) for c in ("attic", "random", "semantic-jitter") for k in (1, 2)]
-    assert set(result.gains()) == {"attic", "random", "semantic-jitter"}
+        (c, str(k)) for c in conditions for k in (1, 2)]
+    assert set(result.gains()) == set(conditions)
     assert "| attic |" in result.table()
     with LabelStore(tmp_path / "seed0" / "attic.sqlite") as store:
         names = [b.name for b in store.batches()]
@@ -40,6 +41,13 @@ def test_every_condition_adds_labeled_batches_and_is_compared_with_real(toy240, 
         assert store.batches()[2].details["round"] == 2 and store.batches()[2].pending == 0
     with LabelStore(tmp_path / "seed0" / "real.sqlite") as store:
         assert len(store.batches()) == 1 and store.batches()[0].total == 12  # Real's store is left alone
+    with LabelStore(tmp_path / "seed0" / "uncertainty.sqlite") as store:
+        first = store.batches()[1]
+        assert first.name == "uncertainty batch 1: smiling" and first.total == 6 and first.pending == 0
+        keys = [(min(r.pair.a, r.pair.b), max(r.pair.a, r.pair.b)) for r in store.judgements()]
+        assert len(keys) == 12 + 2 * 6 and len(set(keys)) == len(keys)  # the pool never offers a judged pair
+    with LabelStore(tmp_path / "seed0" / "ensemble.sqlite") as store:
+        assert len(store.batches()[2].details["rankers"]) == 3  # a committee of three, retrained on batch 1
     trained = [r for r in result.rows if r.condition == "attic"]
     assert all(0 <= r.accuracy <= 100 for r in trained) and trained[-1].pairs_added == 12
 
