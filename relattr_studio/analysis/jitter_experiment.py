@@ -37,7 +37,12 @@ from relattr_studio.data.dataset_file import DatasetFile, DatasetMeta, write_dat
 from relattr_studio.data.images import resize_images
 from relattr_studio.data.pairs import PairTable
 
-CONDITIONS = ("real", "real+", "jitter", "dsynth", "dsynth-auto")
+CONDITIONS = ("real", "real+", "jitter", "dsynth", "dsynth-auto", "attic", "attic-auto")
+SEMANTIC_JITTER_CONDITIONS = CONDITIONS[:5]  # Gao et al.'s Table I
+# ATTIC's Tables I and II: Normal (attic: half the real pairs, half imagined pairs labeled) and
+# Auto (attic-auto: every real pair and as many imagined ones, labeled by their strengths)
+ATTIC_CONDITIONS = ("real", "real+", "jitter", "dsynth", "attic", "dsynth-auto", "attic-auto")
+IMAGINED = ("attic", "attic-auto")  # pools made after Real is trained: a control module fights its ranker
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class JitterExperimentConfig:
     out_dir: str
     budget: int = 200  # real labelled pairs per attribute
     seeds: tuple[int, ...] = (0, 1, 2)
-    conditions: tuple[str, ...] = CONDITIONS
+    conditions: tuple[str, ...] = SEMANTIC_JITTER_CONDITIONS
+    attic_steps: int = 200  # steps of the adversarial round before ATTIC's pairs are imagined
     attributes: tuple[str, ...] = ()  # default: every attribute the dataset and the generator share
     protocol: str = "default"
     ranker: str = "ranknet"
@@ -74,9 +80,12 @@ class JitterExperimentConfig:
         unknown = sorted(set(self.conditions) - set(CONDITIONS))
         if unknown:
             raise RelAttrError(f"unknown condition(s) {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
+        if set(self.conditions) & set(IMAGINED) and "real" not in self.conditions:
+            raise RelAttrError("the attic conditions need the real one: their control module fights Real's ranker")
         if self.budget < 2:
             raise RelAttrError("the real budget must be at least 2 pairs per attribute")
-        check_bounds(self, {"budget": bounds.BUDGET, "steps": bounds.STEPS, "batch_size": bounds.BATCH,
+        check_bounds(self, {"budget": bounds.BUDGET, "steps": bounds.STEPS, "attic_steps": bounds.STEPS,
+                            "batch_size": bounds.BATCH,
                             "image_size": bounds.IMAGE_SIZE, "amount": bounds.JITTER_AMOUNT,
                             "intra_share": bounds.SHARE})
         bounds.check_seeds(self.seeds)
@@ -201,26 +210,21 @@ def _jittered_pairs(pool: Pool, ds: DatasetFile, rows: PairTable, rng: np.random
                        source=PairSource.REAL)
 
 
-def _synthetic_auto_pairs(pool: Pool, generator, prior: IdentityPrior, gen_attr: int, attribute: int, n: int,
-                          cfg: JitterExperimentConfig, rng: np.random.Generator) -> PairTable:
-    sp = semantic_jitter_pairs(generator, gen_attr, n, rng, prior=prior, intra_share=cfg.intra_share,
-                               amount=cfg.amount)
+def _synthetic_auto_pairs(pool: Pool, sp, attribute: int) -> PairTable:
+    """Made pairs ``sp`` (a SyntheticPairs) labeled by the strengths they were made with."""
     first = pool.add_made(sp.images)
     return _made_pairs(first, sp.a, sp.b, attribute, sp.auto_label, source=PairSource.SYNTHETIC_AUTO)
 
 
-def _synthetic_judged_pairs(pool: Pool, generator, prior: IdentityPrior, gen_attr: int, attribute: int, n: int,
-                            annotator, oracle_attr: int, cfg: JitterExperimentConfig, rng: np.random.Generator,
+def _synthetic_judged_pairs(pool: Pool, make, attribute: int, n: int, annotator, oracle_attr: int,
                             max_rounds: int = 20) -> tuple[PairTable, int]:
-    """DSynth: semantic-jitter pairs judged by the (simulated) annotator until ``n`` are kept;
-    returns the table and how many pairs were discarded on the way."""
+    """Made pairs (``make(ask)``: a SyntheticPairs of ``ask`` pairs) judged by the (simulated)
+    annotator until ``n`` are kept; returns the table and how many pairs were discarded on the way."""
     tables, have, discarded = [], 0, 0
     for _ in range(max_rounds):
         if have >= n:
             break
-        ask = int(np.ceil((n - have) * 1.25)) + 2
-        sp = semantic_jitter_pairs(generator, gen_attr, ask, rng, prior=prior, intra_share=cfg.intra_share,
-                                   amount=cfg.amount)
+        sp = make(int(np.ceil((n - have) * 1.25)) + 2)
         j = annotator.annotate(sp.images[sp.a], sp.images[sp.b], oracle_attr)
         keep = np.flatnonzero(j.kept)[: n - have]
         discarded += int((~j.kept).sum())
@@ -242,6 +246,7 @@ class SeedPools:
     pools: dict[str, Pool]
     discarded: int = 0  # DSynth pairs the annotator discarded
     judged: int = 0
+    picks: dict = field(default_factory=dict)  # attribute -> the budget's real pairs (a PairTable)
 
 
 def build_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[str], generator, oracle,
@@ -251,7 +256,7 @@ def build_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[s
     pairs = ds.pairs(cfg.protocol)
     train, test = pairs.where(split=Split.TRAIN), pairs.where(split=Split.TEST)
     prior = IdentityPrior.of_generator(generator)
-    out = SeedPools({c: Pool() for c in cfg.conditions})
+    out = SeedPools({c: Pool() for c in cfg.conditions if c not in IMAGINED})
     pseudo_strength = None
     if "real+" in cfg.conditions:
         train_images = _train_images(train)
@@ -260,6 +265,7 @@ def build_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[s
         src = ds.attribute_index(name)
         rows = train.where(attribute=src)
         pick = rows.select(rng.choice(len(rows), cfg.budget, replace=False))
+        out.picks[name] = pick
         half = cfg.budget // 2
         gen_attr = list(generator.attributes).index(name)
         for condition, pool in out.pools.items():
@@ -269,17 +275,30 @@ def build_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[s
                 pool.tables.append(_pseudo_pairs(pool, train_images, pseudo_strength[:, k], cfg.budget, src, crng))
             elif condition == "jitter":
                 pool.tables.append(_jittered_pairs(pool, ds, pick, crng, size))
-            elif condition == "dsynth-auto":
-                pool.tables.append(_synthetic_auto_pairs(pool, generator, prior, gen_attr, src, cfg.budget, cfg, crng))
-            elif condition == "dsynth":
-                table, discarded = _synthetic_judged_pairs(pool, generator, prior, gen_attr, src, cfg.budget - half,
-                                                           annotator, list(oracle.attribute_names).index(name),
-                                                           cfg, crng)
-                pool.tables.append(table)
-                out.discarded += discarded
-                out.judged += discarded + len(table)
+            elif condition in ("dsynth", "dsynth-auto"):
+                def make(ask, gen_attr=gen_attr, crng=crng):
+                    return semantic_jitter_pairs(generator, gen_attr, ask, crng, prior=prior,
+                                                 intra_share=cfg.intra_share, amount=cfg.amount)
+
+                auto = condition.endswith("-auto")
+                _add_synthetic(out, pool, auto, make, src, cfg.budget if auto else cfg.budget - half, annotator,
+                               list(oracle.attribute_names).index(name))
             pool.tables.append(_real_pairs(pool, test.where(attribute=src)))
     return out
+
+
+def _add_synthetic(out: SeedPools, pool: Pool, auto: bool, make, attribute: int, n: int, annotator,
+                   oracle_attr: int) -> None:
+    """``n`` made pairs of a synthetic condition (``make(ask)`` makes ``ask`` of them): labeled by
+    the strengths they were made with (Auto), or judged by the annotator until ``n`` are kept
+    (Normal; the discarded ones counted)."""
+    if auto:
+        pool.tables.append(_synthetic_auto_pairs(pool, make(n), attribute))
+        return
+    table, discarded = _synthetic_judged_pairs(pool, make, attribute, n, annotator, oracle_attr)
+    pool.tables.append(table)
+    out.discarded += discarded
+    out.judged += discarded + len(table)
 
 
 def oracle_strengths(oracle, images: np.ndarray, attributes: list[str]) -> np.ndarray:
@@ -362,30 +381,90 @@ def run_semantic_jitter_experiment(cfg: JitterExperimentConfig, *, generator=Non
     rows: list[ExperimentRow] = []
     discarded = judged = 0
     total, done = len(cfg.seeds) * len(cfg.conditions), 0
+    order = sorted(cfg.conditions, key=lambda c: c in IMAGINED)  # Real's ranker first: ATTIC fights it
     for seed in cfg.seeds:
         ctx.check()
         ctx.report(done, total, "making pools", f"seed {seed}")
         built = build_pools(cfg, ds, attributes, generator, oracle, annotator, seed, size)
-        discarded, judged = discarded + built.discarded, judged + built.judged
-        for condition, pool in built.pools.items():
+        imagined: dict[str, Pool] = {}
+        real_run: tuple[Path, str] | None = None  # Real's pool file and checkpoint, while ATTIC needs them
+        for condition in order:
             ctx.check()
+            if condition in IMAGINED and not imagined:
+                ctx.report(done, total, "attic round", f"seed {seed}")
+                imagined = attic_pools(cfg, ds, attributes, generator, oracle, annotator, seed, built, *real_run,
+                                       out_dir / "pools" / f"attic-control-seed{seed}.pt", ctx)
+            pool = imagined[condition] if condition in IMAGINED else built.pools[condition]
             path = out_dir / "pools" / f"{condition}-seed{seed}.h5"
             materialise(pool, ds, attributes, path, f"{ds.meta.name} {condition} seed {seed}", size)
             options = {"image_size": cfg.image_size} if cfg.image_size else {}
             base = TrainConfig(dataset=str(path), ranker=cfg.ranker, backbone=cfg.backbone, backbone_options=options)
             tc = replace(base.with_preset(cfg.preset), steps=cfg.steps, batch_size=cfg.batch_size, seed=seed,
                          val_fraction=0.0, device=cfg.device, out_dir=str(out_dir / "runs" / f"{condition}-seed{seed}"))
+            keep = cfg.keep_datasets or (condition == "real" and bool(set(order) & set(IMAGINED)))
             try:
                 result = train_ranker(tc, ctx=ctx)
             finally:  # a run refused or cancelled leaves no pool file behind either
-                if not cfg.keep_datasets:
+                if not keep:
                     path.unlink(missing_ok=True)
+            if condition == "real":
+                real_run = (path, str(result.checkpoint))
             for split, per in result.accuracy.items():
                 rows += [ExperimentRow(condition, cfg.ranker, cfg.backbone, a, seed, float(acc), split)
                          for a, acc in per.items() if not np.isnan(acc)]
             done += 1
             ctx.report(done, total, "conditions", f"{condition} seed {seed}")
+        discarded, judged = discarded + built.discarded, judged + built.judged
+        if real_run is not None and not cfg.keep_datasets:
+            real_run[0].unlink(missing_ok=True)
     return ExperimentResult(rows, attributes, discarded, judged, time.monotonic() - t0)
+
+
+def attic_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[str], generator, oracle, annotator,
+                seed: int, built: SeedPools, real_path: Path, real_checkpoint: str, control_file: Path,
+                ctx: JobContext) -> dict[str, Pool]:
+    """ATTIC's pools for one seed: an adversarial round against Real's ranker (trained on
+    ``real_path``, its budget's real pairs), one control module for every attribute at once,
+    then per attribute the Normal pool (half the budget's real pairs, the other half imagined
+    and judged by the annotator) and the Auto one (every real pair and as many imagined ones,
+    labeled by the control module's strengths)."""
+    from relattr_studio.training.attic_config import AtticConfig
+    from relattr_studio.training.attic_job import run_attic_round
+
+    control = run_attic_round(AtticConfig(
+        dataset=str(real_path), ranker=real_checkpoint, generator=cfg.generator, out=str(control_file),
+        attributes=tuple(attributes), steps=cfg.attic_steps, eval_every=cfg.attic_steps,
+        checkpoint_every=cfg.attic_steps, seed=seed, device=cfg.device), ctx=ctx).control
+    test = ds.pairs(cfg.protocol).where(split=Split.TEST)
+    pools = {c: Pool() for c in cfg.conditions if c in IMAGINED}
+    for k, name in enumerate(attributes):
+        src, pick, half = ds.attribute_index(name), built.picks[name], cfg.budget // 2
+        gen_attr = list(generator.attributes).index(name)
+        for condition, pool in pools.items():
+            auto = condition == "attic-auto"
+            pool.tables.append(_real_pairs(pool, pick if auto else pick.select(np.arange(half))))
+            _add_synthetic(built, pool, auto, imagined_pairs(control, generator, gen_attr, [seed, k, int(auto)]), src,
+                           cfg.budget if auto else cfg.budget - half, annotator,
+                           list(oracle.attribute_names).index(name))
+            pool.tables.append(_real_pairs(pool, test.where(attribute=src)))
+    return pools
+
+
+def imagined_pairs(control, generator, gen_attr: int, seed: list[int]):
+    """``make(ask)`` for :func:`_add_synthetic`: ``ask`` pairs the control module imagines (fresh
+    seeds each call), as SyntheticPairs on the generator's attribute ``gen_attr``."""
+    from relattr_studio.analysis.semantic_jitter import INTER, SyntheticPairs
+
+    calls = [0]
+
+    def make(ask: int):
+        calls[0] += 1
+        out = control.imagine(ask, int(np.random.default_rng([*seed, calls[0]]).integers(2**31)))
+        y, z = np.concatenate([out["y_a"], out["y_b"]]), np.concatenate([out["z_a"], out["z_b"]])
+        images = np.concatenate([generator.generate(y[i:i + 256], z[i:i + 256]) for i in range(0, len(y), 256)])
+        return SyntheticPairs(gen_attr, images, y, z, np.arange(ask), ask + np.arange(ask), np.full(ask, INTER))
+
+    return make
 
 
 def make_annotator(oracle, cfg: JitterExperimentConfig):

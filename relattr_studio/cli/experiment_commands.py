@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from relattr_studio.analysis.attic_loop import ACTIVE_CONDITIONS
-from relattr_studio.analysis.jitter_experiment import CONDITIONS
+from relattr_studio.analysis.jitter_experiment import CONDITIONS, SEMANTIC_JITTER_CONDITIONS
 from relattr_studio.cli.options import BATCH, IMAGE_SIZE, SEED, STEPS, THREADS, option
 from relattr_studio.core import bounds
 from relattr_studio.core.errors import RelAttrError
@@ -26,7 +26,7 @@ def register(sub) -> None:
     j.add_argument("--generator", default="shipped",
                    help="generator model file (default: the one shipped for the dataset's name)")
     j.add_argument("--oracle", default="shipped", help="oracle model file (default: the shipped one)")
-    j.add_argument("--condition", action="append", default=[], choices=CONDITIONS,
+    j.add_argument("--condition", action="append", default=[], choices=SEMANTIC_JITTER_CONDITIONS,
                    help="repeat for several; default all five")
     j.add_argument("--attribute", action="append", default=[], help="repeat for several; default all shared")
     j.add_argument("--protocol", default="default")
@@ -45,16 +45,21 @@ def register(sub) -> None:
     j.add_argument("--quiet", action="store_true")
     j.set_defaults(func=cmd_semantic_jitter)
 
-    a = ex.add_parser("attic", help="ATTIC's active loop: gain over Real after each batch of imagined, labeled "
-                                    "pairs, against random generated pairs and semantic jitter",
-                      description="With --active (Fig. 5 of the paper): per seed, --budget real pairs are labeled by "
-                                  "the simulated annotator (Real), then each condition adds --batches batches of "
-                                  "--pairs labeled pairs, and a ranker trained after each batch is compared with "
-                                  "Real. Writes results.csv and table.md (mean gain in points per batch).")
+    a = ex.add_parser("attic", help="ATTIC against Real, Real+, Jitter and Semantic Jitter on the same number of "
+                                    "labels (Tables I and II), or the active curves (--active, Fig. 5)",
+                      description="Without --active (the paper's Tables I and II): per seed, one ranker per condition "
+                                  "with the same real label budget: Normal (dsynth, attic: half the budget real, half "
+                                  "generated pairs the simulated annotator labeled) and Auto (dsynth-auto, "
+                                  "attic-auto: the whole budget real plus as many generated pairs labeled by the "
+                                  "strengths they were made with); ATTIC's pairs come from a control module trained "
+                                  "against Real's ranker. Writes results.csv, table.md and plots. With --active "
+                                  "(Fig. 5): per seed, --budget real pairs labeled by the simulated annotator train "
+                                  "Real, then each condition adds --batches batches of --pairs labeled pairs, and a "
+                                  "ranker trained after each batch is compared with Real (results.csv, table.md).")
     a.add_argument("--dataset", required=True, help="a dataset file with exact strengths (toy-faces, toy-shoes)")
-    a.add_argument("--attribute", required=True, help="the attribute (the paper trains one network per attribute)")
-    a.add_argument("--active", action="store_true", help="the active curves (required: the Normal and Auto "
-                                                         "protocols of Tables I and II are not built yet)")
+    a.add_argument("--attribute", action="append", default=[],
+                   help="repeat for several (default: all shared); --active takes exactly one")
+    a.add_argument("--active", action="store_true", help="the active curves of Fig. 5 instead of the tables")
     a.add_argument("--generator", default="shipped", help="generator model file (default: the shipped one)")
     a.add_argument("--oracle", default="shipped", help="oracle model file (default: the shipped one)")
     a.add_argument("--ranker", default="ranknet")
@@ -65,8 +70,10 @@ def register(sub) -> None:
     a.add_argument("--batches", type=option(bounds.ints(1, 100)), default=4)
     a.add_argument("--seeds", type=option(bounds.SEEDS), default=3)
     a.add_argument("--first-seed", type=SEED, default=0)
-    a.add_argument("--condition", action="append", default=[], choices=ACTIVE_CONDITIONS,
-                   help="repeat for several; default all")
+    a.add_argument("--condition", action="append", default=[], choices=sorted(set(ACTIVE_CONDITIONS + CONDITIONS)),
+                   help="repeat for several; default all of the tables' (real, real+, jitter, dsynth, attic, "
+                        "dsynth-auto, attic-auto) or, with --active, of the curves' (attic, random, semantic-jitter, "
+                        "uncertainty, ensemble)")
     a.add_argument("--round-steps", type=STEPS, default=200, help="adversarial steps per ATTIC round (default 200)")
     a.add_argument("--objective", choices=("flipped", "negative"), default="flipped")
     a.add_argument("--steps", type=STEPS, default=600, help="training steps per ranker (default 600)")
@@ -88,18 +95,10 @@ def register(sub) -> None:
 
 
 def cmd_semantic_jitter(args) -> int:
-    from relattr_studio.analysis.jitter_experiment import (
-        JitterExperimentConfig,
-        run_semantic_jitter_experiment,
-    )
-    from relattr_studio.cli.progress import run_job
+    from relattr_studio.analysis.jitter_experiment import JitterExperimentConfig
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.modeling.shipped import model_argument
 
-    if args.seeds < 1:
-        raise RelAttrError("--seeds must be at least 1")
-    if args.image_size is not None and args.image_size < 16:
-        raise RelAttrError(f"--image-size must be at least 16 pixels, not {args.image_size}")
     if args.threads:
         import torch
 
@@ -109,18 +108,27 @@ def cmd_semantic_jitter(args) -> int:
         dataset=args.dataset, generator=str(model_argument(args.generator, "generator", name)),
         oracle=str(model_argument(args.oracle, "oracle", name)), out_dir=args.out, budget=args.budget,
         seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
-        conditions=tuple(args.condition) or CONDITIONS, attributes=tuple(args.attribute), protocol=args.protocol,
+        conditions=tuple(args.condition) or SEMANTIC_JITTER_CONDITIONS, attributes=tuple(args.attribute),
+        protocol=args.protocol,
         ranker=args.ranker, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
         preset=args.preset, image_size=args.image_size,
         amount=args.amount, device=args.device, keep_datasets=args.keep_pools)
+    return _run_tables(cfg, args, "")
+
+
+def _run_tables(cfg, args, extra: str) -> int:
+    """Run a table experiment (semantic jitter, or ATTIC's Normal and Auto), print and write its report."""
+    from relattr_studio.analysis.jitter_experiment import run_semantic_jitter_experiment
+    from relattr_studio.cli.progress import run_job
+
     result = run_job(run_semantic_jitter_experiment, cfg, quiet=args.quiet)
     share = f"{100.0 * result.discarded / result.judged:.1f} %" if result.judged else "n/a"
     size = f" at {cfg.image_size} px" if cfg.image_size else ""
     note = (f"dataset {args.dataset}; {cfg.ranker}/{cfg.backbone}{size}, {cfg.preset} preset, {cfg.steps} steps of "
             f"{cfg.batch_size} images; "
             f"budget {cfg.budget} real pairs per attribute; seeds {', '.join(map(str, cfg.seeds))}; generator "
-            f"{cfg.generator}; oracle {cfg.oracle}; DSynth pairs discarded by the simulated annotator: "
-            f"{result.discarded} of {result.judged} ({share}); {result.seconds / 60:.1f} min.")
+            f"{cfg.generator}; oracle {cfg.oracle}; {extra + '; ' if extra else ''}generated pairs discarded by the "
+            f"simulated annotator: {result.discarded} of {result.judged} ({share}); {result.seconds / 60:.1f} min.")
     _report(result.rows, args.out, note)
     return 0
 
@@ -129,35 +137,51 @@ def cmd_attic(args) -> int:
     from pathlib import Path
 
     from relattr_studio.analysis.attic_loop import ActiveLoopConfig, run_active_loop
+    from relattr_studio.analysis.jitter_experiment import ATTIC_CONDITIONS
     from relattr_studio.cli.progress import run_job
     from relattr_studio.core.paths import write_text_atomically
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.modeling.shipped import model_argument
     from relattr_studio.training.config import TrainConfig
 
-    if not args.active:
-        raise RelAttrError("only the active curves are built so far: add --active (the Normal and Auto protocols of "
-                           "the paper's Tables I and II come later)")
+    wrong = sorted(set(args.condition) - set(ACTIVE_CONDITIONS if args.active else ATTIC_CONDITIONS))
+    if wrong:
+        raise RelAttrError(f"--condition {', '.join(wrong)} is not one of the "
+                           f"{'active curves' if args.active else 'tables'}' conditions")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     name = DatasetFile(args.dataset).meta.name
+    generator = str(model_argument(args.generator, "generator", name))
+    oracle = str(model_argument(args.oracle, "oracle", name))
+    if not args.active:
+        from relattr_studio.analysis.jitter_experiment import JitterExperimentConfig
+
+        cfg = JitterExperimentConfig(
+            dataset=args.dataset, generator=generator, oracle=oracle, out_dir=args.out, budget=args.budget,
+            seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
+            conditions=tuple(args.condition) or ATTIC_CONDITIONS, attributes=tuple(args.attribute),
+            protocol=args.protocol, ranker=args.ranker, backbone=args.backbone, steps=args.steps,
+            batch_size=args.batch_size, image_size=args.image_size, attic_steps=args.round_steps,
+            device=args.device)
+        return _run_tables(cfg, args, f"ATTIC rounds of {cfg.attic_steps} steps against Real's ranker")
+    if len(args.attribute) != 1:
+        raise RelAttrError("--active takes one --attribute (the paper trains one network per attribute)")
     options = {"image_size": args.image_size} if args.image_size else {}
     train = TrainConfig(dataset=args.dataset, ranker=args.ranker, backbone=args.backbone, backbone_options=options,
                         protocol=args.protocol, device=args.device)
     train = train.with_preset("scratch" if args.backbone == "small-cnn" else "finetune").replace(
         steps=args.steps, batch_size=args.batch_size, val_fraction=0.0)
     cfg = ActiveLoopConfig(
-        train=train, generator=str(model_argument(args.generator, "generator", name)),
-        oracle=str(model_argument(args.oracle, "oracle", name)), out_dir=args.out, attribute=args.attribute,
+        train=train, generator=generator, oracle=oracle, out_dir=args.out, attribute=args.attribute[0],
         budget=args.budget, pairs=args.pairs or max(1, args.budget // 4), batches=args.batches,
         seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         conditions=tuple(args.condition) or ACTIVE_CONDITIONS, round_steps=args.round_steps,
         objective=args.objective)
     result = run_job(run_active_loop, cfg, quiet=args.quiet)
     table = result.table()
-    note = (f"dataset {args.dataset}, attribute {args.attribute}; {args.ranker}/{args.backbone}, {args.steps} steps "
+    note = (f"dataset {args.dataset}, attribute {cfg.attribute}; {args.ranker}/{args.backbone}, {args.steps} steps "
             f"of {args.batch_size}; Real: {cfg.budget} real pairs; {cfg.batches} batches of {cfg.pairs} pairs; "
             f"ATTIC rounds of {cfg.round_steps} steps ({cfg.objective}); seeds {', '.join(map(str, cfg.seeds))}")
     write_text_atomically(Path(args.out) / "table.md", f"{note}\n\nMean test accuracy gain over Real (points):\n\n"

@@ -5,7 +5,7 @@ import pytest
 
 from relattr_studio.analysis.experiment_report import read_experiment_csv, write_report
 from relattr_studio.analysis.jitter_experiment import (
-    CONDITIONS,
+    SEMANTIC_JITTER_CONDITIONS,
     JitterExperimentConfig,
     run_semantic_jitter_experiment,
 )
@@ -64,12 +64,12 @@ def test_every_condition_trains_on_its_own_pool(toy240, tmp_path):
         attributes=tuple(names), steps=3, batch_size=8, keep_datasets=True,
         annotator=AnnotatorConfig(noise=0.0, discard_rate=0.25))
     result = run_semantic_jitter_experiment(cfg, generator=gen, oracle=oracle)
-    assert {r.condition for r in result.rows} == set(CONDITIONS)
+    assert {r.condition for r in result.rows} == set(SEMANTIC_JITTER_CONDITIONS)
     assert {r.test_split for r in result.rows} == {"test", "test/coarse", "test/fine"}
     assert {r.attribute for r in result.rows} == set(names)
     assert 0 < result.discarded < result.judged  # DSynth's discards were replaced
     train, made_pairs = {}, {}
-    for c in CONDITIONS:
+    for c in SEMANTIC_JITTER_CONDITIONS:
         pool = DatasetFile(tmp_path / "pools" / f"{c}-seed0.h5")
         p = pool.pairs()
         tr = p.where(split=Split.TRAIN)
@@ -142,3 +142,36 @@ def test_a_budget_whose_pools_would_not_fit_in_memory_is_refused_before_any_imag
         run_semantic_jitter_experiment(cfg, generator=PaintedGenerator(ds.meta.attribute_names),
                                        oracle=PixelOracle(ds.meta.attribute_names))
     assert not (tmp_path / "out").exists()
+
+
+def test_attic_normal_and_auto_pools_come_from_a_control_module_fighting_reals_ranker(toy240, tmp_path):
+    """The paper's Tables I and II for ATTIC: Normal (half the budget real, half imagined and
+    judged) and Auto (the whole budget real and as many imagined pairs, labeled by their
+    strengths), after an adversarial round against the ranker Real trained."""
+    from pathlib import Path
+
+    from relattr_studio.modeling.control import load_control
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    cfg = JitterExperimentConfig(
+        dataset=str(toy240), generator=str(models / "toy-faces-generator.pt"),
+        oracle=str(models / "toy-faces-oracle.pt"), out_dir=str(tmp_path), budget=12, seeds=(0,),
+        attributes=("smiling", "young"), conditions=("attic-auto", "attic", "real"), steps=3, batch_size=8,
+        image_size=32, attic_steps=2, keep_datasets=True)
+    result = run_semantic_jitter_experiment(cfg)
+    assert {r.condition for r in result.rows} == {"real", "attic", "attic-auto"}
+    control = load_control(tmp_path / "pools" / "attic-control-seed0.pt")
+    assert control.targets == ["smiling", "young"]  # one module for the experiment's attributes at once
+    sizes, made = {}, {}
+    for c in ("real", "attic", "attic-auto"):
+        pool = DatasetFile(tmp_path / "pools" / f"{c}-seed0.h5")
+        tr = pool.pairs().where(split=Split.TRAIN)
+        is_made = np.array([n.startswith("made/") for n in pool.image_names])
+        sizes[c], made[c] = len(tr), int((is_made[tr.a] & is_made[tr.b]).sum())
+        if c == "attic-auto":
+            assert (tr.source[is_made[tr.a]] == PairSource.SYNTHETIC_AUTO).all()
+    assert sizes == {"real": 24, "attic": 24, "attic-auto": 48}
+    assert made == {"real": 0, "attic": 12, "attic-auto": 24}
+    assert result.judged >= 12  # ATTIC's Normal pairs went through the simulated annotator
+    with pytest.raises(RelAttrError, match="need the real one"):
+        JitterExperimentConfig(dataset="", generator="", oracle="", out_dir="", conditions=("attic",))
