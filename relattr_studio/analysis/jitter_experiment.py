@@ -63,6 +63,7 @@ class JitterExperimentConfig:
     batch_size: int = 32
     preset: str | None = None  # None: scratch for small-cnn, finetune for a pretrained backbone
     image_size: int | None = None  # the ranker's input side (default: the backbone's own)
+    backbone_options: dict = field(default_factory=dict)  # more of the backbone's options (width, stem_stride)
     amount: float = 2.0  # sigmas between a tweaked identity and its base (the paper: 2)
     intra_share: float = 0.5
     annotator: AnnotatorConfig = field(default_factory=lambda: AnnotatorConfig(
@@ -397,7 +398,7 @@ def run_semantic_jitter_experiment(cfg: JitterExperimentConfig, *, generator=Non
             pool = imagined[condition] if condition in IMAGINED else built.pools[condition]
             path = out_dir / "pools" / f"{condition}-seed{seed}.h5"
             materialise(pool, ds, attributes, path, f"{ds.meta.name} {condition} seed {seed}", size)
-            options = {"image_size": cfg.image_size} if cfg.image_size else {}
+            options = {**cfg.backbone_options, **({"image_size": cfg.image_size} if cfg.image_size else {})}
             base = TrainConfig(dataset=str(path), ranker=cfg.ranker, backbone=cfg.backbone, backbone_options=options)
             tc = replace(base.with_preset(cfg.preset), steps=cfg.steps, batch_size=cfg.batch_size, seed=seed,
                          val_fraction=0.0, device=cfg.device, out_dir=str(out_dir / "runs" / f"{condition}-seed{seed}"))

@@ -79,6 +79,9 @@ def register(sub) -> None:
     a.add_argument("--steps", type=STEPS, default=600, help="training steps per ranker (default 600)")
     a.add_argument("--batch-size", type=BATCH, default=32)
     a.add_argument("--image-size", type=IMAGE_SIZE, default=None)
+    a.add_argument("--width", type=option(bounds.RANKER_WIDTH), default=None, help="small-cnn width")
+    a.add_argument("--stem-stride", type=int, choices=(1, 2), default=None,
+                   help="small-cnn: 2 makes the first convolution strided (the Train view's first training)")
     a.add_argument("--protocol", default="default")
     a.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     a.add_argument("--threads", type=THREADS, default=None, help="CPU threads for torch")
@@ -114,6 +117,11 @@ def cmd_semantic_jitter(args) -> int:
         preset=args.preset, image_size=args.image_size,
         amount=args.amount, device=args.device, keep_datasets=args.keep_pools)
     return _run_tables(cfg, args, "")
+
+
+def _backbone_options(args) -> dict:
+    """The small CNN's width and stem stride, where given."""
+    return {k: v for k, v in (("width", args.width), ("stem_stride", args.stem_stride)) if v is not None}
 
 
 def _run_tables(cfg, args, extra: str) -> int:
@@ -164,12 +172,13 @@ def cmd_attic(args) -> int:
             conditions=tuple(args.condition) or ATTIC_CONDITIONS, attributes=tuple(args.attribute),
             protocol=args.protocol, ranker=args.ranker, backbone=args.backbone, steps=args.steps,
             batch_size=args.batch_size, image_size=args.image_size, attic_steps=args.round_steps,
-            device=args.device)
+            device=args.device, backbone_options=_backbone_options(args))
         return _run_tables(cfg, args, f"ATTIC rounds of {cfg.attic_steps} steps against Real's ranker")
     if len(args.attribute) != 1:
         raise RelAttrError("--active takes one --attribute (the paper trains one network per attribute)")
     options = {"image_size": args.image_size} if args.image_size else {}
-    train = TrainConfig(dataset=args.dataset, ranker=args.ranker, backbone=args.backbone, backbone_options=options,
+    train = TrainConfig(dataset=args.dataset, ranker=args.ranker, backbone=args.backbone,
+                        backbone_options={**options, **_backbone_options(args)},
                         protocol=args.protocol, device=args.device)
     train = train.with_preset("scratch" if args.backbone == "small-cnn" else "finetune").replace(
         steps=args.steps, batch_size=args.batch_size, val_fraction=0.0)

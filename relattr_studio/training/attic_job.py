@@ -93,7 +93,7 @@ class AtticRound(Recipe):
         self.rng = np.random.default_rng([c.seed, 0xA771C])
         self.generator = load_generator(c.generator, self.device).eval()
         self.generator.requires_grad_(False)
-        self.ranker, info = load_checkpoint(c.ranker, self.device)
+        self.ranker, _ = load_checkpoint(c.ranker, self.device)
         self.ds = DatasetFile(c.dataset)
         shared = [a for a in self.ranker.attributes if a in self.generator.attributes
                   and a in self.ds.meta.attribute_names]
@@ -195,7 +195,7 @@ class AtticRound(Recipe):
         return x[:n], x[n:], y_a, y_b
 
     def _pick_heads(self, n: int) -> torch.Tensor:
-        """Per imagined pair, which target it is judged on (an even spread when several)."""
+        """Per imagined pair, which target it is judged on (uniformly at random when several)."""
         k = torch.randint(len(self.targets), (n,), generator=self.gen).to(self.device)
         return k
 
