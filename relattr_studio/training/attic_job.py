@@ -46,7 +46,15 @@ from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.modeling.control import ControlModule, control_for_generator, control_payload, load_control
 from relattr_studio.modeling.model_file import read_model_file, save_model_file
 from relattr_studio.training.attic_config import AtticConfig
-from relattr_studio.training.lifecycle import JsonlSink, Recipe, RunState, finite, metrics_file, run_recipe
+from relattr_studio.training.lifecycle import (
+    JsonlSink,
+    Recipe,
+    RunState,
+    check_resumable,
+    finite,
+    metrics_file,
+    run_recipe,
+)
 from relattr_studio.training.memory import check_step_memory, step_activation_bytes, traced_step_bytes
 
 def _pair_logits(ranker, xa: torch.Tensor, xb: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
@@ -338,16 +346,10 @@ class AtticRound(Recipe):
     def load_checkpoint(self, path: Path) -> None:
         model_file = read_model_file(path, kind="control")
         ts = model_file.train_state
-        if not isinstance(ts, dict) or not isinstance(ts.get("config"), dict):
-            raise DataFileError(path, "cannot resume: the file holds no training state",
-                                "run the round into a new file, or without --resume")
-        saved, wanted = ts["config"], self.config.to_dict()
-        keys = ("ranker", "generator", "dataset", "objective", "pairs_per_step", "seed", "attributes")
-        mismatch = [k for k in keys if saved.get(k) != wanted[k]]
-        if mismatch:
-            raise DataFileError(path, "cannot resume: it was made with other settings ("
-                                + ", ".join(f"{k} {saved.get(k)!r}" for k in mismatch) + ")",
-                                "resume with the settings it was made with")
+        saved = ts.get("config") if isinstance(ts, dict) and isinstance(ts.get("config"), dict) else None
+        check_resumable(path, saved, self.config.to_dict(),
+                        ("ranker", "generator", "dataset", "objective", "pairs_per_step", "seed", "attributes"),
+                        fresh="run the round into a new file, or without --resume")
         self.control.load_state_dict(model_file.weights)
         self.round_number = int(model_file.card.get("rounds", self.round_number))
         self.ranker.load_state_dict(ts["ranker"])

@@ -26,6 +26,7 @@ images (z the posterior mean) and writes the file without the optimiser state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from relattr_studio.training.lifecycle import (
     JsonlSink,
     Recipe,
     RunState,
+    check_resumable,
     TrainingFailed,
     finite,
     metrics_file,
@@ -204,6 +206,11 @@ def reader_view(x: torch.Tensor, pool: int) -> torch.Tensor:
     return F.avg_pool2d(torch.roll(x, shifts=(dy, dx), dims=(2, 3)), pool)
 
 
+# what must match for a checkpoint to resume this run (steps and learning rates may change)
+_RESUME_KEYS = ("dataset", "attributes", "strengths_from", "seed", "image_size", "z_dim", "width", "hidden",
+                "refine_until", "holdout_fraction", "max_holdout", "reader_width", "reader_pool")
+
+
 class GeneratorTrainer(Recipe):
     """The generator's recipe for :func:`~relattr_studio.training.lifecycle.run_recipe`: a step
     is one CVAE step (then one step of the consistency term's reader); the checkpoint is the
@@ -269,17 +276,10 @@ class GeneratorTrainer(Recipe):
         payload = read_generator(path)
         ts = payload.get("train_state") or {}
         saved = GeneratorTrainConfig.from_dict(ts["config"]) if ts.get("config") else None
-        if saved is None:
-            raise DataFileError(path, "cannot resume: the file holds no training state",
-                                "train into a new --out file, or without --resume")
-        mismatch = [k for k in ("dataset", "attributes", "strengths_from", "seed", "image_size", "z_dim", "width",
-                                "hidden", "refine_until", "holdout_fraction", "max_holdout", "reader_width", "reader_pool")
-                    if getattr(saved, k) != getattr(self.config, k)
-                    and not (k == "dataset" and Path(saved.dataset).name == Path(self.config.dataset).name)]
-        if mismatch or list(payload["config"]["attributes"]) != self.data.attributes:
-            raise DataFileError(path, "cannot resume: it was trained with other settings ("
-                                + ", ".join(f"{k} {getattr(saved, k)!r}" for k in mismatch) + ")",
-                                "resume with the settings it was trained with")
+        check_resumable(path, dataclasses.asdict(saved) if saved is not None else None,
+                        dataclasses.asdict(self.config), _RESUME_KEYS,
+                        fresh="train into a new --out file, or without --resume",
+                        same_models=list(payload["config"]["attributes"]) == self.data.attributes)
         self.model.load_state_dict(payload["state_dict"])
         if ts.get("optimizer"):
             self.optimizer.load_state_dict(ts["optimizer"])

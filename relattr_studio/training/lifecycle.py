@@ -50,7 +50,7 @@ from relattr_studio.training.events import (
     event_dict,
 )
 
-__all__ = ["CtxSink", "JsonlSink", "MetricSink", "NonFiniteLoss", "Recipe", "RunOutcome", "RunState",
+__all__ = ["CtxSink", "JsonlSink", "MetricSink", "NonFiniteLoss", "Recipe", "RunOutcome", "RunState", "check_resumable",
            "TrainingFailed", "finite", "metrics_file", "remove_orphaned_temporaries", "run_recipe"]
 
 
@@ -259,6 +259,22 @@ def _reads_a_file(load_checkpoint):
 
     guarded.reads_a_file = True
     return guarded
+
+
+def check_resumable(path: str | Path, saved: Mapping | None, wanted: Mapping, keys: Iterable[str], *,
+                    fresh: str, same_models: bool = True) -> None:
+    """Refuse to resume from ``path`` when it holds no settings (``saved`` None) or other values of
+    ``keys`` than ``wanted`` (a dataset counts as the same by file name: the file may have moved),
+    or when ``same_models`` is False (its networks' attributes differ); ``fresh`` says how to
+    start anew instead."""
+    if saved is None:
+        raise DataFileError(path, "cannot resume: the file holds no training state", fresh)
+    mismatch = [k for k in keys if saved.get(k) != wanted.get(k)
+                and not (k == "dataset" and Path(str(saved.get(k))).name == Path(str(wanted.get(k))).name)]
+    if mismatch or not same_models:
+        raise DataFileError(path, "cannot resume: it was trained with other settings ("
+                            + ", ".join(f"{k} {saved.get(k)!r}" for k in mismatch) + ")",
+                            "resume with the settings it was trained with")
 
 
 class Recipe(ABC):

@@ -26,7 +26,7 @@ from scipy.stats import spearmanr
 
 from relattr_studio.core import bounds
 from relattr_studio.core.bounds import check_bounds
-from relattr_studio.core.errors import DataFileError, RelAttrError
+from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
 from relattr_studio.data.dataset_file import DatasetFile
 from relattr_studio.core.paths import refuse_overwriting_inputs
@@ -43,6 +43,7 @@ from relattr_studio.training.lifecycle import (
     JsonlSink,
     Recipe,
     RunState,
+    check_resumable,
     finite,
     metrics_file,
     run_recipe,
@@ -304,16 +305,10 @@ class OracleTrainer(Recipe):
     def load_checkpoint(self, path: Path) -> None:
         model_file = read_model_file(path, kind="oracle")
         ts = model_file.train_state
-        if not isinstance(ts, dict) or not isinstance(ts.get("config"), dict):
-            raise DataFileError(path, "cannot resume: the file holds no training state",
-                                "train into a new --out file, or without --resume")
-        saved, wanted = ts["config"], self.config.to_dict()
-        mismatch = [k for k in _RESUME_KEYS if saved.get(k) != wanted[k]
-                    and not (k == "dataset" and Path(str(saved.get(k))).name == Path(wanted[k]).name)]
-        if mismatch or list(model_file.attributes) != self.oracle.attribute_names:
-            raise DataFileError(path, "cannot resume: it was trained with other settings ("
-                                + ", ".join(f"{k} {saved.get(k)!r}" for k in mismatch) + ")",
-                                "resume with the settings it was trained with")
+        saved = ts.get("config") if isinstance(ts, dict) and isinstance(ts.get("config"), dict) else None
+        check_resumable(path, saved, self.config.to_dict(), _RESUME_KEYS,
+                        fresh="train into a new --out file, or without --resume",
+                        same_models=list(model_file.attributes) == self.oracle.attribute_names)
         self.oracle.net.load_state_dict(model_file.weights)
         if ts.get("optimizer"):
             self.optimizer.load_state_dict(ts["optimizer"])
