@@ -80,9 +80,7 @@ class AtticRound(Recipe):
     nan_advice = "lower --control-lr and --ranker-lr, or use --objective flipped (bounded)"
 
     def __init__(self, config: AtticConfig, ctx: JobContext = NULL_CONTEXT):
-        self.config, self.ctx = config, ctx
-        self.step, self.total_steps = 0, config.steps
-        self.run_state = RunState()
+        super().__init__(config, ctx)
         self.eval_every, self.checkpoint_every = config.eval_every, config.checkpoint_every
         self.ds: DatasetFile | None = None
         self.figures: dict[str, Any] = {}

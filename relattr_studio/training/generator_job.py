@@ -223,12 +223,8 @@ class GeneratorTrainer(Recipe):
     nan_advice = "lower --lr"
 
     def __init__(self, config: GeneratorTrainConfig, ctx: JobContext = NULL_CONTEXT, card: dict | None = None):
-        self.config = config
-        self.ctx = ctx
+        super().__init__(config, ctx)
         self.card = dict(card or {})
-        self.step = 0
-        self.total_steps = config.steps
-        self.run_state = RunState()
         self.metrics: dict = {}  # the final, held-out figures
         self.oom_advice = f"lower --batch-size (now {config.batch_size})"
         self.throughput = ("images_per_s", float(config.batch_size))

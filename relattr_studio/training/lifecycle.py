@@ -316,6 +316,13 @@ class Recipe(ABC):
     oom_advice: str = "lower the batch size"
     run_state: RunState
 
+    def __init__(self, config: Any = None, ctx: JobContext = NULL_CONTEXT):
+        """The common start of a recipe whose settings hold its length (``config.steps``): the
+        settings, the job context, no step done, a fresh run state."""
+        self.config, self.ctx = config, ctx
+        self.step, self.total_steps = 0, int(getattr(config, "steps", 1))
+        self.run_state = RunState()
+
     @abstractmethod
     def setup(self, resume_from: Path | None) -> None:
         """Build everything, seeded; with ``resume_from``, continue from that checkpoint."""

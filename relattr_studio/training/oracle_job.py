@@ -199,9 +199,7 @@ class OracleTrainer(Recipe):
     nan_advice = "lower --lr"
 
     def __init__(self, config: OracleConfig, ctx: JobContext = NULL_CONTEXT):
-        self.config, self.ctx = config, ctx
-        self.step, self.total_steps = 0, config.steps
-        self.run_state = RunState()
+        super().__init__(config, ctx)
         self.oom_advice = f"lower --batch-size (now {config.batch_size})"
         self.ds: DatasetFile | None = None
 
