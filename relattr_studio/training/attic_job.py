@@ -103,10 +103,14 @@ class AtticRound(Recipe):
         self.ds = DatasetFile(c.dataset)
         shared = [a for a in self.ranker.attributes if a in self.generator.attributes
                   and a in self.ds.meta.attribute_names]
+        if not shared:
+            raise RelAttrError(f"the ranker ({', '.join(self.ranker.attributes)}), the generator "
+                               f"({', '.join(self.generator.attributes)}) and the dataset share no attribute: "
+                               "give a generator of the ranker's kind")
         targets = list(c.attributes) or shared
         missing = [a for a in targets if a not in shared]
-        if missing or not targets:
-            raise RelAttrError(f"target attribute(s) {', '.join(missing) or '(none)'} must be known to the ranker "
+        if missing:
+            raise RelAttrError(f"target attribute(s) {', '.join(missing)} must be known to the ranker "
                                f"({', '.join(self.ranker.attributes)}), the generator and the dataset "
                                f"(shared: {', '.join(shared) or 'none'})")
         self.targets = targets
