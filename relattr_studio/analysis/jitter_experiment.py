@@ -55,6 +55,7 @@ class JitterExperimentConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     conditions: tuple[str, ...] = SEMANTIC_JITTER_CONDITIONS
     attic_steps: int = 200  # steps of the adversarial round before ATTIC's pairs are imagined
+    attic_per_attribute: bool = False  # one control module (and round) per attribute, as the paper
     attributes: tuple[str, ...] = ()  # default: every attribute the dataset and the generator share
     protocol: str = "default"
     ranker: str = "ranknet"
@@ -425,20 +426,29 @@ def attic_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[s
                 seed: int, built: SeedPools, real_path: Path, real_checkpoint: str, control_file: Path,
                 ctx: JobContext) -> dict[str, Pool]:
     """ATTIC's pools for one seed: an adversarial round against Real's ranker (trained on
-    ``real_path``, its budget's real pairs), one control module for every attribute at once,
-    then per attribute the Normal pool (half the budget's real pairs, the other half imagined
+    ``real_path``, its budget's real pairs), one control module for every attribute at once (or,
+    with ``attic_per_attribute``, one round and module per attribute, as the paper), then per
+    attribute the Normal pool (half the budget's real pairs, the other half imagined
     and judged by the annotator) and the Auto one (every real pair and as many imagined ones,
     labeled by the control module's strengths)."""
     from relattr_studio.training.attic_config import AtticConfig
     from relattr_studio.training.attic_job import run_attic_round
 
-    control = run_attic_round(AtticConfig(
-        dataset=str(real_path), ranker=real_checkpoint, generator=cfg.generator, out=str(control_file),
-        attributes=tuple(attributes), steps=cfg.attic_steps, eval_every=cfg.attic_steps,
-        checkpoint_every=cfg.attic_steps, seed=seed, device=cfg.device), ctx=ctx).control
+    def round_for(targets: tuple[str, ...], out: Path):
+        return run_attic_round(AtticConfig(
+            dataset=str(real_path), ranker=real_checkpoint, generator=cfg.generator, out=str(out),
+            attributes=targets, steps=cfg.attic_steps, eval_every=cfg.attic_steps,
+            checkpoint_every=cfg.attic_steps, seed=seed, device=cfg.device), ctx=ctx).control
+
+    if cfg.attic_per_attribute:
+        controls = {a: round_for((a,), control_file.with_name(f"{control_file.stem}-{a}.pt")) for a in attributes}
+    else:
+        shared = round_for(tuple(attributes), control_file)
+        controls = {a: shared for a in attributes}
     test = ds.pairs(cfg.protocol).where(split=Split.TEST)
     pools = {c: Pool() for c in cfg.conditions if c in IMAGINED}
     for k, name in enumerate(attributes):
+        control = controls[name]
         src, pick, half = ds.attribute_index(name), built.picks[name], cfg.budget // 2
         gen_attr = list(generator.attributes).index(name)
         for condition, pool in pools.items():

@@ -76,6 +76,8 @@ def register(sub) -> None:
                         "uncertainty, ensemble)")
     a.add_argument("--round-steps", type=STEPS, default=200, help="adversarial steps per ATTIC round (default 200)")
     a.add_argument("--objective", choices=("flipped", "negative"), default="flipped")
+    a.add_argument("--per-attribute", action="store_true",
+                   help="tables: one control module and round per attribute, as the paper (default: one for all)")
     a.add_argument("--steps", type=STEPS, default=600, help="training steps per ranker (default 600)")
     a.add_argument("--batch-size", type=BATCH, default=32)
     a.add_argument("--image-size", type=IMAGE_SIZE, default=None)
@@ -172,7 +174,7 @@ def cmd_attic(args) -> int:
             conditions=tuple(args.condition) or ATTIC_CONDITIONS, attributes=tuple(args.attribute),
             protocol=args.protocol, ranker=args.ranker, backbone=args.backbone, steps=args.steps,
             batch_size=args.batch_size, image_size=args.image_size, attic_steps=args.round_steps,
-            device=args.device, backbone_options=_backbone_options(args))
+            device=args.device, backbone_options=_backbone_options(args), attic_per_attribute=args.per_attribute)
         return _run_tables(cfg, args, f"ATTIC rounds of {cfg.attic_steps} steps against Real's ranker")
     if len(args.attribute) != 1:
         raise RelAttrError("--active takes one --attribute (the paper trains one network per attribute)")

@@ -173,5 +173,9 @@ def test_attic_normal_and_auto_pools_come_from_a_control_module_fighting_reals_r
     assert sizes == {"real": 24, "attic": 24, "attic-auto": 48}
     assert made == {"real": 0, "attic": 12, "attic-auto": 24}
     assert result.judged >= 12  # ATTIC's Normal pairs went through the simulated annotator
+    per = JitterExperimentConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "per"), "conditions": ("real", "attic"),
+                                    "attic_per_attribute": True})
+    run_semantic_jitter_experiment(per)
+    assert load_control(tmp_path / "per" / "pools" / "attic-control-seed0-young.pt").targets == ["young"]
     with pytest.raises(RelAttrError, match="need the real one"):
         JitterExperimentConfig(dataset="", generator="", oracle="", out_dir="", conditions=("attic",))
