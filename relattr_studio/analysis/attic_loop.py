@@ -146,7 +146,7 @@ def run_active_loop(cfg: ActiveLoopConfig, *, ctx: JobContext = NULL_CONTEXT) ->
         ctx.report(done, total, "active loop", name)
         t0 = time.monotonic()
         trained = train_ranker(replace(base, labels=str(store), labels_only=True, seed=seed,
-                                       out_dir=str(out / f"seed{seed}" / name)))
+                                       out_dir=str(out / f"seed{seed}" / name)), ctx=ctx)  # a cancel stops it
         done += 1
         return trained, time.monotonic() - t0
 
@@ -179,7 +179,7 @@ def run_active_loop(cfg: ActiveLoopConfig, *, ctx: JobContext = NULL_CONTEXT) ->
                         attributes=(cfg.attribute,), protocol=base.protocol, objective=cfg.objective,
                         steps=cfg.round_steps, pairs_per_step=cfg.pairs_per_step,
                         eval_every=cfg.round_steps, checkpoint_every=cfg.round_steps, seed=batch_seed,
-                        device=base.device)).control
+                        device=base.device), ctx=ctx).control
                     labeled = _query(store, control, generator, oracle, cfg, k, batch_seed, seed, control_file)
                 elif condition == "random":
                     import torch
