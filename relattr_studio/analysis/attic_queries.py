@@ -51,6 +51,25 @@ class QueryBatch:
                 f"({self.info.pending} to label)")
 
 
+def imagine_pairs(control, generator, n: int, seed: int, *, ctx: JobContext = NULL_CONTEXT
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``n`` pairs the control module imagines from seeds drawn with ``seed`` (eval mode), rendered
+    by ``generator`` 256 pairs at a time (a big batch never holds every float image): (the
+    control's outputs, see ControlModule.imagine; uint8 images of A; uint8 images of B)."""
+    out = control.imagine(n, seed)
+    parts_a, parts_b = [], []
+    for start in range(0, n, 256):
+        ctx.check()
+        stop = min(n, start + 256)
+        part = generator.generate(np.concatenate([out["y_a"][start:stop], out["y_b"][start:stop]]),
+                                  np.concatenate([out["z_a"][start:stop], out["z_b"][start:stop]]))
+        parts_a.append(part[: stop - start])
+        parts_b.append(part[stop - start:])
+    side = int(getattr(generator, "image_size", 64))
+    empty = np.zeros((0, side, side, 3), np.uint8)
+    return out, np.concatenate(parts_a) if parts_a else empty, np.concatenate(parts_b) if parts_b else empty
+
+
 def imagine_query_batch(store_path: str | Path, control, generator, *, pairs: int, seed: int, round_number: int,
                         control_file: str = "", name: str | None = None,
                         ctx: JobContext = NULL_CONTEXT) -> QueryBatch:
@@ -60,22 +79,12 @@ def imagine_query_batch(store_path: str | Path, control, generator, *, pairs: in
     bounds.SEED.check("seed", seed)
     check_query_memory(pairs, int(getattr(generator, "image_size", 64)))
     ctx.report(0, 2, "imagining", f"{pairs} pairs")
-    out = control.imagine(pairs, seed)
-    images = []
-    for start in range(0, pairs, 256):  # rendered in slices: a big batch does not hold every float image
-        ctx.check()
-        stop = min(pairs, start + 256)
-        images.append(generator.generate(np.concatenate([out["y_a"][start:stop], out["y_b"][start:stop]]),
-                                         np.concatenate([out["z_a"][start:stop], out["z_b"][start:stop]])))
+    out, images_a, images_b = imagine_pairs(control, generator, pairs, seed, ctx=ctx)
     ctx.report(1, 2, "imagining", f"{pairs} pairs")
     model_id = str(generator_id(generator))
-    made = []
-    for part, start in zip(images, range(0, pairs, 256)):
-        n = len(part) // 2
-        for k in range(n):
-            i = start + k
-            made.append(GeneratedPair(GeneratedImage(model_id, out["y_a"][i], out["z_a"][i], pixels=part[k]),
-                                      GeneratedImage(model_id, out["y_b"][i], out["z_b"][i], pixels=part[n + k])))
+    made = [GeneratedPair(GeneratedImage(model_id, out["y_a"][i], out["z_a"][i], pixels=images_a[i]),
+                          GeneratedImage(model_id, out["y_b"][i], out["z_b"][i], pixels=images_b[i]))
+            for i in range(pairs)]
     targets = list(control.targets)
     per_pair = [targets[i % len(targets)] for i in range(pairs)]
     details = {"kind": "attic", "round": int(round_number), "generator_id": model_id,

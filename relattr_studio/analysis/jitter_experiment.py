@@ -464,16 +464,18 @@ def attic_pools(cfg: JitterExperimentConfig, ds: DatasetFile, attributes: list[s
 def imagined_pairs(control, generator, gen_attr: int, seed: list[int]):
     """``make(ask)`` for :func:`_add_synthetic`: ``ask`` pairs the control module imagines (fresh
     seeds each call), as SyntheticPairs on the generator's attribute ``gen_attr``."""
+    from relattr_studio.analysis.attic_queries import imagine_pairs
     from relattr_studio.analysis.semantic_jitter import INTER, SyntheticPairs
 
     calls = [0]
 
     def make(ask: int):
         calls[0] += 1
-        out = control.imagine(ask, int(np.random.default_rng([*seed, calls[0]]).integers(2**31)))
+        out, images_a, images_b = imagine_pairs(control, generator, ask,
+                                                int(np.random.default_rng([*seed, calls[0]]).integers(2**31)))
         y, z = np.concatenate([out["y_a"], out["y_b"]]), np.concatenate([out["z_a"], out["z_b"]])
-        images = np.concatenate([generator.generate(y[i:i + 256], z[i:i + 256]) for i in range(0, len(y), 256)])
-        return SyntheticPairs(gen_attr, images, y, z, np.arange(ask), ask + np.arange(ask), np.full(ask, INTER))
+        return SyntheticPairs(gen_attr, np.concatenate([images_a, images_b]), y, z, np.arange(ask),
+                              ask + np.arange(ask), np.full(ask, INTER))
 
     return make
 
