@@ -234,14 +234,14 @@ def pool_batch(store_path: str | Path, dataset_path: str, attribute: str, ranker
     from relattr_studio.data.dataset_file import DatasetFile
     from relattr_studio.data.label_records import DatasetPair, DatasetRef
     from relattr_studio.data.label_store import LabelStore
+    from relattr_studio.data.labeling_sources import JudgedPairs
     from relattr_studio.training.checkpoint import load_checkpoint
     from relattr_studio.training.config import resolve_device
     from relattr_studio.training.evaluation import ImageBank, pair_margins
 
     with DatasetFile(dataset_path) as ds, LabelStore(store_path) as store:
         ref = DatasetRef.of(ds)
-        judged = {(r.attribute, min(r.pair.a, r.pair.b), max(r.pair.a, r.pair.b))
-                  for r in store.judgements(dataset=ref)}
+        judged = JudgedPairs(ds, store)  # the pairs with an effective judgement, by (attribute, a, b)
         rows = ds.pairs(protocol).where(split=Split.TRAIN, attribute=ds.attribute_index(attribute))
         keys = [(attribute, min(a, b), max(a, b)) for a, b in zip(rows.a.tolist(), rows.b.tolist())]
         first = {key: i for i, key in reversed(list(enumerate(keys)))}  # a pair listed twice is offered once
