@@ -18,7 +18,7 @@ import numpy as np
 from relattr_studio.analysis.generated_pairs import generator_id
 from relattr_studio.core import bounds
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
-from relattr_studio.core.resources import check_memory
+from relattr_studio.core.resources import check_pair_images
 from relattr_studio.data.label_records import BatchInfo, GeneratedImage, GeneratedPair
 from relattr_studio.data.label_store import LabelStore
 from relattr_studio.training.attic_config import QUERY_PAIRS_BOUND
@@ -29,8 +29,7 @@ def check_query_memory(pairs: int, side: int) -> None:
     """Refuse a batch whose images would not fit in memory: both images of every pair are held
     (uint8) until the batch is in the store, with a float copy of a slice while rendering."""
     QUERY_PAIRS_BOUND.check("pairs", pairs)
-    check_memory(2 * pairs * side * side * 3 * 5, what=f"{pairs:,} imagined pairs of {side} px images",
-                 smaller="ask for fewer --pairs per batch")
+    check_pair_images(pairs, side, what="imagined pairs", smaller="ask for fewer --pairs per batch")
 
 
 def control_id(control) -> str:

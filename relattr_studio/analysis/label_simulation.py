@@ -22,7 +22,7 @@ from relattr_studio.core import bounds
 from relattr_studio.core.bounds import check_bounds
 from relattr_studio.core.errors import RelAttrError
 from relattr_studio.core.jobs import NULL_CONTEXT, JobContext
-from relattr_studio.core.resources import check_memory
+from relattr_studio.core.resources import check_pair_images
 from relattr_studio.core.types import Split
 from relattr_studio.data.annotator import (
     AnnotatorConfig,
@@ -192,11 +192,9 @@ def simulate_labels(store_path: str, dataset_path: str, *, pairs: int, generator
                  {"pairs": bounds.SIMULATED_PAIRS, "seed": bounds.SEED, "intra_share": bounds.SHARE,
                   "amount": bounds.JITTER_AMOUNT})
     if generator is not None:
-        # every pair's two images are held (uint8) until the batch is in the store, and made from
-        # float32 decoder output: known before anything is opened or generated
-        side = int(getattr(generator, "image_size", 64))
-        check_memory(2 * pairs * side * side * 3 * 5, what=f"{pairs:,} generated pairs of {side} px images",
-                     smaller="ask for fewer --pairs, in several runs into the same store")
+        # known before anything is opened or generated
+        check_pair_images(pairs, int(getattr(generator, "image_size", 64)), what="generated pairs",
+                          smaller="ask for fewer --pairs, in several runs into the same store")
     rng = np.random.default_rng([int(seed), 0x51B])
     with DatasetFile(dataset_path) as ds, LabelStore(store_path, annotator=f"{SIMULATED_PREFIX}-seed{seed}") as store:
         if generator is None:

@@ -39,3 +39,10 @@ def check_memory(needed: int, *, what: str, smaller: str, share: float = SHARE_O
     if available is not None and needed > share * available:
         raise RelAttrError(f"{what} needs about {needed / 2**30:,.1f} GB of memory and "
                            f"{available / 2**30:,.1f} GB are available; {smaller}")
+
+
+def check_pair_images(pairs: int, side: int, *, what: str, smaller: str) -> None:
+    """:func:`check_memory` for ``pairs`` generated pairs of ``side`` px images held until they
+    are stored: both images of each pair as uint8, and the decoder's float32 output they are made
+    from (five bytes a pixel value in all). ``what`` names them ("imagined pairs")."""
+    check_memory(2 * pairs * side * side * 3 * 5, what=f"{pairs:,} {what} of {side} px images", smaller=smaller)
